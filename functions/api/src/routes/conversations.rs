@@ -1,0 +1,94 @@
+use super::parse_id;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use helpdesk_domain::{ConversationId, ConversationStatus, UserId};
+use helpdesk_http::{ApiError, ApiQuery, AuthContext, Cursor};
+use helpdesk_store::{ConversationFilter, ConversationRecord, ConversationSummary, MessageRecord};
+use serde::{Deserialize, Serialize};
+
+const DEFAULT_PAGE: i64 = 25;
+const MAX_PAGE: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<String>,
+    category: Option<String>,
+    assignee: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/conversations`: newest activity first, filtered, cursor-paginated.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<ConversationSummary>>, ApiError> {
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            ConversationStatus::parse(s).ok_or_else(|| {
+                ApiError::BadRequest(format!("status must be one of open, pending, snoozed, resolved; got '{s}'"))
+            })
+        })
+        .transpose()?;
+    let assignee = params.assignee.as_deref().map(|a| parse_id::<UserId>(a, "assignee")).transpose()?;
+    let before = params
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c).ok_or_else(|| ApiError::BadRequest("cursor is not one this API issued".into())))
+        .transpose()?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
+    }
+
+    let filter = ConversationFilter {
+        status,
+        category: params.category,
+        assignee,
+        before: before.map(|c| (c.at, c.id)),
+        limit: limit + 1,
+    };
+    let mut data = state.store.list_conversations(auth.org, &filter).await.map_err(ApiError::internal)?;
+    let next_cursor = if data.len() as i64 > limit {
+        data.truncate(limit as usize);
+        data.last().map(|c| Cursor { at: c.last_message_at, id: c.id }.encode())
+    } else {
+        None
+    };
+    Ok(Json(Page { data, next_cursor }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConversationWithMessages {
+    #[serde(flatten)]
+    pub conversation: ConversationRecord,
+    pub messages: Vec<MessageRecord>,
+}
+
+/// `GET /v1/conversations/{id}`: the conversation with its messages, oldest first.
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+) -> Result<Json<ConversationWithMessages>, ApiError> {
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let (conversation, messages) = state
+        .store
+        .get_conversation(auth.org, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("conversation {id} not found")))?;
+    Ok(Json(ConversationWithMessages { conversation, messages }))
+}

@@ -1,0 +1,78 @@
+use super::parse_id;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use helpdesk_domain::message::RawInboundMessage;
+use helpdesk_domain::{InboundMessage, MessageId};
+use helpdesk_http::{ApiError, ApiJson, AuthContext, RequestId};
+use helpdesk_store::{AcceptOutcome, IdempotencyKey, MessageRecord};
+
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// `POST /v1/messages`: stores the message durably, then hands it to the AI pipeline.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Extension(request_id): Extension<RequestId>,
+    headers: HeaderMap,
+    ApiJson(raw): ApiJson<RawInboundMessage>,
+) -> Result<Response, ApiError> {
+    auth.require_write()?;
+    let idempotency = idempotency_key(&headers, &raw)?;
+    let message = InboundMessage::parse(raw).map_err(ApiError::Validation)?;
+
+    let outcome = state
+        .store
+        .accept_inbound(auth.org, &message, idempotency.as_ref(), Some(&request_id.0))
+        .await
+        .map_err(ApiError::internal)?;
+    match outcome {
+        AcceptOutcome::Created(accepted) => {
+            if let Some(outbox_id) = accepted.outbox_id {
+                // The message is durable already; if SQS is down the sweeper relays it later.
+                helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, &[outbox_id]).await;
+            }
+            tracing::info!(message_id = %accepted.id, conversation_id = %accepted.conversation_id, "message accepted");
+            Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+        }
+        AcceptOutcome::Replayed(accepted) => {
+            Ok((StatusCode::ACCEPTED, [("idempotent-replayed", "true")], Json(accepted)).into_response())
+        }
+        AcceptOutcome::KeyReused => Err(ApiError::Unprocessable(
+            "this Idempotency-Key was already used with a different request body".into(),
+        )),
+    }
+}
+
+/// `GET /v1/messages/{id}`: the message, with its classification once the AI worker is done.
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+) -> Result<Json<MessageRecord>, ApiError> {
+    let id: MessageId = parse_id(&id, "message")?;
+    state
+        .store
+        .get_message(auth.org, id)
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("message {id} not found")))
+}
+
+/// The client's `Idempotency-Key` with a fingerprint of the request's meaning (its parsed
+/// fields, so whitespace or key order does not make a retry look different).
+fn idempotency_key(headers: &HeaderMap, raw: &RawInboundMessage) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?;
+    let canonical = serde_json::to_vec(raw).map_err(ApiError::internal)?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
+    Ok(Some(IdempotencyKey { key: key.to_string(), request_hash: hex::encode(digest.as_ref()) }))
+}

@@ -1,0 +1,57 @@
+//! Conversation state.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a conversation stands in the team's workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Open,
+    Pending,
+    Snoozed,
+    Resolved,
+}
+
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 4] = [Self::Open, Self::Pending, Self::Snoozed, Self::Resolved];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Pending => "pending",
+            Self::Snoozed => "snoozed",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// A new inbound message joins a conversation in any state but `resolved`: a customer writing
+    /// again after resolution starts a new thread, as in Zendesk and Chatwoot.
+    pub fn accepts_new_inbound(self) -> bool {
+        !matches!(self, Self::Resolved)
+    }
+}
+
+/// How soon the team should act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+            Self::Urgent => "urgent",
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The helpdesk's domain: identifiers, the shapes of what flows through the platform, and the
+//! rules about them. No AWS, SQL or HTTP types live here, so every adapter and every function
+//! speaks the same language and the rules are testable without infrastructure.
+
+pub mod classify;
+pub mod conversation;
+pub mod ids;
+pub mod message;
+pub mod queue;
+
+pub use classify::{BaselineClassifier, Classification, Classifier, Sentiment, Urgency};
+pub use conversation::{ConversationStatus, Priority};
+pub use ids::{ConversationId, MessageId, OrgId, UserId};
+pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
+pub use queue::{MessageClassified, MessageReceived, Publisher, Queue, QueueRecord};
+
+/// A user's role in an organisation. Identity (issue 3) refines this into permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Agent,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role may create messages and act on conversations.
+    pub fn can_write(self) -> bool {
+        !matches!(self, Role::Viewer)
+    }
+}

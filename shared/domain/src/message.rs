@@ -1,0 +1,249 @@
+//! Inbound messages: the raw shape a channel hands us, and the parsed shape the platform trusts.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The largest message body we accept, in bytes. The HTTP layer caps whole requests at 256 KB.
+pub const MAX_BODY_BYTES: usize = 200 * 1024;
+const MAX_SUBJECT_CHARS: usize = 998; // RFC 5322's line limit, a sane bound for any channel
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EXTERNAL_ID_CHARS: usize = 255;
+
+/// One problem with one field of the input, reported to the client as-is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidationError {
+    /// JSON pointer-ish path of the field, e.g. `from.email`.
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// The channel a message came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Api,
+    Email,
+    Web,
+    Chat,
+    Sms,
+    Social,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [Self::Api, Self::Email, Self::Web, Self::Chat, Self::Sms, Self::Social];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Email => "email",
+            Self::Web => "web",
+            Self::Chat => "chat",
+            Self::Sms => "sms",
+            Self::Social => "social",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// A syntactically valid email address, with its domain lower-cased so that one customer is one
+/// contact however they spell their domain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.len() > 254 {
+            return Err("must be at most 254 characters".into());
+        }
+        let (local, domain) = raw.rsplit_once('@').ok_or("must contain '@'")?;
+        let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c);
+        if local.is_empty() || local.len() > 64 || local.chars().any(bad_char) || local.contains('@') {
+            return Err("has an invalid local part".into());
+        }
+        let labels_ok = domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+        if !domain.contains('.') || !labels_ok || domain.chars().any(|c| bad_char(c) || c == '@') {
+            return Err("has an invalid domain".into());
+        }
+        Ok(Self(format!("{local}@{}", domain.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who wrote an inbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sender {
+    pub email: EmailAddress,
+    pub name: Option<String>,
+}
+
+/// The wire shape of `POST /v1/messages`, before any rule is checked.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInboundMessage {
+    pub channel: String,
+    pub from: RawSender,
+    #[serde(default)]
+    pub subject: Option<String>,
+    pub body: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSender {
+    pub email: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// An inbound message that passed every rule: only this type can be stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboundMessage {
+    pub channel: Channel,
+    pub from: Sender,
+    pub subject: Option<String>,
+    pub body: String,
+    pub external_id: Option<String>,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl InboundMessage {
+    /// Checks every rule and reports every broken one at once, so a client fixes its request in
+    /// one round trip.
+    pub fn parse(raw: RawInboundMessage) -> Result<Self, Vec<ValidationError>> {
+        let mut errors = Vec::new();
+
+        let channel = Channel::parse(raw.channel.trim());
+        if channel.is_none() {
+            let allowed: Vec<_> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+            errors.push(ValidationError::new("channel", format!("must be one of {}", allowed.join(", "))));
+        }
+        let email = EmailAddress::parse(&raw.from.email)
+            .map_err(|e| errors.push(ValidationError::new("from.email", e)))
+            .ok();
+        let name = non_blank(raw.from.name);
+        if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+            errors.push(ValidationError::new("from.name", format!("must be at most {MAX_NAME_CHARS} characters")));
+        }
+        let subject = non_blank(raw.subject);
+        if subject.as_ref().is_some_and(|s| s.chars().count() > MAX_SUBJECT_CHARS) {
+            errors.push(ValidationError::new("subject", format!("must be at most {MAX_SUBJECT_CHARS} characters")));
+        }
+        if raw.body.trim().is_empty() {
+            errors.push(ValidationError::new("body", "must not be empty"));
+        } else if raw.body.len() > MAX_BODY_BYTES {
+            errors.push(ValidationError::new("body", format!("must be at most {MAX_BODY_BYTES} bytes")));
+        }
+        let external_id = non_blank(raw.external_id);
+        if external_id.as_ref().is_some_and(|s| s.chars().count() > MAX_EXTERNAL_ID_CHARS) {
+            errors.push(ValidationError::new(
+                "external_id",
+                format!("must be at most {MAX_EXTERNAL_ID_CHARS} characters"),
+            ));
+        }
+        let metadata = match raw.metadata {
+            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+            Some(serde_json::Value::Object(map)) => map,
+            Some(_) => {
+                errors.push(ValidationError::new("metadata", "must be a JSON object"));
+                serde_json::Map::new()
+            }
+        };
+
+        match (channel, email) {
+            (Some(channel), Some(email)) if errors.is_empty() => Ok(Self {
+                channel,
+                from: Sender { email, name },
+                subject,
+                body: raw.body,
+                external_id,
+                metadata,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn non_blank(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: serde_json::Value) -> RawInboundMessage {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn parses_a_valid_message_and_normalises_the_domain() {
+        let msg = InboundMessage::parse(raw(serde_json::json!({
+            "channel": "api",
+            "from": {"email": "Ana@Example.COM", "name": "  Ana  "},
+            "subject": "Hi",
+            "body": "Where is my order?",
+            "metadata": {"plan": "pro"}
+        })))
+        .unwrap();
+        assert_eq!(msg.channel, Channel::Api);
+        assert_eq!(msg.from.email.as_str(), "Ana@example.com");
+        assert_eq!(msg.from.name.as_deref(), Some("Ana"));
+        assert_eq!(msg.metadata["plan"], "pro");
+    }
+
+    #[test]
+    fn reports_every_broken_rule_at_once() {
+        let errors = InboundMessage::parse(raw(serde_json::json!({
+            "channel": "pigeon",
+            "from": {"email": "not-an-email"},
+            "body": "   ",
+            "metadata": [1, 2]
+        })))
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["channel", "from.email", "body", "metadata"]);
+    }
+
+    #[test]
+    fn rejects_malformed_addresses() {
+        for bad in ["", "a@", "@b.com", "a b@c.com", "a@b", "a@-b.com", "a@b..com", "a@@b.com"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(EmailAddress::parse("first.last+tag@sub.example.co.uk").is_ok());
+    }
+}

@@ -1,0 +1,86 @@
+//! What travels on the queues. Records carry ids, never message bodies: the body stays in
+//! Postgres (encrypted at rest) and queue payloads stay small and free of customer text.
+
+use crate::{ConversationId, MessageId, OrgId};
+use serde::{Deserialize, Serialize};
+
+/// The platform's SQS queues, by the logical name used in the outbox and configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Queue {
+    /// New inbound messages waiting for the AI worker.
+    InboundMessages,
+    /// Domain events for the workflow engine.
+    Events,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 2] = [Queue::InboundMessages, Queue::Events];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Queue::InboundMessages => "inbound-messages",
+            Queue::Events => "events",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|q| q.name() == s)
+    }
+
+    /// The environment variable holding this queue's URL (template.yaml sets it per function).
+    pub fn url_env_var(self) -> &'static str {
+        match self {
+            Queue::InboundMessages => "INBOUND_MESSAGES_QUEUE_URL",
+            Queue::Events => "EVENTS_QUEUE_URL",
+        }
+    }
+}
+
+/// On `inbound-messages`: a message was stored and waits for classification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReceived {
+    pub organization_id: OrgId,
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    /// The request that accepted the message, carried for log correlation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// On `events`: `message.classified`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageClassified {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub organization_id: OrgId,
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub category: String,
+    pub confidence: f32,
+    pub sentiment: String,
+    pub urgency: String,
+    pub language: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl MessageClassified {
+    pub const TYPE: &'static str = "message.classified";
+}
+
+/// One record to put on a queue; `id` is the outbox row's, so a record can be traced end to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRecord {
+    pub id: uuid::Uuid,
+    pub queue: Queue,
+    pub body: String,
+}
+
+/// The port to the message bus (SQS in AWS and locally, in-memory in unit tests).
+pub trait Publisher: Send + Sync {
+    /// Sends the records and returns those that were not accepted, each with the reason.
+    /// Never fails as a whole: a record not accepted stays in the outbox and is retried.
+    fn publish(&self, records: &[QueueRecord]) -> impl std::future::Future<Output = Vec<(uuid::Uuid, String)>> + Send;
+}

@@ -1,0 +1,97 @@
+//! A JSON body extractor whose every rejection is a problem document naming what is wrong.
+
+use crate::problem::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+/// `Json<T>` with problem+json rejections: 415 for a wrong content type, 413 for a body over the
+/// limit, 400 for malformed JSON, 422 for missing or wrongly typed fields.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !is_json(content_type) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "expected 'Content-Type: application/json', got '{}'",
+                if content_type.is_empty() { "nothing" } else { content_type }
+            )));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!("the request body is larger than {} bytes", crate::MAX_REQUEST_BYTES))
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON body, telling malformed JSON (400) from a wrong shape (422).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::Unprocessable(format!("the JSON body does not fit: {e}")),
+        _ => ApiError::BadRequest(format!("malformed JSON: {e}")),
+    })
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+    }
+
+    #[test]
+    fn tells_malformed_from_misshapen() {
+        assert!(matches!(parse::<Body>(b"{\"name\": "), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse::<Body>(b"{\"name\": 3}"), Err(ApiError::Unprocessable(_))));
+        assert!(matches!(parse::<Body>(b"{}"), Err(ApiError::Unprocessable(m)) if m.contains("missing field `name`")));
+    }
+
+    #[test]
+    fn accepts_json_content_types_only() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+    }
+}
+
+/// `Query<T>` whose rejection is a 400 problem naming the bad parameter.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}

@@ -1,0 +1,109 @@
+//! Postgres adapter: the system of record. Every function takes the caller's organisation and
+//! puts it in the `WHERE` clause, so a query can only ever see one tenant's rows.
+
+mod classifications;
+mod messages;
+mod organizations;
+mod outbox;
+mod records;
+
+pub use messages::{AcceptOutcome, AcceptedMessage, ConversationFilter, IdempotencyKey};
+pub use outbox::PendingOutbox;
+pub use records::{ClassificationRecord, ConversationRecord, ConversationSummary, MessageRecord};
+pub use classifications::{MessageToClassify, SaveClassificationOutcome};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::PgPool;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Every store failure the callers need to tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid database URL: {0}")]
+    Config(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The migrations in `migrations/`, embedded in the binary that applies them.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Where the database is, when it is not given as a URL.
+#[derive(Clone)]
+pub struct DbParts {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub database: String,
+    pub require_tls: bool,
+}
+
+/// A handle on the database; cheap to clone (it wraps the connection pool).
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects lazily: a Lambda container that never touches the database opens no connection,
+    /// and a cold start does not wait for Aurora.
+    pub fn connect_lazy(database_url: &str, max_connections: u32) -> Result<Self> {
+        let options = PgConnectOptions::from_str(database_url).map_err(|e| StoreError::Config(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    /// Connects lazily to a database described by parts (from a Secrets Manager secret).
+    pub fn connect_lazy_parts(parts: &DbParts, max_connections: u32) -> Self {
+        let ssl = if parts.require_tls { PgSslMode::Require } else { PgSslMode::Prefer };
+        let options = PgConnectOptions::new()
+            .host(&parts.host)
+            .port(parts.port)
+            .username(&parts.username)
+            .password(&parts.password)
+            .database(&parts.database)
+            .ssl_mode(ssl);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Self { pool }
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies every pending migration. Safe to run concurrently: sqlx takes an advisory lock.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let before = self.applied_versions().await.unwrap_or_default();
+        MIGRATOR.run(&self.pool).await?;
+        let after = self.applied_versions().await?;
+        Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
+    }
+
+    async fn applied_versions(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// A round trip to the server, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+use crate::{PgStore, Result};
+use helpdesk_domain::{ids::ContactId, OrgId, Role, UserId};
+
+impl PgStore {
+    pub async fn create_organization(&self, name: &str) -> Result<OrgId> {
+        let id = OrgId::new();
+        sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, $2)")
+            .bind(id.0)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn create_user(&self, org: OrgId, email: &str, name: Option<&str>, role: Role) -> Result<UserId> {
+        let id = UserId::new();
+        sqlx::query("INSERT INTO users (id, organization_id, email, name, role) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id.0)
+            .bind(org.0)
+            .bind(email)
+            .bind(name)
+            .bind(role.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    /// Whether the user exists and is active in the organisation.
+    pub async fn user_is_active(&self, org: OrgId, user: UserId) -> Result<bool> {
+        Ok(sqlx::query_scalar::<_, bool>("SELECT active FROM users WHERE organization_id = $1 AND id = $2")
+            .bind(org.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or(false))
+    }
+
+    pub async fn contact_count(&self, org: OrgId) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM contacts WHERE organization_id = $1")
+            .bind(org.0)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn find_contact(&self, org: OrgId, email: &str) -> Result<Option<ContactId>> {
+        Ok(sqlx::query_scalar("SELECT id FROM contacts WHERE organization_id = $1 AND email = $2")
+            .bind(org.0)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(ContactId))
+    }
+}

@@ -1,0 +1,128 @@
+//! What the store reads back: plain serialisable records, shaped as the API shows them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassificationRecord {
+    pub category: String,
+    pub confidence: f32,
+    pub sentiment: String,
+    pub sentiment_score: f32,
+    pub language: String,
+    pub urgency: String,
+    pub urgency_reasons: Vec<String>,
+    pub model_id: String,
+    pub latency_ms: f32,
+    pub classified_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRecord {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub direction: String,
+    pub channel: String,
+    pub from: Option<Party>,
+    pub subject: Option<String>,
+    pub body: String,
+    pub external_id: Option<String>,
+    pub metadata: serde_json::Value,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub classification: Option<ClassificationRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Party {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+impl<'r> FromRow<'r, PgRow> for MessageRecord {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let classification = match row.try_get::<Option<String>, _>("cl_category")? {
+            None => None,
+            Some(category) => {
+                let details: sqlx::types::Json<serde_json::Value> = row.try_get("cl_details")?;
+                let urgency_reasons = details
+                    .0
+                    .get("urgency_reasons")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .unwrap_or_default();
+                Some(ClassificationRecord {
+                    category,
+                    confidence: row.try_get("cl_confidence")?,
+                    sentiment: row.try_get("cl_sentiment_label")?,
+                    sentiment_score: row.try_get("cl_sentiment_score")?,
+                    language: row.try_get("cl_language")?,
+                    urgency: row.try_get("cl_urgency")?,
+                    urgency_reasons,
+                    model_id: row.try_get("cl_model_id")?,
+                    latency_ms: row.try_get("cl_latency_ms")?,
+                    classified_at: row.try_get("cl_created_at")?,
+                })
+            }
+        };
+        let from = row
+            .try_get::<Option<String>, _>("from_email")?
+            .map(|email| -> Result<Party, sqlx::Error> { Ok(Party { email, name: row.try_get("from_name")? }) })
+            .transpose()?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            conversation_id: row.try_get("conversation_id")?,
+            direction: row.try_get("direction")?,
+            channel: row.try_get("channel")?,
+            from,
+            subject: row.try_get("subject")?,
+            body: row.try_get("body")?,
+            external_id: row.try_get("external_id")?,
+            metadata: row.try_get::<sqlx::types::Json<serde_json::Value>, _>("metadata")?.0,
+            status: row.try_get("status")?,
+            created_at: row.try_get("created_at")?,
+            classification,
+        })
+    }
+}
+
+/// A row of the conversation list.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct ConversationSummary {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub contact_email: String,
+    pub contact_name: Option<String>,
+    pub channel: String,
+    pub subject: Option<String>,
+    pub status: String,
+    pub priority: String,
+    pub assignee_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    pub category: Option<String>,
+    pub last_message_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub message_count: i64,
+}
+
+/// One conversation in full.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct ConversationRecord {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    pub contact_email: String,
+    pub contact_name: Option<String>,
+    pub channel: String,
+    pub subject: Option<String>,
+    pub status: String,
+    pub priority: String,
+    pub assignee_id: Option<Uuid>,
+    pub tags: Vec<String>,
+    pub category: Option<String>,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub last_message_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
