@@ -1,1 +1,119 @@
+//! The `ai-worker` function: consumes `inbound-messages` in batches, classifies each message,
+//! stores the result and announces `message.classified` on the `events` queue.
+//!
+//! At-least-once delivery is expected: a redelivered record finds its classification already
+//! stored and does nothing. A record that cannot be processed is reported as a batch item
+//! failure, so SQS redelivers only it and, after `maxReceiveCount`, moves it to the DLQ.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use helpdesk_aws::{QueueUrls, SqsPublisher};
+use helpdesk_domain::{BaselineClassifier, Classifier, MessageReceived};
+use helpdesk_platform::{Secrets, Settings};
+use helpdesk_store::{PgStore, SaveClassificationOutcome};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// The worker's dependencies, built once per container.
+#[derive(Clone)]
+pub struct Worker {
+    pub store: PgStore,
+    pub publisher: SqsPublisher,
+    pub classifier: Arc<dyn Classifier>,
+}
+
+/// Why one record could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("record body is not a MessageReceived: {0}")]
+    Malformed(String),
+    #[error("message {0} does not exist in organisation {1}")]
+    UnknownMessage(String, String),
+    #[error(transparent)]
+    Store(#[from] helpdesk_store::StoreError),
+}
+
+impl Worker {
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let sdk = helpdesk_aws::sdk_config().await;
+        let settings = Settings::from_env();
+        Ok(Self {
+            store: Secrets::new(&sdk).database(&settings).await?,
+            publisher: SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), QueueUrls::from_env()),
+            classifier: Arc::new(BaselineClassifier),
+        })
+    }
+
+    /// Handles one SQS batch and reports the records that failed.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut to_relay = Vec::new();
+        for record in &event.records {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            match self.process(record).await {
+                Ok(Some(outbox_id)) => to_relay.push(outbox_id),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(sqs_message_id = %message_id, error = %e, "record failed; SQS will redeliver it");
+                    response.add_failure(message_id);
+                }
+            }
+        }
+        // Classifications are durable; announcing them can be retried by the sweeper.
+        helpdesk_platform::outbox::relay_now(&self.store, &self.publisher, &to_relay).await;
+        response
+    }
+
+    /// Returns the outbox row to relay when a classification was stored now.
+    async fn process(&self, record: &SqsMessage) -> Result<Option<Uuid>, RecordError> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let received: MessageReceived = serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let span = tracing::info_span!(
+            "record",
+            function = "ai-worker",
+            request_id = received.request_id.as_deref().unwrap_or(""),
+            org = %received.organization_id,
+            message_id = %received.message_id,
+        );
+        async move {
+            let org = received.organization_id;
+            let message = self
+                .store
+                .message_to_classify(org, received.message_id)
+                .await?
+                .ok_or_else(|| RecordError::UnknownMessage(received.message_id.to_string(), org.to_string()))?;
+
+            let started = Instant::now();
+            let classification = self.classifier.classify(message.subject.as_deref(), &message.body);
+            let latency_ms = started.elapsed().as_secs_f32() * 1000.0;
+
+            let outcome = self
+                .store
+                .save_classification(
+                    org,
+                    received.message_id,
+                    message.conversation_id,
+                    &classification,
+                    latency_ms,
+                    received.request_id.as_deref(),
+                )
+                .await?;
+            let outbox_id = match outcome {
+                SaveClassificationOutcome::Stored { outbox_id } => Some(outbox_id),
+                SaveClassificationOutcome::AlreadyClassified => None,
+            };
+            tracing::info!(
+                category = %classification.category,
+                confidence = classification.confidence,
+                urgency = classification.urgency.as_str(),
+                latency_ms,
+                duplicate = outbox_id.is_none(),
+                "classified"
+            );
+            Ok(outbox_id)
+        }
+        .instrument(span)
+        .await
+    }
+}
