@@ -68,7 +68,8 @@ impl Worker {
     /// Returns the outbox row to relay when a classification was stored now.
     async fn process(&self, record: &SqsMessage) -> Result<Option<Uuid>, RecordError> {
         let body = record.body.as_deref().unwrap_or_default();
-        let received: MessageReceived = serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let received: MessageReceived =
+            serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
         let span = tracing::info_span!(
             "record",
             function = "ai-worker",
@@ -82,10 +83,14 @@ impl Worker {
                 .store
                 .message_to_classify(org, received.message_id)
                 .await?
-                .ok_or_else(|| RecordError::UnknownMessage(received.message_id.to_string(), org.to_string()))?;
+                .ok_or_else(|| {
+                    RecordError::UnknownMessage(received.message_id.to_string(), org.to_string())
+                })?;
 
             let started = Instant::now();
-            let classification = self.classifier.classify(message.subject.as_deref(), &message.body);
+            let classification = self
+                .classifier
+                .classify(message.subject.as_deref(), &message.body);
             let latency_ms = started.elapsed().as_secs_f32() * 1000.0;
 
             let outcome = self

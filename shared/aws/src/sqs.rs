@@ -14,10 +14,19 @@ impl QueueUrls {
     /// Reads `INBOUND_MESSAGES_QUEUE_URL`, `EVENTS_QUEUE_URL`, … (the variables template.yaml
     /// sets); a queue a function does not publish to is simply absent.
     pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The same, from any source of variables (the local runner resolves template.yaml's).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         Self(
             Queue::ALL
                 .into_iter()
-                .filter_map(|q| std::env::var(q.url_env_var()).ok().filter(|u| !u.is_empty()).map(|u| (q, u)))
+                .filter_map(|q| {
+                    lookup(q.url_env_var())
+                        .filter(|u| !u.is_empty())
+                        .map(|u| (q, u))
+                })
                 .collect(),
         )
     }
@@ -59,10 +68,18 @@ impl SqsPublisher {
                 self.client
                     .get_queue_attributes()
                     .queue_url(url)
-                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+                    .attribute_names(
+                        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
+                    )
                     .send()
                     .await
-                    .map_err(|e| format!("{}: {}", queue.name(), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        format!(
+                            "{}: {}",
+                            queue.name(),
+                            aws_sdk_sqs::error::DisplayErrorContext(e)
+                        )
+                    })?;
             }
         }
         Ok(())
@@ -71,19 +88,34 @@ impl SqsPublisher {
     async fn send_chunk(&self, url: &str, chunk: &[&QueueRecord]) -> Vec<(Uuid, String)> {
         let entries: Result<Vec<_>, _> = chunk
             .iter()
-            .map(|r| SendMessageBatchRequestEntry::builder().id(r.id.simple().to_string()).message_body(&r.body).build())
+            .map(|r| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(r.id.simple().to_string())
+                    .message_body(&r.body)
+                    .build()
+            })
             .collect();
         let entries = match entries {
             Ok(entries) => entries,
             Err(e) => return chunk.iter().map(|r| (r.id, e.to_string())).collect(),
         };
-        match self.client.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await {
+        match self
+            .client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
             Ok(out) => out
                 .failed()
                 .iter()
                 .filter_map(|f| {
                     let record = chunk.iter().find(|r| r.id.simple().to_string() == f.id())?;
-                    Some((record.id, format!("{}: {}", f.code(), f.message().unwrap_or_default())))
+                    Some((
+                        record.id,
+                        format!("{}: {}", f.code(), f.message().unwrap_or_default()),
+                    ))
                 })
                 .collect(),
             Err(e) => {
@@ -95,7 +127,16 @@ impl SqsPublisher {
 }
 
 impl Publisher for SqsPublisher {
-    async fn publish(&self, records: &[QueueRecord]) -> Vec<(Uuid, String)> {
+    fn publish<'a>(
+        &'a self,
+        records: &'a [QueueRecord],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(Uuid, String)>> + Send + 'a>> {
+        Box::pin(self.publish_all(records))
+    }
+}
+
+impl SqsPublisher {
+    async fn publish_all(&self, records: &[QueueRecord]) -> Vec<(Uuid, String)> {
         let mut failed = Vec::new();
         for queue in Queue::ALL {
             let of_queue: Vec<&QueueRecord> = records.iter().filter(|r| r.queue == queue).collect();
@@ -103,7 +144,12 @@ impl Publisher for SqsPublisher {
                 continue;
             }
             let Some(url) = self.urls.get(queue) else {
-                failed.extend(of_queue.iter().map(|r| (r.id, format!("no URL configured for queue {}", queue.name()))));
+                failed.extend(of_queue.iter().map(|r| {
+                    (
+                        r.id,
+                        format!("no URL configured for queue {}", queue.name()),
+                    )
+                }));
                 continue;
             };
             for chunk in of_queue.chunks(SQS_BATCH_LIMIT) {

@@ -82,5 +82,10 @@ pub struct QueueRecord {
 pub trait Publisher: Send + Sync {
     /// Sends the records and returns those that were not accepted, each with the reason.
     /// Never fails as a whole: a record not accepted stays in the outbox and is retried.
-    fn publish(&self, records: &[QueueRecord]) -> impl std::future::Future<Output = Vec<(uuid::Uuid, String)>> + Send;
+    /// (A boxed future: generic callers then stay `Send`, which `impl Future` in traits
+    /// cannot yet promise across lifetimes.)
+    fn publish<'a>(
+        &'a self,
+        records: &'a [QueueRecord],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(uuid::Uuid, String)>> + Send + 'a>>;
 }

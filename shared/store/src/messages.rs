@@ -1,7 +1,10 @@
 use crate::records::{ConversationRecord, ConversationSummary, MessageRecord};
 use crate::{PgStore, Result};
 use chrono::{DateTime, Utc};
-use helpdesk_domain::{ConversationId, ConversationStatus, InboundMessage, MessageId, MessageReceived, OrgId, Queue, UserId};
+use helpdesk_domain::{
+    ConversationId, ConversationStatus, InboundMessage, MessageId, MessageReceived, OrgId, Queue,
+    UserId,
+};
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
@@ -67,7 +70,9 @@ impl PgStore {
                 }
                 // A concurrent request with the same key or external id won the race: roll back
                 // and answer from what it stored.
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && is_repeat_index(e.constraint()) => {
+                Err(sqlx::Error::Database(e))
+                    if e.is_unique_violation() && is_repeat_index(e.constraint()) =>
+                {
                     drop(tx);
                     continue;
                 }
@@ -78,16 +83,22 @@ impl PgStore {
 
     /// One message of the organisation, with its classification when there is one.
     pub async fn get_message(&self, org: OrgId, id: MessageId) -> Result<Option<MessageRecord>> {
-        let message = sqlx::query_as::<_, MessageRecord>(&format!("{MESSAGE_SELECT} WHERE m.organization_id = $1 AND m.id = $2"))
-            .bind(org.0)
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
+        let message = sqlx::query_as::<_, MessageRecord>(&format!(
+            "{MESSAGE_SELECT} WHERE m.organization_id = $1 AND m.id = $2"
+        ))
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(message)
     }
 
     /// Conversations of the organisation, newest activity first, keyset-paginated.
-    pub async fn list_conversations(&self, org: OrgId, filter: &ConversationFilter) -> Result<Vec<ConversationSummary>> {
+    pub async fn list_conversations(
+        &self,
+        org: OrgId,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<ConversationSummary>> {
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT c.id, c.contact_id, ct.email AS contact_email, ct.name AS contact_name, c.channel, c.subject, \
              c.status, c.priority, c.assignee_id, c.tags, c.category, c.last_message_at, c.created_at, \
@@ -106,14 +117,25 @@ impl PgStore {
             q.push(" AND c.assignee_id = ").push_bind(assignee.0);
         }
         if let Some((at, id)) = filter.before {
-            q.push(" AND (c.last_message_at, c.id) < (").push_bind(at).push(", ").push_bind(id).push(")");
+            q.push(" AND (c.last_message_at, c.id) < (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
         }
-        q.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ").push_bind(filter.limit);
-        Ok(q.build_query_as::<ConversationSummary>().fetch_all(&self.pool).await?)
+        q.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ")
+            .push_bind(filter.limit);
+        Ok(q.build_query_as::<ConversationSummary>()
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// One conversation with its messages, oldest first.
-    pub async fn get_conversation(&self, org: OrgId, id: ConversationId) -> Result<Option<(ConversationRecord, Vec<MessageRecord>)>> {
+    pub async fn get_conversation(
+        &self,
+        org: OrgId,
+        id: ConversationId,
+    ) -> Result<Option<(ConversationRecord, Vec<MessageRecord>)>> {
         let conversation = sqlx::query_as::<_, ConversationRecord>(
             "SELECT c.id, c.contact_id, ct.email AS contact_email, ct.name AS contact_name, c.channel, c.subject, \
              c.status, c.priority, c.assignee_id, c.tags, c.category, c.snoozed_until, c.last_message_at, c.created_at, c.updated_at \
@@ -124,7 +146,9 @@ impl PgStore {
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(conversation) = conversation else { return Ok(None) };
+        let Some(conversation) = conversation else {
+            return Ok(None);
+        };
         let messages = sqlx::query_as::<_, MessageRecord>(&format!(
             "{MESSAGE_SELECT} WHERE m.organization_id = $1 AND m.conversation_id = $2 ORDER BY m.created_at, m.id"
         ))
@@ -137,10 +161,12 @@ impl PgStore {
 
     /// How many messages the organisation has (tests use it to prove nothing was stored).
     pub async fn message_count(&self, org: OrgId) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM messages WHERE organization_id = $1")
-            .bind(org.0)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM messages WHERE organization_id = $1")
+                .bind(org.0)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
 
@@ -156,7 +182,10 @@ const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.direction, m.cha
         AND c.message_id = m.id ORDER BY c.created_at DESC LIMIT 1) cl ON true";
 
 fn is_repeat_index(constraint: Option<&str>) -> bool {
-    matches!(constraint, Some("messages_idempotency" | "messages_external_id"))
+    matches!(
+        constraint,
+        Some("messages_idempotency" | "messages_external_id")
+    )
 }
 
 async fn find_repeat(

@@ -7,7 +7,6 @@ use serde::Serialize;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-
 /// Pending rows claimed by a sweep; they stay locked (so a concurrent sweep skips them) until
 /// [`PendingOutbox::finish`] records the outcome.
 pub struct PendingOutbox {
@@ -46,12 +45,17 @@ impl PgStore {
 
     /// Marks rows as relayed (after SQS accepted them) and records failures for the others.
     pub async fn finish_relay(&self, relayed: &[Uuid], failed: &[(Uuid, String)]) -> Result<()> {
-        mark(&self.pool, relayed, failed).await
+        let mut conn = self.pool.acquire().await?;
+        mark(&mut conn, relayed, failed).await
     }
 
     /// Claims up to `limit` rows that have waited at least `min_age_secs` (the API relays fresh
     /// rows itself; the sweeper leaves them alone to avoid doubling the work).
-    pub async fn claim_pending_outbox(&self, min_age_secs: i64, limit: i64) -> Result<PendingOutbox> {
+    pub async fn claim_pending_outbox(
+        &self,
+        min_age_secs: i64,
+        limit: i64,
+    ) -> Result<PendingOutbox> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
             "SELECT id, queue, payload FROM outbox WHERE relayed_at IS NULL \
@@ -62,14 +66,19 @@ impl PgStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(PendingOutbox { tx, records: rows.into_iter().filter_map(to_record).collect() })
+        Ok(PendingOutbox {
+            tx,
+            records: rows.into_iter().filter_map(to_record).collect(),
+        })
     }
 
     /// Rows not relayed yet, across all organisations (operations and tests).
     pub async fn pending_outbox_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM outbox WHERE relayed_at IS NULL")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE relayed_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
 
@@ -81,11 +90,11 @@ impl PendingOutbox {
     }
 }
 
-async fn mark<'e, E>(executor: E, relayed: &[Uuid], failed: &[(Uuid, String)]) -> Result<()>
-where
-    E: sqlx::Acquire<'e, Database = Postgres>,
-{
-    let mut conn = executor.acquire().await?;
+async fn mark(
+    conn: &mut sqlx::PgConnection,
+    relayed: &[Uuid],
+    failed: &[(Uuid, String)],
+) -> Result<()> {
     if !relayed.is_empty() {
         sqlx::query("UPDATE outbox SET relayed_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1) AND relayed_at IS NULL")
             .bind(relayed)
@@ -109,5 +118,9 @@ where
 fn to_record((id, queue, payload): (Uuid, String, serde_json::Value)) -> Option<QueueRecord> {
     // A row for a queue this build does not know is left alone rather than dropped.
     let queue = Queue::parse(&queue)?;
-    Some(QueueRecord { id, queue, body: payload.to_string() })
+    Some(QueueRecord {
+        id,
+        queue,
+        body: payload.to_string(),
+    })
 }

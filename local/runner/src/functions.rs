@@ -1,0 +1,213 @@
+//! The platform's functions, built in-process with the same library code their Lambda
+//! `main.rs` uses, and invoked the way the Lambda service invokes them: JSON event in, JSON out.
+
+use crate::template::{EnvValue, FunctionSpec};
+use crate::StackResources;
+use anyhow::{anyhow, Result};
+use futures::future::BoxFuture;
+use helpdesk_aws::{QueueUrls, SqsPublisher};
+use helpdesk_http::JwtKeys;
+use helpdesk_platform::RedisHandle;
+use helpdesk_store::PgStore;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A function as the Lambda service sees it.
+pub trait LambdaFunction: Send + Sync {
+    fn invoke(
+        &self,
+        event: Value,
+        context: lambda_runtime::Context,
+    ) -> BoxFuture<'_, Result<Value, String>>;
+}
+
+/// The clients every function shares in the runner (one per container in AWS).
+#[derive(Clone)]
+pub struct SharedClients {
+    pub store: PgStore,
+    pub redis: RedisHandle,
+    pub jwt: JwtKeys,
+    pub sqs: aws_sdk_sqs::Client,
+    pub http: reqwest::Client,
+}
+
+/// A function of the template, ready to invoke.
+pub struct LocalFunction {
+    pub spec: FunctionSpec,
+    pub env: BTreeMap<String, String>,
+    handler: Box<dyn LambdaFunction>,
+}
+
+impl LocalFunction {
+    pub fn build(
+        spec: &FunctionSpec,
+        resources: &StackResources,
+        parameters: &BTreeMap<String, String>,
+        overrides: &BTreeMap<String, String>,
+        clients: &SharedClients,
+    ) -> Result<Self> {
+        let mut env: BTreeMap<String, String> = spec
+            .env
+            .iter()
+            .filter_map(|(name, value)| {
+                let resolved = match value {
+                    EnvValue::Literal(v) => Some(v.clone()),
+                    EnvValue::Ref(id) => resources
+                        .physical_id(id)
+                        .map(str::to_string)
+                        .or_else(|| parameters.get(id).cloned()),
+                    EnvValue::CloudOnly => None,
+                };
+                resolved.map(|v| (name.clone(), v))
+            })
+            .collect();
+        env.extend(overrides.clone());
+        let publisher = SqsPublisher::new(
+            clients.sqs.clone(),
+            QueueUrls::from_lookup(|n| env.get(n).cloned()),
+        );
+
+        let handler: Box<dyn LambdaFunction> = match spec.binary.as_str() {
+            "api" => Box::new(HttpFunction {
+                router: api::router(api::AppState {
+                    store: clients.store.clone(),
+                    publisher,
+                    redis: clients.redis.clone(),
+                    jwt: clients.jwt.clone(),
+                }),
+            }),
+            "ai-worker" => Box::new(AiWorker(ai_worker::Worker {
+                store: clients.store.clone(),
+                publisher,
+                classifier: Arc::new(helpdesk_domain::BaselineClassifier),
+            })),
+            "outbox-relay" => Box::new(OutboxRelay {
+                store: clients.store.clone(),
+                publisher,
+                min_age_secs: env
+                    .get("OUTBOX_MIN_AGE_SECS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(outbox_relay::MIN_AGE_SECS),
+            }),
+            "migrate" => Box::new(Migrate { store: clients.store.clone(), http: clients.http.clone() }),
+            other => {
+                return Err(anyhow!(
+                    "{} builds binary '{other}', which the local runner does not know: add it to local/runner/src/functions.rs",
+                    spec.logical_id
+                ))
+            }
+        };
+        Ok(Self {
+            spec: spec.clone(),
+            env,
+            handler,
+        })
+    }
+
+    /// Invokes the function and logs the invocation (function, trigger, duration, outcome).
+    pub async fn invoke(&self, trigger: &str, event: Value) -> Result<Value, String> {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = uuid::Uuid::new_v4().to_string();
+        context.invoked_function_arn = format!(
+            "arn:aws:lambda:local:123456789012:function:{}",
+            self.spec.logical_id
+        );
+        let started = Instant::now();
+        let result = self.handler.invoke(event, context).await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(_) => {
+                tracing::info!(function = %self.spec.logical_id, trigger, duration_ms, outcome = "ok", "invocation")
+            }
+            Err(e) => {
+                tracing::warn!(function = %self.spec.logical_id, trigger, duration_ms, outcome = "error", error = %e, "invocation")
+            }
+        }
+        result
+    }
+}
+
+/// An HTTP function: the API Gateway event goes through `lambda_http`'s own adapter, exactly
+/// as `lambda_http::run` does in AWS.
+struct HttpFunction {
+    router: axum::Router,
+}
+
+impl LambdaFunction for HttpFunction {
+    fn invoke(
+        &self,
+        event: Value,
+        context: lambda_runtime::Context,
+    ) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            use tower::Service;
+            let request: lambda_http::request::LambdaRequest =
+                serde_json::from_value(event).map_err(|e| format!("not an HTTP API event: {e}"))?;
+            // The adapter is not Send (it only marks the response type), so it must not live
+            // across the await; an axum Router is always ready, so no poll_ready is needed.
+            let response = {
+                let mut adapter = lambda_http::Adapter::from(self.router.clone());
+                adapter.call(lambda_runtime::LambdaEvent::new(request, context))
+            };
+            let response = response.await.map_err(|e| e.to_string())?;
+            serde_json::to_value(response).map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct AiWorker(ai_worker::Worker);
+
+impl LambdaFunction for AiWorker {
+    fn invoke(
+        &self,
+        event: Value,
+        _context: lambda_runtime::Context,
+    ) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let event =
+                serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
+            serde_json::to_value(self.0.handle(event).await).map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct OutboxRelay {
+    store: PgStore,
+    publisher: SqsPublisher,
+    min_age_secs: i64,
+}
+
+impl LambdaFunction for OutboxRelay {
+    fn invoke(
+        &self,
+        _event: Value,
+        _context: lambda_runtime::Context,
+    ) -> BoxFuture<'_, Result<Value, String>> {
+        let (store, publisher, min_age_secs) = (
+            self.store.clone(),
+            self.publisher.clone(),
+            self.min_age_secs,
+        );
+        Box::pin(async move {
+            let report = outbox_relay::handle(&store, &publisher, min_age_secs).await?;
+            serde_json::to_value(report).map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct Migrate {
+    store: PgStore,
+    http: reqwest::Client,
+}
+
+impl LambdaFunction for Migrate {
+    fn invoke(
+        &self,
+        event: Value,
+        _context: lambda_runtime::Context,
+    ) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(migrate::handle(&self.store, &self.http, event))
+    }
+}

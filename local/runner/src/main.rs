@@ -1,0 +1,179 @@
+//! `helpdesk-local`: runs the platform locally (see README).
+//!
+//!     helpdesk-local serve [--bind ADDR] [--resources FILE] [--demo]
+//!     helpdesk-local create-org --name NAME [--email EMAIL]
+//!
+//! Configuration comes from the environment `local/dev` prepares: DATABASE_URL, REDIS_URL,
+//! JWT_SECRET, AWS_ENDPOINT_URL and the AWS credentials.
+
+use anyhow::{anyhow, bail, Context, Result};
+use helpdesk_domain::Role;
+use local_runner::template::Template;
+use local_runner::{RunnerConfig, StackResources};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const DEMO_ORG: &str = "Demo Co";
+const TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    helpdesk_platform::telemetry::init("info");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str).unwrap_or("help");
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    match command {
+        "serve" => {
+            serve(
+                flag("--bind"),
+                flag("--resources"),
+                args.iter().any(|a| a == "--demo"),
+            )
+            .await
+        }
+        "create-org" => {
+            let name = flag("--name").ok_or_else(|| anyhow!("create-org needs --name NAME"))?;
+            let email = flag("--email").unwrap_or_else(|| "admin@example.com".to_string());
+            let store = store().await?;
+            let token = create_org(&store, &name, &email).await?;
+            println!("{token}");
+            Ok(())
+        }
+        _ => {
+            eprintln!(
+                "usage: helpdesk-local serve [--bind 127.0.0.1:3000] [--resources FILE] [--demo]"
+            );
+            eprintln!("       helpdesk-local create-org --name NAME [--email EMAIL]   (prints an admin token)");
+            bail!("unknown command {command:?}")
+        }
+    }
+}
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name)
+        .map_err(|_| anyhow!("{name} is not set (run through local/dev, or export it)"))
+}
+
+fn repo_root() -> PathBuf {
+    std::env::var("HELPDESK_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+async fn store() -> Result<helpdesk_store::PgStore> {
+    let store = helpdesk_store::PgStore::connect_lazy(&env("DATABASE_URL")?, 2)?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn keys() -> Result<helpdesk_http::JwtKeys> {
+    let secret = env("JWT_SECRET")?;
+    if secret.len() < 32 {
+        bail!("JWT_SECRET must be at least 32 bytes");
+    }
+    Ok(helpdesk_http::JwtKeys::hs256(secret.as_bytes()))
+}
+
+/// Creates an organisation and its admin, and returns a token for that admin.
+async fn create_org(store: &helpdesk_store::PgStore, name: &str, email: &str) -> Result<String> {
+    let org = store.create_organization(name).await?;
+    let user = store
+        .create_user(org, email, Some("Admin"), Role::Admin)
+        .await?;
+    Ok(keys()?.issue(org, user, Role::Admin, TOKEN_TTL_SECS)?)
+}
+
+async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> Result<()> {
+    let root = repo_root();
+    let stack = std::env::var("HELPDESK_STACK").unwrap_or_else(|_| "helpdesk-local".to_string());
+    let resources = resources
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
+    let bind = bind.unwrap_or_else(|| "127.0.0.1:3000".to_string());
+    let config = RunnerConfig {
+        template: Template::load(&root.join("template.yaml"))?,
+        resources: StackResources::load(&resources)?,
+        database_url: env("DATABASE_URL")?,
+        redis_url: env("REDIS_URL")?,
+        jwt_secret: env("JWT_SECRET")?.into_bytes(),
+        bind: bind.parse().with_context(|| format!("bad --bind {bind}"))?,
+        sdk: helpdesk_aws::sdk_config().await,
+        env_overrides: BTreeMap::new(),
+        run_schedules: true,
+    };
+    let running = local_runner::start(config).await?;
+    let base = format!("http://{}", running.addr);
+    if demo {
+        seed_demo(&running.clients.store, &base).await?;
+    } else {
+        eprintln!("\nThe platform runs at {base}  (Ctrl-C stops it)\n");
+    }
+    tokio::signal::ctrl_c().await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// A demo organisation with a few messages of its own, and what to try next.
+async fn seed_demo(store: &helpdesk_store::PgStore, base: &str) -> Result<()> {
+    let org = match store.find_organization_by_name(DEMO_ORG).await? {
+        Some(org) => org,
+        None => {
+            let org = store.create_organization(DEMO_ORG).await?;
+            store
+                .create_user(org, "admin@demo.example", Some("Demo Admin"), Role::Admin)
+                .await?;
+            org
+        }
+    };
+    let (user, role) = store
+        .find_admin(org)
+        .await?
+        .ok_or_else(|| anyhow!("the demo organisation has no admin"))?;
+    let token = keys()?.issue(org, user, role, TOKEN_TTL_SECS)?;
+
+    let samples = [
+        ("demo-1", "ana@customer.example", "Ana", "Refund for order #1042", "Hi, the blender arrived broken. I want my money back please."),
+        ("demo-2", "ben@customer.example", "Ben", "Can't log in", "I reset my password twice and still cannot log in to my account. This is urgent, I have a deadline today!"),
+        ("demo-3", "chloe@customer.example", "Chloé", "¿Dónde está mi pedido?", "Hola, mi pedido no ha llegado y el número de seguimiento no funciona."),
+    ];
+    let http = reqwest::Client::new();
+    for (key, email, name, subject, body) in samples {
+        let response = http
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"channel": "email", "from": {"email": email, "name": name}, "subject": subject, "body": body}))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!(
+                "demo message {key} was refused: {} {}",
+                response.status(),
+                response.text().await?
+            );
+        }
+    }
+
+    println!(
+        r#"
+  The platform runs at {base}   (Ctrl-C stops it)
+
+  Demo organisation "{DEMO_ORG}" with three sample messages. Your admin token (24 h):
+
+    export TOKEN={token}
+
+  Try:
+    curl -s {base}/v1/conversations -H "Authorization: Bearer $TOKEN"
+    curl -s -X POST {base}/v1/messages -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+         -d '{{"channel":"api","from":{{"email":"you@example.com"}},"subject":"Hello","body":"My invoice is wrong, please help"}}'
+    curl -s {base}/v1/messages/<id from the answer> -H "Authorization: Bearer $TOKEN"
+    curl -s {base}/health/ready
+"#
+    );
+    Ok(())
+}

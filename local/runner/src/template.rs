@@ -1,0 +1,259 @@
+//! Reads what the runner needs from template.yaml: each function's binary, environment, and the
+//! HTTP routes, SQS mappings and schedules that trigger it.
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// An environment variable's value as the template gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Literal(String),
+    /// `!Ref LogicalId` or `!Ref Parameter`.
+    Ref(String),
+    /// Anything else (`!GetAtt DatabaseProxy.Endpoint`, `!Sub …`): only meaningful in AWS.
+    CloudOnly,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    /// Upper-case method, or `ANY`.
+    pub method: String,
+    /// `/v1/messages/{id}`, `/{proxy+}` or `$default`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsMapping {
+    pub event_name: String,
+    pub queue: String,
+    pub batch_size: i32,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSpec {
+    pub event_name: String,
+    pub every: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    /// The cargo binary (Metadata.BuildProperties.Binary).
+    pub binary: String,
+    pub env: BTreeMap<String, EnvValue>,
+    pub routes: Vec<HttpRoute>,
+    pub queues: Vec<SqsMapping>,
+    pub schedules: Vec<ScheduleSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub functions: Vec<FunctionSpec>,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        let doc: Value = serde_yaml::from_str(text).context("template.yaml is not valid YAML")?;
+        let parameters = doc
+            .get("Parameters")
+            .and_then(Value::as_mapping)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.as_str()?.to_string(), scalar(v.get("Default")?)?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let global_env = doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .map(env_of)
+            .transpose()?
+            .unwrap_or_default();
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| anyhow!("no Resources"))?;
+
+        let mut functions = Vec::new();
+        for (id, resource) in resources {
+            if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let logical_id = id.as_str().unwrap_or_default().to_string();
+            let binary = resource
+                .get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|b| b.get("Binary"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("{logical_id} has no Metadata.BuildProperties.Binary"))?
+                .to_string();
+            let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
+            let mut env = global_env.clone();
+            env.extend(env_of(&props)?);
+            let mut spec = FunctionSpec {
+                logical_id: logical_id.clone(),
+                binary,
+                env,
+                routes: vec![],
+                queues: vec![],
+                schedules: vec![],
+            };
+            if let Some(events) = props.get("Events").and_then(Value::as_mapping) {
+                for (name, event) in events {
+                    let name = name.as_str().unwrap_or_default().to_string();
+                    let p = event.get("Properties").cloned().unwrap_or(Value::Null);
+                    match event.get("Type").and_then(Value::as_str) {
+                        Some("HttpApi") => spec.routes.push(HttpRoute {
+                            method: p.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_ascii_uppercase(),
+                            path: p.get("Path").and_then(Value::as_str).unwrap_or("$default").to_string(),
+                        }),
+                        Some("SQS") => spec.queues.push(SqsMapping {
+                            event_name: name.clone(),
+                            queue: referenced_logical_id(p.get("Queue"))
+                                .ok_or_else(|| anyhow!("{logical_id}.{name}: Queue must be !GetAtt X.Arn"))?,
+                            batch_size: p.get("BatchSize").and_then(Value::as_i64).unwrap_or(10) as i32,
+                            report_batch_item_failures: p
+                                .get("FunctionResponseTypes")
+                                .and_then(Value::as_sequence)
+                                .is_some_and(|s| s.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))),
+                        }),
+                        Some("Schedule") => {
+                            let expr = p.get("Schedule").and_then(Value::as_str).unwrap_or_default();
+                            spec.schedules.push(ScheduleSpec {
+                                event_name: name.clone(),
+                                every: parse_rate(expr).with_context(|| format!("{logical_id}.{name}"))?,
+                            });
+                        }
+                        other => bail!("{logical_id}.{name}: event type {other:?} is not supported by the local runner"),
+                    }
+                }
+            }
+            functions.push(spec);
+        }
+        Ok(Self {
+            functions,
+            parameters,
+        })
+    }
+
+    pub fn function_by_binary(&self, binary: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.binary == binary)
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn env_of(props: &Value) -> Result<BTreeMap<String, EnvValue>> {
+    let Some(vars) = props
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+    else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(vars
+        .iter()
+        .filter_map(|(k, v)| {
+            let value = match v {
+                Value::Tagged(t) if t.tag == "!Ref" => {
+                    EnvValue::Ref(t.value.as_str().unwrap_or_default().to_string())
+                }
+                Value::Tagged(_) => EnvValue::CloudOnly,
+                other => scalar(other)
+                    .map(EnvValue::Literal)
+                    .unwrap_or(EnvValue::CloudOnly),
+            };
+            Some((k.as_str()?.to_string(), value))
+        })
+        .collect())
+}
+
+/// `!GetAtt Queue.Arn` (short or long form) → `Queue`.
+fn referenced_logical_id(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Tagged(t) if t.tag == "!GetAtt" => t
+            .value
+            .as_str()
+            .map(|s| s.split('.').next().unwrap_or(s).to_string())
+            .or_else(|| t.value.as_sequence()?.first()?.as_str().map(str::to_string)),
+        Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().map(str::to_string),
+        Value::Mapping(m) => m
+            .get("Fn::GetAtt")
+            .and_then(|v| v.as_sequence()?.first()?.as_str().map(str::to_string)),
+        _ => None,
+    }
+}
+
+/// EventBridge `rate(N minute|minutes|hour|hours|day|days)`.
+pub fn parse_rate(expr: &str) -> Result<Duration> {
+    let inner = expr
+        .strip_prefix("rate(")
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| anyhow!("only rate(...) schedules run locally, got {expr:?}"))?;
+    let (n, unit) = inner
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| anyhow!("bad rate {expr:?}"))?;
+    let n: u64 = n.parse().with_context(|| format!("bad rate {expr:?}"))?;
+    let secs = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86400,
+        other => bail!("unknown rate unit {other:?}"),
+    };
+    Ok(Duration::from_secs(n * secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_projects_template() {
+        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
+            .unwrap();
+        let api = t.function_by_binary("api").unwrap();
+        assert!(api.routes.contains(&HttpRoute {
+            method: "POST".into(),
+            path: "/v1/messages".into()
+        }));
+        assert_eq!(
+            api.env.get("INBOUND_MESSAGES_QUEUE_URL"),
+            Some(&EnvValue::Ref("InboundMessagesQueue".into()))
+        );
+        let worker = t.function_by_binary("ai-worker").unwrap();
+        assert_eq!(worker.queues[0].queue, "InboundMessagesQueue");
+        assert!(worker.queues[0].report_batch_item_failures);
+        let relay = t.function_by_binary("outbox-relay").unwrap();
+        assert_eq!(relay.schedules[0].every, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(
+            parse_rate("rate(5 minutes)").unwrap(),
+            Duration::from_secs(300)
+        );
+        assert!(parse_rate("cron(0 * * * ? *)").is_err());
+    }
+}
