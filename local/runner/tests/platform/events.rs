@@ -1,0 +1,170 @@
+//! Every sample event in events/ is fed to its function, the way `cargo lambda invoke
+//! --data-file` or the Lambda console would.
+
+use crate::helpers::{spawn_app, test_env};
+use helpdesk_domain::MessageId;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+fn load(name: &str) -> Value {
+    let path = test_env().root.join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[tokio::test]
+async fn every_sample_event_runs_through_its_function() {
+    let app = spawn_app().await;
+    let (org, token) = app.org().await;
+    let mut used = BTreeSet::new();
+    let mut event = |name: &'static str| {
+        used.insert(name);
+        let text = serde_json::to_string(&load(name)).unwrap();
+        text.replace("REPLACE_WITH_TOKEN_FROM_helpdesk-local_create-org", &token)
+    };
+    let invoke = |binary: &'static str, text: String| {
+        let f = app.running.function(binary).unwrap().clone();
+        async move {
+            f.invoke("test", serde_json::from_str(&text).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+
+    let live = invoke("api", event("api/health-live.json")).await;
+    assert_eq!(live["statusCode"], 200);
+
+    let created = invoke("api", event("api/create-message.json")).await;
+    assert_eq!(created["statusCode"], 202, "{created}");
+    let accepted: Value = serde_json::from_str(created["body"].as_str().unwrap()).unwrap();
+
+    let listed = invoke("api", event("api/list-conversations.json")).await;
+    assert_eq!(listed["statusCode"], 200);
+    let page: Value = serde_json::from_str(listed["body"].as_str().unwrap()).unwrap();
+    assert_eq!(page["data"][0]["id"], accepted["conversation_id"]);
+
+    let batch = event("ai-worker/sqs-batch.json")
+        .replace("REPLACE_WITH_ORG_ID", &org.to_string())
+        .replace("REPLACE_WITH_MESSAGE_ID", accepted["id"].as_str().unwrap())
+        .replace(
+            "REPLACE_WITH_CONVERSATION_ID",
+            accepted["conversation_id"].as_str().unwrap(),
+        );
+    let answer = invoke("ai-worker", batch).await;
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "5f8c1f6a-2b53-4f3e-9d9b-2d1c0c7b9a02"}])
+    );
+    let id: MessageId = accepted["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.store.classification_count(org, id).await.unwrap(), 1);
+
+    let swept = invoke("outbox-relay", event("outbox-relay/schedule.json")).await;
+    assert_eq!(swept["failed"], 0);
+
+    let by_hand = invoke("migrate", event("migrate/by-hand.json")).await;
+    assert_eq!(
+        by_hand["applied"],
+        serde_json::json!([]),
+        "the runner applied them at start"
+    );
+
+    // CloudFormation waits for the PUT to the response URL: serve one and look at what arrives.
+    let received: Arc<Mutex<Option<Value>>> = Default::default();
+    let sink = received.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let response_url = format!("http://{}/response", listener.local_addr().unwrap());
+    let server = axum::Router::new().route(
+        "/response",
+        axum::routing::put(move |body: axum::body::Bytes| async move {
+            *sink.lock().unwrap() = serde_json::from_slice(&body).ok();
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
+    let create = event("migrate/cloudformation-create.json")
+        .replace("https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/sample-presigned-url", &response_url);
+    invoke("migrate", create).await;
+    let reported = received
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a response was PUT to CloudFormation");
+    assert_eq!(reported["Status"], "SUCCESS");
+    assert_eq!(reported["LogicalResourceId"], "DatabaseMigrations");
+    assert_eq!(
+        reported["RequestId"],
+        "7bfe0f3e-1c1a-4a5f-9b4e-4f0d0c6e7a11"
+    );
+
+    // No sample event goes untested.
+    let mut on_disk = BTreeSet::new();
+    for dir in std::fs::read_dir(test_env().root.join("events")).unwrap() {
+        let dir = dir.unwrap().path();
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            on_disk.insert(format!(
+                "{}/{}",
+                dir.file_name().unwrap().to_str().unwrap(),
+                file.file_name().unwrap().to_str().unwrap()
+            ));
+        }
+    }
+    let used: BTreeSet<String> = used.into_iter().map(str::to_string).collect();
+    assert_eq!(on_disk, used);
+}
+
+#[tokio::test]
+async fn every_http_route_of_the_template_is_served_by_its_function() {
+    let app = spawn_app().await;
+    let (_, token) = app.org().await;
+    for f in &app.running.functions {
+        for route in &f.spec.routes {
+            if route.path == "$default" {
+                continue;
+            }
+            let path = route
+                .path
+                .replace("{id}", &uuid::Uuid::new_v4().to_string());
+            let method: reqwest::Method = route.method.parse().unwrap();
+            let response = app
+                .http
+                .request(method, format!("{}{path}", app.base))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert!(
+                !body.contains("no route for"),
+                "{} {} is declared in template.yaml but the function has no such route ({status})",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
+
+#[test]
+fn the_deploy_runs_the_newest_migration() {
+    let root = test_env().root;
+    let newest = std::fs::read_dir(root.join("migrations"))
+        .unwrap()
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .split('_')
+                .next()
+                .map(str::to_string)
+        })
+        .max()
+        .unwrap();
+    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+    assert!(
+        template.contains(&format!("MigrationsVersion: \"{newest}\"")),
+        "template.yaml's DatabaseMigrations.MigrationsVersion must be {newest}, or CloudFormation will not run the new migration"
+    );
+}

@@ -1,0 +1,282 @@
+//! `spawn_app()`: a whole platform per test — its own database, its own stack of queues in the
+//! AWS emulator, its own runner on a free port — so tests run in parallel without sharing state.
+
+use helpdesk_domain::{OrgId, Role, UserId};
+use helpdesk_http::JwtKeys;
+use helpdesk_store::PgStore;
+use local_runner::template::Template;
+use local_runner::{RunnerConfig, Running, StackResources};
+use serde_json::Value;
+use sqlx::Connection;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
+
+/// What `local/dev test` exports for the tests.
+pub struct TestEnv {
+    pub admin_database_url: String,
+    pub redis_url: String,
+    pub endpoint: String,
+    pub python: String,
+    pub root: PathBuf,
+}
+
+pub fn test_env() -> TestEnv {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: these integration tests need Postgres, Redis and moto — run them with `local/dev test`")
+        })
+    };
+    TestEnv {
+        admin_database_url: var("DATABASE_URL"),
+        redis_url: var("REDIS_URL"),
+        endpoint: var("AWS_ENDPOINT_URL"),
+        python: var("HELPDESK_PYTHON"),
+        root: PathBuf::from(var("HELPDESK_ROOT")),
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: PgStore,
+    pub keys: JwtKeys,
+    pub sqs: aws_sdk_sqs::Client,
+    pub resources: StackResources,
+    pub running: Running,
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// Another AWS endpoint than the shared emulator (the outage test runs its own).
+    pub endpoint: Option<String>,
+    pub env_overrides: BTreeMap<String, String>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let env = test_env();
+    let database_url = create_database(&env.admin_database_url).await;
+    let endpoint = options.endpoint.unwrap_or_else(|| env.endpoint.clone());
+    let stack = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let resources = provision(&env, &stack, &endpoint).await;
+    let sdk = sdk_config(&endpoint).await;
+    let secret = format!("test-secret-{}", uuid::Uuid::new_v4().simple());
+
+    let running = local_runner::start(RunnerConfig {
+        template: Template::load(&env.root.join("template.yaml")).expect("template.yaml"),
+        resources: resources.clone(),
+        database_url: database_url.clone(),
+        redis_url: env.redis_url.clone(),
+        jwt_secret: secret.clone().into_bytes(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        sdk: sdk.clone(),
+        env_overrides: options.env_overrides,
+        run_schedules: false,
+    })
+    .await
+    .expect("the local runner starts");
+
+    TestApp {
+        base: format!("http://{}", running.addr),
+        http: reqwest::Client::new(),
+        store: PgStore::connect_lazy(&database_url, 4).unwrap(),
+        keys: JwtKeys::hs256(secret.as_bytes()),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        resources,
+        running,
+    }
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// Creates the stack's queues, table, bucket and key from template.yaml, as `local/dev` does.
+pub async fn provision(env: &TestEnv, stack: &str, endpoint: &str) -> StackResources {
+    let out = std::env::temp_dir().join(format!("helpdesk-{stack}.json"));
+    let status = tokio::process::Command::new(&env.python)
+        .arg(env.root.join("local/stack.py"))
+        .args([
+            "provision",
+            "--stack",
+            stack,
+            "--endpoint",
+            endpoint,
+            "--out",
+        ])
+        .arg(&out)
+        .status()
+        .await
+        .expect("python runs");
+    assert!(status.success(), "provisioning stack {stack} failed");
+    let resources = StackResources::load(&out).unwrap();
+    let _ = std::fs::remove_file(out);
+    resources
+}
+
+static CLEANUP: OnceCell<()> = OnceCell::const_new();
+
+/// A fresh database for one test. The first call drops the databases earlier runs left.
+async fn create_database(admin_url: &str) -> String {
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to the admin database");
+    CLEANUP
+        .get_or_init(|| async {
+            let stale: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'helpdesk_test_%'",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+            for name in stale {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        })
+        .await;
+    let name = format!("helpdesk_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin_url, String::new()),
+    };
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database name");
+    format!("{server}/{name}{query}")
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl TestApp {
+    /// A new organisation with a user of the given role, and that user's token.
+    pub async fn org_with(&self, role: Role) -> (OrgId, UserId, String) {
+        let org = self.store.create_organization("Test org").await.unwrap();
+        let user = self
+            .store
+            .create_user(
+                org,
+                &format!("{}@team.example", uuid::Uuid::new_v4().simple()),
+                None,
+                role,
+            )
+            .await
+            .unwrap();
+        let token = self.keys.issue(org, user, role, 600).unwrap();
+        (org, user, token)
+    }
+
+    pub async fn org(&self) -> (OrgId, String) {
+        let (org, _, token) = self.org_with(Role::Admin).await;
+        (org, token)
+    }
+
+    pub async fn post_message(
+        &self,
+        token: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/messages", self.base))
+            .bearer_auth(token)
+            .json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the message until the AI worker has classified it.
+    pub async fn wait_classified(&self, token: &str, id: &str) -> Value {
+        eventually(
+            &format!("message {id} to be classified"),
+            Duration::from_secs(30),
+            || async {
+                let body: Value = self
+                    .get(token, &format!("/v1/messages/{id}"))
+                    .await
+                    .json()
+                    .await
+                    .ok()?;
+                (!body["classification"].is_null()).then_some(body)
+            },
+        )
+        .await
+    }
+
+    pub fn queue_url(&self, logical_id: &str) -> String {
+        self.resources
+            .physical_id(logical_id)
+            .expect("queue provisioned")
+            .to_string()
+    }
+
+    /// Receives what is waiting on a queue (up to 10 messages, waiting up to a second).
+    pub async fn drain(&self, logical_id: &str) -> Vec<String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(self.queue_url(logical_id))
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        out.messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| m.body)
+            .collect()
+    }
+}
+
+pub fn sample_message(email: &str, body: &str) -> Value {
+    serde_json::json!({
+        "channel": "api",
+        "from": {"email": email, "name": "Customer"},
+        "subject": "Help",
+        "body": body,
+    })
+}

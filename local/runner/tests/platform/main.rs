@@ -1,0 +1,10 @@
+//! The platform's integration tests: real Postgres, Redis and the AWS emulator, driven over
+//! HTTP through the local runner. Run them with `local/dev test`.
+
+mod bad_input;
+mod conversations;
+mod events;
+mod helpers;
+mod messages;
+mod pipeline;
+mod tenancy;
