@@ -5,7 +5,7 @@
 use crate::functions::LocalFunction;
 use crate::template::HttpRoute;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Map, Value};
@@ -104,14 +104,17 @@ fn percent_decode(s: &str) -> String {
 pub fn to_event(
     route: &HttpRoute,
     path_params: &BTreeMap<String, String>,
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
+    request: &axum::http::request::Parts,
     body: &[u8],
     peer: SocketAddr,
     request_id: &str,
 ) -> Value {
+    let (method, path, query, headers) = (
+        request.method.as_str(),
+        request.uri.path(),
+        request.uri.query(),
+        &request.headers,
+    );
     let mut joined: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in headers {
@@ -283,23 +286,12 @@ pub async fn serve(
         Ok(b) => b,
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
     };
-    let path = parts.uri.path().to_string();
-    let method = parts.method.as_str().to_string();
-    let Some((entry, params)) = match_route(&routes, &method, &path) else {
+    let Some((entry, params)) = match_route(&routes, parts.method.as_str(), parts.uri.path())
+    else {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     };
     let request_id = uuid::Uuid::new_v4().to_string();
-    let event = to_event(
-        &entry.route,
-        &params,
-        &method,
-        &path,
-        parts.uri.query(),
-        &parts.headers,
-        &body,
-        peer,
-        &request_id,
-    );
+    let event = to_event(&entry.route, &params, &parts, &body, peer, &request_id);
     match entry.function.invoke("http", event).await {
         Ok(answer) => {
             let mut response = from_response(answer);

@@ -1,4 +1,5 @@
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use helpdesk_domain::queue::PublishFuture;
 use helpdesk_domain::{Publisher, Queue, QueueRecord};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -127,10 +128,7 @@ impl SqsPublisher {
 }
 
 impl Publisher for SqsPublisher {
-    fn publish<'a>(
-        &'a self,
-        records: &'a [QueueRecord],
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(Uuid, String)>> + Send + 'a>> {
+    fn publish<'a>(&'a self, records: &'a [QueueRecord]) -> PublishFuture<'a> {
         Box::pin(self.publish_all(records))
     }
 }

@@ -78,14 +78,18 @@ pub struct QueueRecord {
     pub body: String,
 }
 
-/// The port to the message bus (SQS in AWS and locally, in-memory in unit tests).
+/// Records a publisher did not get accepted, each with the reason.
+pub type Rejected = Vec<(uuid::Uuid, String)>;
+
+/// What [`Publisher::publish`] returns.
+pub type PublishFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Rejected> + Send + 'a>>;
+
+/// The port to the message bus: SQS (moto or LocalStack locally) behind `helpdesk-aws`.
 pub trait Publisher: Send + Sync {
     /// Sends the records and returns those that were not accepted, each with the reason.
     /// Never fails as a whole: a record not accepted stays in the outbox and is retried.
     /// (A boxed future: generic callers then stay `Send`, which `impl Future` in traits
     /// cannot yet promise across lifetimes.)
-    fn publish<'a>(
-        &'a self,
-        records: &'a [QueueRecord],
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(uuid::Uuid, String)>> + Send + 'a>>;
+    fn publish<'a>(&'a self, records: &'a [QueueRecord]) -> PublishFuture<'a>;
 }

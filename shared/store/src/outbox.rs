@@ -84,7 +84,7 @@ impl PgStore {
 
 impl PendingOutbox {
     pub async fn finish(mut self, relayed: &[Uuid], failed: &[(Uuid, String)]) -> Result<()> {
-        mark(&mut *self.tx, relayed, failed).await?;
+        mark(&mut self.tx, relayed, failed).await?;
         self.tx.commit().await?;
         Ok(())
     }
