@@ -53,6 +53,8 @@ pub struct Options {
     /// Another AWS endpoint than the shared emulator (the outage test runs its own).
     pub endpoint: Option<String>,
     pub env_overrides: BTreeMap<String, String>,
+    /// Another Redis than the shared one (the readiness test points at nothing).
+    pub redis_url: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -72,7 +74,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         template: Template::load(&env.root.join("template.yaml")).expect("template.yaml"),
         resources: resources.clone(),
         database_url: database_url.clone(),
-        redis_url: env.redis_url.clone(),
+        redis_url: options.redis_url.unwrap_or_else(|| env.redis_url.clone()),
         jwt_secret: secret.clone().into_bytes(),
         bind: "127.0.0.1:0".parse().unwrap(),
         sdk: sdk.clone(),

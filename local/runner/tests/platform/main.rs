@@ -4,6 +4,7 @@
 mod bad_input;
 mod conversations;
 mod events;
+mod health;
 mod helpers;
 mod messages;
 mod pipeline;

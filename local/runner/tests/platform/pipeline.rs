@@ -185,6 +185,7 @@ async fn the_outbox_delivers_what_was_accepted_while_the_emulator_was_down() {
     let app = spawn_app_with(Options {
         endpoint: Some(moto.endpoint()),
         env_overrides: BTreeMap::from([("OUTBOX_MIN_AGE_SECS".to_string(), "0".to_string())]),
+        ..Options::default()
     })
     .await;
     let (org, token) = app.org().await;
