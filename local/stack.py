@@ -347,10 +347,26 @@ def cmd_deps(_args):
     log(f"environment written to {STATE / 'env'}")
 
 
+def function_env(stack):
+    """The functions' environment variables that point at provisioned resources (`!Ref X`), so a
+    binary run outside the runner (`cargo lambda watch`) finds its queues as in AWS."""
+    template = stack.template
+    sources = [template.get("Globals", {}).get("Function", {})]
+    sources += [r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    env = {}
+    for props in sources:
+        for name, value in props.get("Environment", {}).get("Variables", {}).items():
+            if isinstance(value, dict) and "Ref" in value and value["Ref"] in stack.physical:
+                env[name] = stack.physical[value["Ref"]]["physical_id"]
+    return env
+
+
 def cmd_provision(args):
     endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{MOTO_PORT}"
     stack = Stack(args.stack, endpoint)
     out = {"stack": args.stack, "region": REGION, "endpoint": endpoint, "resources": stack.create_all()}
+    if args.env_out:
+        Path(args.env_out).write_text("".join(f"export {k}={v}\n" for k, v in sorted(function_env(stack).items())))
     text = json.dumps(out, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -374,6 +390,7 @@ def main():
     p.add_argument("--stack", required=True)
     p.add_argument("--endpoint")
     p.add_argument("--out")
+    p.add_argument("--env-out", help="also write the functions' resource variables as shell exports")
     p.set_defaults(func=cmd_provision)
     sub.add_parser("stop").set_defaults(func=cmd_stop)
     args = parser.parse_args()

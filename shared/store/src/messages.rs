@@ -195,44 +195,53 @@ async fn find_repeat(
     idempotency: Option<&IdempotencyKey>,
 ) -> Result<Option<AcceptOutcome>> {
     if let Some(key) = idempotency {
-        let row: Option<(Uuid, Uuid, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, conversation_id, status, request_hash FROM messages WHERE organization_id = $1 AND idempotency_key = $2",
+        let row: Option<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
+            "SELECT id, conversation_id, request_hash FROM messages WHERE organization_id = $1 AND idempotency_key = $2",
         )
         .bind(org.0)
         .bind(&key.key)
         .fetch_optional(&mut **tx)
         .await?;
-        if let Some((id, conversation_id, status, hash)) = row {
+        if let Some((id, conversation_id, hash)) = row {
             if hash.as_deref() != Some(key.request_hash.as_str()) {
                 return Ok(Some(AcceptOutcome::KeyReused));
             }
-            return Ok(Some(replayed(id, conversation_id, status)));
+            return Ok(Some(replayed(id, conversation_id)));
         }
     }
     if let Some(external_id) = &msg.external_id {
-        let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-            "SELECT id, conversation_id, status FROM messages WHERE organization_id = $1 AND channel = $2 AND external_id = $3",
+        let row: Option<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT id, conversation_id FROM messages WHERE organization_id = $1 AND channel = $2 AND external_id = $3",
         )
         .bind(org.0)
         .bind(msg.channel.as_str())
         .bind(external_id)
         .fetch_optional(&mut **tx)
         .await?;
-        if let Some((id, conversation_id, status)) = row {
-            return Ok(Some(replayed(id, conversation_id, status)));
+        if let Some((id, conversation_id)) = row {
+            return Ok(Some(replayed(id, conversation_id)));
         }
     }
     Ok(None)
 }
 
-fn replayed(id: Uuid, conversation_id: Uuid, status: String) -> AcceptOutcome {
-    AcceptOutcome::Replayed(AcceptedMessage {
+/// The first answer again, to the letter: a retry learns what the original request was told
+/// (the message's progress since then is what `GET /v1/messages/{id}` is for).
+fn replayed(id: Uuid, conversation_id: Uuid) -> AcceptOutcome {
+    AcceptOutcome::Replayed(accepted(id, conversation_id, None))
+}
+
+fn accepted(id: Uuid, conversation_id: Uuid, outbox_id: Option<Uuid>) -> AcceptedMessage {
+    AcceptedMessage {
         id: MessageId(id),
         conversation_id: ConversationId(conversation_id),
-        status,
-        outbox_id: None,
-    })
+        status: RECEIVED.to_string(),
+        outbox_id,
+    }
 }
+
+/// The status of a message that was just stored.
+const RECEIVED: &str = "received";
 
 async fn insert_inbound(
     tx: &mut Transaction<'_, Postgres>,
@@ -333,10 +342,5 @@ async fn insert_inbound(
     };
     let outbox_id = crate::outbox::enqueue(tx, org, Queue::InboundMessages, &announcement).await?;
 
-    Ok(AcceptedMessage {
-        id: MessageId(message_id),
-        conversation_id: ConversationId(conversation_id),
-        status: "received".to_string(),
-        outbox_id: Some(outbox_id),
-    })
+    Ok(accepted(message_id, conversation_id, Some(outbox_id)))
 }
