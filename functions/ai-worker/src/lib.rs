@@ -6,9 +6,9 @@
 //! failure, so SQS redelivers only it and, after `maxReceiveCount`, moves it to the DLQ.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use helpdesk_aws::{QueueUrls, SqsPublisher};
+use helpdesk_aws::SqsPublisher;
 use helpdesk_domain::{BaselineClassifier, Classifier, MessageReceived};
-use helpdesk_platform::{Secrets, Settings};
+use helpdesk_platform::Bootstrap;
 use helpdesk_store::{PgStore, SaveClassificationOutcome};
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,11 +36,10 @@ pub enum RecordError {
 
 impl Worker {
     pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = helpdesk_aws::sdk_config().await;
-        let settings = Settings::from_env();
+        let boot = Bootstrap::from_env().await;
         Ok(Self {
-            store: Secrets::new(&sdk).database(&settings).await?,
-            publisher: SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), QueueUrls::from_env()),
+            store: boot.database().await?,
+            publisher: boot.publisher(),
             classifier: Arc::new(BaselineClassifier),
         })
     }
@@ -83,14 +82,10 @@ impl Worker {
                 .store
                 .message_to_classify(org, received.message_id)
                 .await?
-                .ok_or_else(|| {
-                    RecordError::UnknownMessage(received.message_id.to_string(), org.to_string())
-                })?;
+                .ok_or_else(|| RecordError::UnknownMessage(received.message_id.to_string(), org.to_string()))?;
 
             let started = Instant::now();
-            let classification = self
-                .classifier
-                .classify(message.subject.as_deref(), &message.body);
+            let classification = self.classifier.classify(message.subject.as_deref(), &message.body);
             let latency_ms = started.elapsed().as_secs_f32() * 1000.0;
 
             let outcome = self

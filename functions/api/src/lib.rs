@@ -42,12 +42,10 @@ async fn request_span(mut req: Request, next: Next) -> Response {
         _ => None,
     };
     let request_id = RequestId::from_parts(gateway_id.as_deref(), req.headers());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %request_id.0, function = "api", org = tracing::field::Empty);
+    let span =
+        tracing::info_span!("request", request_id = %request_id.0, function = "api", org = tracing::field::Empty);
     req.extensions_mut().insert(request_id.clone());
     let started = Instant::now();
     async move {
@@ -69,17 +67,9 @@ async fn request_span(mut req: Request, next: Next) -> Response {
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.uri().path()
-    ))
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.uri().path()))
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError::MethodNotAllowed(format!(
-        "{} is not allowed on {}",
-        req.method(),
-        req.uri().path()
-    ))
+    ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.uri().path()))
 }

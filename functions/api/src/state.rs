@@ -1,6 +1,6 @@
-use helpdesk_aws::{QueueUrls, SqsPublisher};
+use helpdesk_aws::SqsPublisher;
 use helpdesk_http::JwtKeys;
-use helpdesk_platform::{RedisHandle, Secrets, Settings};
+use helpdesk_platform::{Bootstrap, RedisHandle};
 use helpdesk_store::PgStore;
 
 /// The function's dependencies, built once per container and shared by every request.
@@ -21,14 +21,12 @@ impl AsRef<JwtKeys> for AppState {
 impl AppState {
     /// Everything from the environment and Secrets Manager (what `main.rs` uses in Lambda).
     pub async fn from_env() -> anyhow::Result<Self> {
-        let sdk = helpdesk_aws::sdk_config().await;
-        let settings = Settings::from_env();
-        let secrets = Secrets::new(&sdk);
+        let boot = Bootstrap::from_env().await;
         Ok(Self {
-            store: secrets.database(&settings).await?,
-            publisher: SqsPublisher::new(aws_sdk_sqs::Client::new(&sdk), QueueUrls::from_env()),
-            redis: RedisHandle::new(&settings.redis_url)?,
-            jwt: JwtKeys::hs256(&secrets.jwt_secret().await?),
+            store: boot.database().await?,
+            publisher: boot.publisher(),
+            redis: RedisHandle::new(&boot.settings.redis_url)?,
+            jwt: JwtKeys::hs256(&boot.secrets.jwt_secret().await?),
         })
     }
 }

@@ -13,42 +13,26 @@ const PHYSICAL_ID: &str = "helpdesk-database-schema";
 
 /// Runs the migrations and, for a CloudFormation request, reports the outcome to its response
 /// URL (CloudFormation waits for that, not for the return value).
-pub async fn handle(
-    store: &PgStore,
-    http: &reqwest::Client,
-    event: Value,
-) -> Result<Value, String> {
+pub async fn handle(store: &PgStore, http: &reqwest::Client, event: Value) -> Result<Value, String> {
     if event.get("RequestType").is_none() {
         let applied = store.migrate().await.map_err(|e| e.to_string())?;
         tracing::info!(applied = ?applied, "migrations applied by hand");
         return Ok(json!({ "applied": applied }));
     }
 
-    let request: CloudFormationCustomResourceRequest = serde_json::from_value(event)
-        .map_err(|e| format!("not a CloudFormation custom resource request: {e}"))?;
+    let request: CloudFormationCustomResourceRequest =
+        serde_json::from_value(event).map_err(|e| format!("not a CloudFormation custom resource request: {e}"))?;
     let (request_id, response_url, stack_id, logical_id, outcome) = match &request {
-        CloudFormationCustomResourceRequest::Create(r) => (
-            &r.request_id,
-            &r.response_url,
-            &r.stack_id,
-            &r.logical_resource_id,
-            migrate(store).await,
-        ),
-        CloudFormationCustomResourceRequest::Update(r) => (
-            &r.request_id,
-            &r.response_url,
-            &r.stack_id,
-            &r.logical_resource_id,
-            migrate(store).await,
-        ),
+        CloudFormationCustomResourceRequest::Create(r) => {
+            (&r.request_id, &r.response_url, &r.stack_id, &r.logical_resource_id, migrate(store).await)
+        }
+        CloudFormationCustomResourceRequest::Update(r) => {
+            (&r.request_id, &r.response_url, &r.stack_id, &r.logical_resource_id, migrate(store).await)
+        }
         // Deleting the stack must not drop a tenant's data; Aurora's own deletion policy decides.
-        CloudFormationCustomResourceRequest::Delete(r) => (
-            &r.request_id,
-            &r.response_url,
-            &r.stack_id,
-            &r.logical_resource_id,
-            Ok(vec![]),
-        ),
+        CloudFormationCustomResourceRequest::Delete(r) => {
+            (&r.request_id, &r.response_url, &r.stack_id, &r.logical_resource_id, Ok(vec![]))
+        }
         _ => return Err("unknown CloudFormation RequestType".into()),
     };
 
@@ -60,9 +44,7 @@ pub async fn handle(
     match &outcome {
         Ok(applied) => {
             response.status = CloudFormationCustomResourceResponseStatus::Success;
-            response
-                .data
-                .insert("Applied".into(), applied.len().to_string());
+            response.data.insert("Applied".into(), applied.len().to_string());
         }
         Err(e) => {
             response.status = CloudFormationCustomResourceResponseStatus::Failed;

@@ -6,22 +6,13 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helpdesk_platform::telemetry::init("info");
-    let sdk = helpdesk_aws::sdk_config().await;
-    let settings = helpdesk_platform::Settings::from_env();
-    let store = helpdesk_platform::Secrets::new(&sdk)
-        .database(&settings)
-        .await?;
-    let publisher = helpdesk_aws::SqsPublisher::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        helpdesk_aws::QueueUrls::from_env(),
-    );
+    let boot = helpdesk_platform::Bootstrap::from_env().await;
+    let (store, publisher) = (boot.database().await?, boot.publisher());
+    let min_age_secs = std::env::var("OUTBOX_MIN_AGE_SECS").ok().and_then(|v| v.parse().ok());
+    let min_age_secs = min_age_secs.unwrap_or(outbox_relay::MIN_AGE_SECS);
     lambda_runtime::run(service_fn(|_event: LambdaEvent<Value>| {
         let (store, publisher) = (store.clone(), publisher.clone());
-        async move {
-            outbox_relay::handle(&store, &publisher, outbox_relay::MIN_AGE_SECS)
-                .await
-                .map_err(Error::from)
-        }
+        async move { outbox_relay::handle(&store, &publisher, min_age_secs).await.map_err(Error::from) }
     }))
     .await
 }

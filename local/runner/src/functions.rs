@@ -16,11 +16,7 @@ use std::time::Instant;
 
 /// A function as the Lambda service sees it.
 pub trait LambdaFunction: Send + Sync {
-    fn invoke(
-        &self,
-        event: Value,
-        context: lambda_runtime::Context,
-    ) -> BoxFuture<'_, Result<Value, String>>;
+    fn invoke(&self, event: Value, context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>>;
 }
 
 /// The clients every function shares in the runner (one per container in AWS).
@@ -54,20 +50,16 @@ impl LocalFunction {
             .filter_map(|(name, value)| {
                 let resolved = match value {
                     EnvValue::Literal(v) => Some(v.clone()),
-                    EnvValue::Ref(id) => resources
-                        .physical_id(id)
-                        .map(str::to_string)
-                        .or_else(|| parameters.get(id).cloned()),
+                    EnvValue::Ref(id) => {
+                        resources.physical_id(id).map(str::to_string).or_else(|| parameters.get(id).cloned())
+                    }
                     EnvValue::CloudOnly => None,
                 };
                 resolved.map(|v| (name.clone(), v))
             })
             .collect();
         env.extend(overrides.clone());
-        let publisher = SqsPublisher::new(
-            clients.sqs.clone(),
-            QueueUrls::from_lookup(|n| env.get(n).cloned()),
-        );
+        let publisher = SqsPublisher::new(clients.sqs.clone(), QueueUrls::from_lookup(|n| env.get(n).cloned()));
 
         let handler: Box<dyn LambdaFunction> = match spec.binary.as_str() {
             "api" => Box::new(HttpFunction {
@@ -99,21 +91,14 @@ impl LocalFunction {
                 ))
             }
         };
-        Ok(Self {
-            spec: spec.clone(),
-            env,
-            handler,
-        })
+        Ok(Self { spec: spec.clone(), env, handler })
     }
 
     /// Invokes the function and logs the invocation (function, trigger, duration, outcome).
     pub async fn invoke(&self, trigger: &str, event: Value) -> Result<Value, String> {
         let mut context = lambda_runtime::Context::default();
         context.request_id = uuid::Uuid::new_v4().to_string();
-        context.invoked_function_arn = format!(
-            "arn:aws:lambda:local:123456789012:function:{}",
-            self.spec.logical_id
-        );
+        context.invoked_function_arn = format!("arn:aws:lambda:local:123456789012:function:{}", self.spec.logical_id);
         let started = Instant::now();
         let result = self.handler.invoke(event, context).await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -136,11 +121,7 @@ struct HttpFunction {
 }
 
 impl LambdaFunction for HttpFunction {
-    fn invoke(
-        &self,
-        event: Value,
-        context: lambda_runtime::Context,
-    ) -> BoxFuture<'_, Result<Value, String>> {
+    fn invoke(&self, event: Value, context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
             use tower::Service;
             let request: lambda_http::request::LambdaRequest =
@@ -160,14 +141,9 @@ impl LambdaFunction for HttpFunction {
 struct AiWorker(ai_worker::Worker);
 
 impl LambdaFunction for AiWorker {
-    fn invoke(
-        &self,
-        event: Value,
-        _context: lambda_runtime::Context,
-    ) -> BoxFuture<'_, Result<Value, String>> {
+    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
-            let event =
-                serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
+            let event = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
             serde_json::to_value(self.0.handle(event).await).map_err(|e| e.to_string())
         })
     }
@@ -180,16 +156,8 @@ struct OutboxRelay {
 }
 
 impl LambdaFunction for OutboxRelay {
-    fn invoke(
-        &self,
-        _event: Value,
-        _context: lambda_runtime::Context,
-    ) -> BoxFuture<'_, Result<Value, String>> {
-        let (store, publisher, min_age_secs) = (
-            self.store.clone(),
-            self.publisher.clone(),
-            self.min_age_secs,
-        );
+    fn invoke(&self, _event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
+        let (store, publisher, min_age_secs) = (self.store.clone(), self.publisher.clone(), self.min_age_secs);
         Box::pin(async move {
             let report = outbox_relay::handle(&store, &publisher, min_age_secs).await?;
             serde_json::to_value(report).map_err(|e| e.to_string())
@@ -203,11 +171,7 @@ struct Migrate {
 }
 
 impl LambdaFunction for Migrate {
-    fn invoke(
-        &self,
-        event: Value,
-        _context: lambda_runtime::Context,
-    ) -> BoxFuture<'_, Result<Value, String>> {
+    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(migrate::handle(&self.store, &self.http, event))
     }
 }

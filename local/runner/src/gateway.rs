@@ -109,12 +109,8 @@ pub fn to_event(
     peer: SocketAddr,
     request_id: &str,
 ) -> Value {
-    let (method, path, query, headers) = (
-        request.method.as_str(),
-        request.uri.path(),
-        request.uri.query(),
-        &request.headers,
-    );
+    let (method, path, query, headers) =
+        (request.method.as_str(), request.uri.path(), request.uri.query(), &request.headers);
     let mut joined: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in headers {
@@ -123,32 +119,16 @@ pub fn to_event(
             cookies.extend(value.split("; ").map(str::to_string));
             continue;
         }
-        joined
-            .entry(name.as_str().to_string())
-            .and_modify(|v| *v = format!("{v},{value}"))
-            .or_insert(value);
+        joined.entry(name.as_str().to_string()).and_modify(|v| *v = format!("{v},{value}")).or_insert(value);
     }
     let mut query_params: BTreeMap<String, String> = BTreeMap::new();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (
-            percent_decode(&k.replace('+', " ")),
-            percent_decode(&v.replace('+', " ")),
-        );
-        query_params
-            .entry(k)
-            .and_modify(|e| *e = format!("{e},{v}"))
-            .or_insert(v);
+        let (k, v) = (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")));
+        query_params.entry(k).and_modify(|e| *e = format!("{e},{v}")).or_insert(v);
     }
-    let route_key = if route.path == "$default" {
-        "$default".to_string()
-    } else {
-        format!("{} {}", route.method, route.path)
-    };
+    let route_key =
+        if route.path == "$default" { "$default".to_string() } else { format!("{} {}", route.method, route.path) };
     let (body, is_base64) = match std::str::from_utf8(body) {
         Ok(text) => (text.to_string(), false),
         Err(_) => (B64.encode(body), true),
@@ -200,20 +180,11 @@ pub fn to_event(
 pub fn from_response(value: Value) -> Response<Body> {
     let obj: Map<String, Value> = match value {
         Value::Object(o) => o,
-        other => {
-            return plain(
-                StatusCode::BAD_GATEWAY,
-                &format!("function returned a non-object: {other}"),
-            )
-        }
+        other => return plain(StatusCode::BAD_GATEWAY, &format!("function returned a non-object: {other}")),
     };
     let status = obj.get("statusCode").and_then(Value::as_u64).unwrap_or(200) as u16;
     let body = obj.get("body").and_then(Value::as_str).unwrap_or_default();
-    let body = if obj
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
+    let body = if obj.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
         B64.decode(body).unwrap_or_default()
     } else {
         body.as_bytes().to_vec()
@@ -223,10 +194,7 @@ pub fn from_response(value: Value) -> Response<Body> {
     let headers = response.headers_mut();
     if let Some(map) = obj.get("headers").and_then(Value::as_object) {
         for (k, v) in map {
-            if let (Ok(name), Some(Ok(value))) = (
-                k.parse::<HeaderName>(),
-                v.as_str().map(HeaderValue::from_str),
-            ) {
+            if let (Ok(name), Some(Ok(value))) = (k.parse::<HeaderName>(), v.as_str().map(HeaderValue::from_str)) {
                 headers.append(name, value);
             }
         }
@@ -239,25 +207,14 @@ pub fn from_response(value: Value) -> Response<Body> {
             if headers.contains_key(&name) {
                 continue;
             }
-            for v in values
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+            for v in values.as_array().into_iter().flatten().filter_map(Value::as_str) {
                 if let Ok(value) = HeaderValue::from_str(v) {
                     headers.append(name.clone(), value);
                 }
             }
         }
     }
-    for cookie in obj
-        .get("cookies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
+    for cookie in obj.get("cookies").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
         if let Ok(value) = HeaderValue::from_str(cookie) {
             headers.append(axum::http::header::SET_COOKIE, value);
         }
@@ -268,26 +225,18 @@ pub fn from_response(value: Value) -> Response<Body> {
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(json!({ "message": message }).to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 /// Serves one request the way API Gateway would.
-pub async fn serve(
-    routes: Arc<Vec<RouteEntry>>,
-    peer: SocketAddr,
-    request: Request<Body>,
-) -> Response<Body> {
+pub async fn serve(routes: Arc<Vec<RouteEntry>>, peer: SocketAddr, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, MAX_PAYLOAD).await {
         Ok(b) => b,
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
     };
-    let Some((entry, params)) = match_route(&routes, parts.method.as_str(), parts.uri.path())
-    else {
+    let Some((entry, params)) = match_route(&routes, parts.method.as_str(), parts.uri.path()) else {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     };
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -311,10 +260,7 @@ mod tests {
 
     #[test]
     fn matches_paths_like_api_gateway() {
-        assert_eq!(
-            match_path("/v1/messages", "/v1/messages").map(|m| m.1.len()),
-            Some(0)
-        );
+        assert_eq!(match_path("/v1/messages", "/v1/messages").map(|m| m.1.len()), Some(0));
         let (_, p) = match_path("/v1/messages/{id}", "/v1/messages/abc").unwrap();
         assert_eq!(p["id"], "abc");
         assert!(match_path("/v1/messages/{id}", "/v1/messages").is_none());

@@ -41,19 +41,13 @@ pub struct PhysicalResource {
 
 impl StackResources {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "reading {} (run local/stack.py provision first)",
-                path.display()
-            )
-        })?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {} (run local/stack.py provision first)", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
     pub fn physical_id(&self, logical_id: &str) -> Option<&str> {
-        self.resources
-            .get(logical_id)
-            .map(|r| r.physical_id.as_str())
+        self.resources.get(logical_id).map(|r| r.physical_id.as_str())
     }
 }
 
@@ -88,14 +82,8 @@ impl Running {
 
     /// Fires a function's schedule now, as EventBridge would, and returns the function's answer.
     pub async fn fire_schedule(&self, binary: &str) -> Result<serde_json::Value> {
-        let f = self
-            .function(binary)
-            .ok_or_else(|| anyhow!("no function builds {binary}"))?;
-        let event = f
-            .spec
-            .schedules
-            .first()
-            .map(|s| pollers::scheduled_event(&f.spec.logical_id, &s.event_name));
+        let f = self.function(binary).ok_or_else(|| anyhow!("no function builds {binary}"))?;
+        let event = f.spec.schedules.first().map(|s| pollers::scheduled_event(&f.spec.logical_id, &s.event_name));
         let event = event.ok_or_else(|| anyhow!("{} has no schedule", f.spec.logical_id))?;
         f.invoke("schedule", event).await.map_err(|e| anyhow!(e))
     }
@@ -121,56 +109,39 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         .functions
         .iter()
         .map(|spec| {
-            LocalFunction::build(
-                spec,
-                &config.resources,
-                &config.template.parameters,
-                &config.env_overrides,
-                &clients,
-            )
-            .map(Arc::new)
+            LocalFunction::build(spec, &config.resources, &config.template.parameters, &config.env_overrides, &clients)
+                .map(Arc::new)
         })
         .collect::<Result<_>>()?;
 
     if let Some(migrate) = functions.iter().find(|f| f.spec.binary == "migrate") {
-        migrate
-            .invoke("startup", serde_json::json!({}))
-            .await
-            .map_err(|e| anyhow!("migrations failed: {e}"))?;
+        migrate.invoke("startup", serde_json::json!({})).await.map_err(|e| anyhow!("migrations failed: {e}"))?;
     }
 
     let routes: Arc<Vec<RouteEntry>> = Arc::new(
         functions
             .iter()
-            .flat_map(|f| {
-                f.spec.routes.iter().map(|r| RouteEntry {
-                    route: r.clone(),
-                    function: f.clone(),
-                })
-            })
+            .flat_map(|f| f.spec.routes.iter().map(|r| RouteEntry { route: r.clone(), function: f.clone() }))
             .collect(),
     );
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
     let app = axum::Router::new().fallback({
         let routes = routes.clone();
-        move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
-              req: axum::extract::Request| { gateway::serve(routes.clone(), peer, req) }
+        move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>, req: axum::extract::Request| {
+            gateway::serve(routes.clone(), peer, req)
+        }
     });
     let mut stop = shutdown_rx.clone();
     tasks.spawn(async move {
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        });
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
         if let Err(e) = server.await {
             tracing::error!(error = %e, "HTTP server stopped");
         }
@@ -183,10 +154,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
                 .physical_id(&mapping.queue)
                 .ok_or_else(|| anyhow!("queue {} was not provisioned", mapping.queue))?
                 .to_string();
-            let arn = config.resources.resources[&mapping.queue]
-                .arn
-                .clone()
-                .unwrap_or_default();
+            let arn = config.resources.resources[&mapping.queue].arn.clone().unwrap_or_default();
             tasks.spawn(pollers::poll_queue(
                 clients.sqs.clone(),
                 f.clone(),
@@ -198,20 +166,10 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         }
         if config.run_schedules {
             for schedule in &f.spec.schedules {
-                tasks.spawn(pollers::run_schedule(
-                    f.clone(),
-                    schedule.clone(),
-                    shutdown_rx.clone(),
-                ));
+                tasks.spawn(pollers::run_schedule(f.clone(), schedule.clone(), shutdown_rx.clone()));
             }
         }
     }
     tracing::info!(%addr, stack = %config.resources.stack, functions = functions.len(), routes = routes.len(), "local runner ready");
-    Ok(Running {
-        addr,
-        functions,
-        clients,
-        shutdown,
-        tasks,
-    })
+    Ok(Running { addr, functions, clients, shutdown, tasks })
 }

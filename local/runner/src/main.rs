@@ -21,21 +21,9 @@ async fn main() -> Result<()> {
     helpdesk_platform::telemetry::init("info");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str).unwrap_or("help");
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     match command {
-        "serve" => {
-            serve(
-                flag("--bind"),
-                flag("--resources"),
-                args.iter().any(|a| a == "--demo"),
-            )
-            .await
-        }
+        "serve" => serve(flag("--bind"), flag("--resources"), args.iter().any(|a| a == "--demo")).await,
         "create-org" => {
             let name = flag("--name").ok_or_else(|| anyhow!("create-org needs --name NAME"))?;
             let email = flag("--email").unwrap_or_else(|| "admin@example.com".to_string());
@@ -45,9 +33,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!(
-                "usage: helpdesk-local serve [--bind 127.0.0.1:3000] [--resources FILE] [--demo]"
-            );
+            eprintln!("usage: helpdesk-local serve [--bind 127.0.0.1:3000] [--resources FILE] [--demo]");
             eprintln!("       helpdesk-local create-org --name NAME [--email EMAIL]   (prints an admin token)");
             bail!("unknown command {command:?}")
         }
@@ -55,14 +41,11 @@ async fn main() -> Result<()> {
 }
 
 fn env(name: &str) -> Result<String> {
-    std::env::var(name)
-        .map_err(|_| anyhow!("{name} is not set (run through local/dev, or export it)"))
+    std::env::var(name).map_err(|_| anyhow!("{name} is not set (run through local/dev, or export it)"))
 }
 
 fn repo_root() -> PathBuf {
-    std::env::var("HELPDESK_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("."))
+    std::env::var("HELPDESK_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."))
 }
 
 async fn store() -> Result<helpdesk_store::PgStore> {
@@ -82,18 +65,15 @@ fn keys() -> Result<helpdesk_http::JwtKeys> {
 /// Creates an organisation and its admin, and returns a token for that admin.
 async fn create_org(store: &helpdesk_store::PgStore, name: &str, email: &str) -> Result<String> {
     let org = store.create_organization(name).await?;
-    let user = store
-        .create_user(org, email, Some("Admin"), Role::Admin)
-        .await?;
+    let user = store.create_user(org, email, Some("Admin"), Role::Admin).await?;
     Ok(keys()?.issue(org, user, Role::Admin, TOKEN_TTL_SECS)?)
 }
 
 async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> Result<()> {
     let root = repo_root();
     let stack = std::env::var("HELPDESK_STACK").unwrap_or_else(|_| "helpdesk-local".to_string());
-    let resources = resources
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
+    let resources =
+        resources.map(PathBuf::from).unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
     let bind = bind.unwrap_or_else(|| "127.0.0.1:3000".to_string());
     let config = RunnerConfig {
         template: Template::load(&root.join("template.yaml"))?,
@@ -124,22 +104,35 @@ async fn seed_demo(store: &helpdesk_store::PgStore, base: &str) -> Result<()> {
         Some(org) => org,
         None => {
             let org = store.create_organization(DEMO_ORG).await?;
-            store
-                .create_user(org, "admin@demo.example", Some("Demo Admin"), Role::Admin)
-                .await?;
+            store.create_user(org, "admin@demo.example", Some("Demo Admin"), Role::Admin).await?;
             org
         }
     };
-    let (user, role) = store
-        .find_admin(org)
-        .await?
-        .ok_or_else(|| anyhow!("the demo organisation has no admin"))?;
+    let (user, role) = store.find_admin(org).await?.ok_or_else(|| anyhow!("the demo organisation has no admin"))?;
     let token = keys()?.issue(org, user, role, TOKEN_TTL_SECS)?;
 
     let samples = [
-        ("demo-1", "ana@customer.example", "Ana", "Refund for order #1042", "Hi, the blender arrived broken. I want my money back please."),
-        ("demo-2", "ben@customer.example", "Ben", "Can't log in", "I reset my password twice and still cannot log in to my account. This is urgent, I have a deadline today!"),
-        ("demo-3", "chloe@customer.example", "Chloé", "¿Dónde está mi pedido?", "Hola, mi pedido no ha llegado y el número de seguimiento no funciona."),
+        (
+            "demo-1",
+            "ana@customer.example",
+            "Ana",
+            "Refund for order #1042",
+            "Hi, the blender arrived broken. I want my money back please.",
+        ),
+        (
+            "demo-2",
+            "ben@customer.example",
+            "Ben",
+            "Can't log in",
+            "I reset my password twice and still cannot log in to my account. This is urgent, I have a deadline today!",
+        ),
+        (
+            "demo-3",
+            "chloe@customer.example",
+            "Chloé",
+            "¿Dónde está mi pedido?",
+            "Hola, mi pedido no ha llegado y el número de seguimiento no funciona.",
+        ),
     ];
     let http = reqwest::Client::new();
     for (key, email, name, subject, body) in samples {
@@ -151,11 +144,7 @@ async fn seed_demo(store: &helpdesk_store::PgStore, base: &str) -> Result<()> {
             .send()
             .await?;
         if !response.status().is_success() {
-            bail!(
-                "demo message {key} was refused: {} {}",
-                response.status(),
-                response.text().await?
-            );
+            bail!("demo message {key} was refused: {} {}", response.status(), response.text().await?);
         }
     }
 

@@ -3,8 +3,7 @@
 use crate::functions::LocalFunction;
 use crate::template::{ScheduleSpec, SqsMapping};
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    MessageSystemAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
 };
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -77,22 +76,14 @@ async fn deliver(
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|f| {
-                f.get("itemIdentifier")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+            .filter_map(|f| f.get("itemIdentifier").and_then(Value::as_str).map(str::to_string))
             .collect(),
         Ok(_) => HashSet::new(),
-        Err(_) => messages
-            .iter()
-            .filter_map(|m| m.message_id.clone())
-            .collect(),
+        Err(_) => messages.iter().filter_map(|m| m.message_id.clone()).collect(),
     };
 
-    let (retry, done): (Vec<&Message>, Vec<&Message>) = messages
-        .iter()
-        .partition(|m| m.message_id.as_ref().is_some_and(|id| failed.contains(id)));
+    let (retry, done): (Vec<&Message>, Vec<&Message>) =
+        messages.iter().partition(|m| m.message_id.as_ref().is_some_and(|id| failed.contains(id)));
     if !done.is_empty() {
         let entries = done
             .iter()
@@ -105,13 +96,7 @@ async fn deliver(
                     .ok()
             })
             .collect();
-        if let Err(e) = sqs
-            .delete_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
+        if let Err(e) = sqs.delete_message_batch().queue_url(url).set_entries(Some(entries)).send().await {
             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not delete processed messages");
         }
     }
@@ -128,12 +113,7 @@ async fn deliver(
                     .ok()
             })
             .collect();
-        let _ = sqs
-            .change_message_visibility_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await;
+        let _ = sqs.change_message_visibility_batch().queue_url(url).set_entries(Some(entries)).send().await;
     }
 }
 
@@ -142,11 +122,7 @@ fn record(m: &Message, arn: &str) -> Value {
     let attributes: serde_json::Map<String, Value> = m
         .attributes
         .as_ref()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone())))
-                .collect()
-        })
+        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone()))).collect())
         .unwrap_or_default();
     let region = arn.split(':').nth(3).unwrap_or("us-east-1");
     json!({
@@ -178,11 +154,7 @@ pub fn scheduled_event(function: &str, rule: &str) -> Value {
 }
 
 /// Fires a schedule at its rate until shutdown.
-pub async fn run_schedule(
-    function: Arc<LocalFunction>,
-    schedule: ScheduleSpec,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run_schedule(function: Arc<LocalFunction>, schedule: ScheduleSpec, mut shutdown: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(schedule.every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await; // the first tick is immediate; EventBridge waits one period

@@ -58,8 +58,7 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text)
     }
 
@@ -69,23 +68,12 @@ impl Template {
             .get("Parameters")
             .and_then(Value::as_mapping)
             .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| {
-                        Some((k.as_str()?.to_string(), scalar(v.get("Default")?)?))
-                    })
-                    .collect()
+                m.iter().filter_map(|(k, v)| Some((k.as_str()?.to_string(), scalar(v.get("Default")?)?))).collect()
             })
             .unwrap_or_default();
-        let global_env = doc
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .map(env_of)
-            .transpose()?
-            .unwrap_or_default();
-        let resources = doc
-            .get("Resources")
-            .and_then(Value::as_mapping)
-            .ok_or_else(|| anyhow!("no Resources"))?;
+        let global_env =
+            doc.get("Globals").and_then(|g| g.get("Function")).map(env_of).transpose()?.unwrap_or_default();
+        let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| anyhow!("no Resources"))?;
 
         let mut functions = Vec::new();
         for (id, resource) in resources {
@@ -137,16 +125,15 @@ impl Template {
                                 every: parse_rate(expr).with_context(|| format!("{logical_id}.{name}"))?,
                             });
                         }
-                        other => bail!("{logical_id}.{name}: event type {other:?} is not supported by the local runner"),
+                        other => {
+                            bail!("{logical_id}.{name}: event type {other:?} is not supported by the local runner")
+                        }
                     }
                 }
             }
             functions.push(spec);
         }
-        Ok(Self {
-            functions,
-            parameters,
-        })
+        Ok(Self { functions, parameters })
     }
 
     pub fn function_by_binary(&self, binary: &str) -> Option<&FunctionSpec> {
@@ -164,24 +151,16 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 fn env_of(props: &Value) -> Result<BTreeMap<String, EnvValue>> {
-    let Some(vars) = props
-        .get("Environment")
-        .and_then(|e| e.get("Variables"))
-        .and_then(Value::as_mapping)
-    else {
+    let Some(vars) = props.get("Environment").and_then(|e| e.get("Variables")).and_then(Value::as_mapping) else {
         return Ok(BTreeMap::new());
     };
     Ok(vars
         .iter()
         .filter_map(|(k, v)| {
             let value = match v {
-                Value::Tagged(t) if t.tag == "!Ref" => {
-                    EnvValue::Ref(t.value.as_str().unwrap_or_default().to_string())
-                }
+                Value::Tagged(t) if t.tag == "!Ref" => EnvValue::Ref(t.value.as_str().unwrap_or_default().to_string()),
                 Value::Tagged(_) => EnvValue::CloudOnly,
-                other => scalar(other)
-                    .map(EnvValue::Literal)
-                    .unwrap_or(EnvValue::CloudOnly),
+                other => scalar(other).map(EnvValue::Literal).unwrap_or(EnvValue::CloudOnly),
             };
             Some((k.as_str()?.to_string(), value))
         })
@@ -197,9 +176,7 @@ fn referenced_logical_id(v: Option<&Value>) -> Option<String> {
             .map(|s| s.split('.').next().unwrap_or(s).to_string())
             .or_else(|| t.value.as_sequence()?.first()?.as_str().map(str::to_string)),
         Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().map(str::to_string),
-        Value::Mapping(m) => m
-            .get("Fn::GetAtt")
-            .and_then(|v| v.as_sequence()?.first()?.as_str().map(str::to_string)),
+        Value::Mapping(m) => m.get("Fn::GetAtt").and_then(|v| v.as_sequence()?.first()?.as_str().map(str::to_string)),
         _ => None,
     }
 }
@@ -210,10 +187,7 @@ pub fn parse_rate(expr: &str) -> Result<Duration> {
         .strip_prefix("rate(")
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| anyhow!("only rate(...) schedules run locally, got {expr:?}"))?;
-    let (n, unit) = inner
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| anyhow!("bad rate {expr:?}"))?;
+    let (n, unit) = inner.trim().split_once(' ').ok_or_else(|| anyhow!("bad rate {expr:?}"))?;
     let n: u64 = n.parse().with_context(|| format!("bad rate {expr:?}"))?;
     let secs = match unit.trim() {
         "minute" | "minutes" => 60,
@@ -230,17 +204,10 @@ mod tests {
 
     #[test]
     fn reads_the_projects_template() {
-        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
-            .unwrap();
+        let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")).unwrap();
         let api = t.function_by_binary("api").unwrap();
-        assert!(api.routes.contains(&HttpRoute {
-            method: "POST".into(),
-            path: "/v1/messages".into()
-        }));
-        assert_eq!(
-            api.env.get("INBOUND_MESSAGES_QUEUE_URL"),
-            Some(&EnvValue::Ref("InboundMessagesQueue".into()))
-        );
+        assert!(api.routes.contains(&HttpRoute { method: "POST".into(), path: "/v1/messages".into() }));
+        assert_eq!(api.env.get("INBOUND_MESSAGES_QUEUE_URL"), Some(&EnvValue::Ref("InboundMessagesQueue".into())));
         let worker = t.function_by_binary("ai-worker").unwrap();
         assert_eq!(worker.queues[0].queue, "InboundMessagesQueue");
         assert!(worker.queues[0].report_batch_item_failures);
@@ -250,10 +217,7 @@ mod tests {
 
     #[test]
     fn parses_rates() {
-        assert_eq!(
-            parse_rate("rate(5 minutes)").unwrap(),
-            Duration::from_secs(300)
-        );
+        assert_eq!(parse_rate("rate(5 minutes)").unwrap(), Duration::from_secs(300));
         assert!(parse_rate("cron(0 * * * ? *)").is_err());
     }
 }

@@ -23,11 +23,7 @@ impl QueueUrls {
         Self(
             Queue::ALL
                 .into_iter()
-                .filter_map(|q| {
-                    lookup(q.url_env_var())
-                        .filter(|u| !u.is_empty())
-                        .map(|u| (q, u))
-                })
+                .filter_map(|q| lookup(q.url_env_var()).filter(|u| !u.is_empty()).map(|u| (q, u)))
                 .collect(),
         )
     }
@@ -69,18 +65,10 @@ impl SqsPublisher {
                 self.client
                     .get_queue_attributes()
                     .queue_url(url)
-                    .attribute_names(
-                        aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages,
-                    )
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "{}: {}",
-                            queue.name(),
-                            aws_sdk_sqs::error::DisplayErrorContext(e)
-                        )
-                    })?;
+                    .map_err(|e| format!("{}: {}", queue.name(), aws_sdk_sqs::error::DisplayErrorContext(e)))?;
             }
         }
         Ok(())
@@ -90,33 +78,20 @@ impl SqsPublisher {
         let entries: Result<Vec<_>, _> = chunk
             .iter()
             .map(|r| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(r.id.simple().to_string())
-                    .message_body(&r.body)
-                    .build()
+                SendMessageBatchRequestEntry::builder().id(r.id.simple().to_string()).message_body(&r.body).build()
             })
             .collect();
         let entries = match entries {
             Ok(entries) => entries,
             Err(e) => return chunk.iter().map(|r| (r.id, e.to_string())).collect(),
         };
-        match self
-            .client
-            .send_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
+        match self.client.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await {
             Ok(out) => out
                 .failed()
                 .iter()
                 .filter_map(|f| {
                     let record = chunk.iter().find(|r| r.id.simple().to_string() == f.id())?;
-                    Some((
-                        record.id,
-                        format!("{}: {}", f.code(), f.message().unwrap_or_default()),
-                    ))
+                    Some((record.id, format!("{}: {}", f.code(), f.message().unwrap_or_default())))
                 })
                 .collect(),
             Err(e) => {
@@ -142,12 +117,7 @@ impl SqsPublisher {
                 continue;
             }
             let Some(url) = self.urls.get(queue) else {
-                failed.extend(of_queue.iter().map(|r| {
-                    (
-                        r.id,
-                        format!("no URL configured for queue {}", queue.name()),
-                    )
-                }));
+                failed.extend(of_queue.iter().map(|r| (r.id, format!("no URL configured for queue {}", queue.name()))));
                 continue;
             };
             for chunk in of_queue.chunks(SQS_BATCH_LIMIT) {

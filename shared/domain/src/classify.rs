@@ -72,114 +72,19 @@ pub trait Classifier: Send + Sync {
 pub struct BaselineClassifier;
 
 const CATEGORIES: &[(&str, &[&str])] = &[
-    (
-        "refund",
-        &[
-            "refund",
-            "money back",
-            "reimburse",
-            "chargeback",
-            "reembolso",
-            "remboursement",
-        ],
-    ),
+    ("refund", &["refund", "money back", "reimburse", "chargeback", "reembolso", "remboursement"]),
     (
         "billing",
-        &[
-            "invoice",
-            "billing",
-            "charged",
-            "charge",
-            "payment",
-            "card",
-            "subscription fee",
-            "receipt",
-            "factura",
-        ],
+        &["invoice", "billing", "charged", "charge", "payment", "card", "subscription fee", "receipt", "factura"],
     ),
-    (
-        "cancellation",
-        &[
-            "cancel",
-            "unsubscribe",
-            "terminate",
-            "close my account",
-            "cancelar",
-            "annuler",
-        ],
-    ),
-    (
-        "delivery",
-        &[
-            "delivery", "shipping", "shipment", "tracking", "package", "parcel", "courier",
-            "arrived", "envío",
-        ],
-    ),
-    (
-        "order",
-        &[
-            "order", "purchase", "bought", "checkout", "pedido", "commande",
-        ],
-    ),
-    (
-        "account",
-        &[
-            "password",
-            "login",
-            "log in",
-            "sign in",
-            "account",
-            "username",
-            "2fa",
-            "locked out",
-        ],
-    ),
-    (
-        "technical",
-        &[
-            "error",
-            "bug",
-            "crash",
-            "not working",
-            "doesn't work",
-            "broken",
-            "500",
-            "timeout",
-            "fails",
-        ],
-    ),
-    (
-        "complaint",
-        &[
-            "complaint",
-            "unacceptable",
-            "terrible",
-            "worst",
-            "disappointed",
-            "awful",
-        ],
-    ),
-    (
-        "feedback",
-        &[
-            "suggestion",
-            "feedback",
-            "feature request",
-            "would be nice",
-            "love your",
-            "great job",
-        ],
-    ),
-    (
-        "contact_human",
-        &[
-            "speak to a human",
-            "real person",
-            "talk to someone",
-            "agent please",
-            "call me",
-        ],
-    ),
+    ("cancellation", &["cancel", "unsubscribe", "terminate", "close my account", "cancelar", "annuler"]),
+    ("delivery", &["delivery", "shipping", "shipment", "tracking", "package", "parcel", "courier", "arrived", "envío"]),
+    ("order", &["order", "purchase", "bought", "checkout", "pedido", "commande"]),
+    ("account", &["password", "login", "log in", "sign in", "account", "username", "2fa", "locked out"]),
+    ("technical", &["error", "bug", "crash", "not working", "doesn't work", "broken", "500", "timeout", "fails"]),
+    ("complaint", &["complaint", "unacceptable", "terrible", "worst", "disappointed", "awful"]),
+    ("feedback", &["suggestion", "feedback", "feature request", "would be nice", "love your", "great job"]),
+    ("contact_human", &["speak to a human", "real person", "talk to someone", "agent please", "call me"]),
 ];
 
 const NEGATIVE: &[&str] = &[
@@ -221,75 +126,18 @@ const POSITIVE: &[&str] = &[
     "wonderful",
     "glad",
 ];
-const URGENT_WORDS: &[&str] = &[
-    "urgent",
-    "asap",
-    "immediately",
-    "emergency",
-    "right now",
-    "critical",
-];
-const DEADLINE_WORDS: &[&str] = &[
-    "today",
-    "tomorrow",
-    "deadline",
-    "by end of day",
-    "within 24 hours",
-];
-const THREAT_WORDS: &[&str] = &[
-    "lawyer",
-    "legal action",
-    "sue",
-    "chargeback",
-    "cancel my",
-    "switch to",
-    "regulator",
-];
+const URGENT_WORDS: &[&str] = &["urgent", "asap", "immediately", "emergency", "right now", "critical"];
+const DEADLINE_WORDS: &[&str] = &["today", "tomorrow", "deadline", "by end of day", "within 24 hours"];
+const THREAT_WORDS: &[&str] = &["lawyer", "legal action", "sue", "chargeback", "cancel my", "switch to", "regulator"];
 
 const STOPWORDS: &[(&str, &[&str])] = &[
-    (
-        "en",
-        &[
-            "the", "and", "is", "my", "you", "to", "it", "not", "have", "i", "with", "this", "for",
-        ],
-    ),
-    (
-        "es",
-        &[
-            "el", "la", "de", "que", "y", "mi", "no", "es", "por", "con", "para", "una", "pedido",
-        ],
-    ),
-    (
-        "fr",
-        &[
-            "le", "la", "de", "et", "est", "je", "mon", "pas", "une", "pour", "avec", "vous", "ma",
-        ],
-    ),
-    (
-        "de",
-        &[
-            "der", "die", "und", "ist", "ich", "nicht", "mein", "ein", "mit", "das", "zu", "sie",
-            "meine",
-        ],
-    ),
-    (
-        "pt",
-        &[
-            "o", "a", "de", "que", "e", "meu", "não", "um", "para", "com", "uma", "minha", "é",
-        ],
-    ),
-    (
-        "it",
-        &[
-            "il", "di", "che", "e", "non", "mio", "un", "per", "con", "una", "sono", "la", "è",
-        ],
-    ),
-    (
-        "nl",
-        &[
-            "de", "het", "en", "is", "ik", "niet", "mijn", "een", "met", "van", "dat", "je", "zijn",
-        ],
-    ),
+    ("en", &["the", "and", "is", "my", "you", "to", "it", "not", "have", "i", "with", "this", "for"]),
+    ("es", &["el", "la", "de", "que", "y", "mi", "no", "es", "por", "con", "para", "una", "pedido"]),
+    ("fr", &["le", "la", "de", "et", "est", "je", "mon", "pas", "une", "pour", "avec", "vous", "ma"]),
+    ("de", &["der", "die", "und", "ist", "ich", "nicht", "mein", "ein", "mit", "das", "zu", "sie", "meine"]),
+    ("pt", &["o", "a", "de", "que", "e", "meu", "não", "um", "para", "com", "uma", "minha", "é"]),
+    ("it", &["il", "di", "che", "e", "non", "mio", "un", "per", "con", "una", "sono", "la", "è"]),
+    ("nl", &["de", "het", "en", "is", "ik", "niet", "mijn", "een", "met", "van", "dat", "je", "zijn"]),
 ];
 
 impl Classifier for BaselineClassifier {
@@ -299,10 +147,8 @@ impl Classifier for BaselineClassifier {
 
     fn classify(&self, subject: Option<&str>, body: &str) -> Classification {
         let text = format!("{} {}", subject.unwrap_or_default(), body).to_lowercase();
-        let words: Vec<&str> = text
-            .split(|c: char| !c.is_alphanumeric() && c != '\'')
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<&str> =
+            text.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).collect();
 
         let (category, confidence) = best_category(&text);
         let (sentiment, sentiment_score) = sentiment_of(&text);
@@ -336,18 +182,13 @@ fn contains_term(text: &str, term: &str) -> bool {
 }
 
 fn best_category(text: &str) -> (String, f32) {
-    let scores: Vec<(&str, usize)> = CATEGORIES
-        .iter()
-        .map(|(c, kw)| (*c, count_hits(text, kw)))
-        .collect();
+    let scores: Vec<(&str, usize)> = CATEGORIES.iter().map(|(c, kw)| (*c, count_hits(text, kw))).collect();
     let total: usize = scores.iter().map(|(_, s)| s).sum();
     // The first category wins ties: the table is ordered from most to least specific.
-    let best = scores
-        .iter()
-        .fold(None::<(&str, usize)>, |best, &(c, s)| match best {
-            Some((_, bs)) if bs >= s => best,
-            _ => Some((c, s)),
-        });
+    let best = scores.iter().fold(None::<(&str, usize)>, |best, &(c, s)| match best {
+        Some((_, bs)) if bs >= s => best,
+        _ => Some((c, s)),
+    });
     match best {
         Some((category, hits)) if hits > 0 => {
             // Share of the evidence, discounted when there is little of it.
@@ -383,10 +224,7 @@ fn language_of(words: &[&str]) -> String {
     let best = STOPWORDS
         .iter()
         .map(|(lang, stop)| (*lang, words.iter().filter(|w| stop.contains(w)).count()))
-        .fold(
-            ("und", 0),
-            |best, cur| if cur.1 > best.1 { cur } else { best },
-        );
+        .fold(("und", 0), |best, cur| if cur.1 > best.1 { cur } else { best });
     best.0.to_string()
 }
 
@@ -418,8 +256,7 @@ mod tests {
 
     #[test]
     fn routes_obvious_messages() {
-        let c = BaselineClassifier
-            .classify(Some("Refund please"), "I want my money back for the order");
+        let c = BaselineClassifier.classify(Some("Refund please"), "I want my money back for the order");
         assert_eq!(c.category, "refund");
         assert!(c.confidence > 0.3 && c.confidence <= 0.95);
         assert_eq!(c.language, "en");
@@ -436,37 +273,21 @@ mod tests {
 
     #[test]
     fn angry_urgent_messages_are_flagged_with_reasons() {
-        let c = BaselineClassifier.classify(
-            None,
-            "This is unacceptable and terrible, I am furious. Fix my login ASAP or I call my lawyer!!",
-        );
+        let c = BaselineClassifier
+            .classify(None, "This is unacceptable and terrible, I am furious. Fix my login ASAP or I call my lawyer!!");
         assert_eq!(c.sentiment, Sentiment::Negative);
         assert!(c.sentiment_score < -0.5);
         assert_eq!(c.urgency, Urgency::Urgent);
         assert!(c.urgency_reasons.contains(&"explicit urgency".to_string()));
-        assert!(c
-            .urgency_reasons
-            .contains(&"legal or churn threat".to_string()));
+        assert!(c.urgency_reasons.contains(&"legal or churn threat".to_string()));
     }
 
     #[test]
     fn detects_a_few_languages() {
+        assert_eq!(BaselineClassifier.classify(None, "mi pedido no ha llegado y es para mañana").language, "es");
+        assert_eq!(BaselineClassifier.classify(None, "je ne trouve pas ma commande avec vous").language, "fr");
         assert_eq!(
-            BaselineClassifier
-                .classify(None, "mi pedido no ha llegado y es para mañana")
-                .language,
-            "es"
-        );
-        assert_eq!(
-            BaselineClassifier
-                .classify(None, "je ne trouve pas ma commande avec vous")
-                .language,
-            "fr"
-        );
-        assert_eq!(
-            BaselineClassifier
-                .classify(None, "ich habe meine bestellung nicht und das ist schlecht")
-                .language,
+            BaselineClassifier.classify(None, "ich habe meine bestellung nicht und das ist schlecht").language,
             "de"
         );
     }

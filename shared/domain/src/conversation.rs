@@ -13,8 +13,7 @@ pub enum ConversationStatus {
 }
 
 impl ConversationStatus {
-    pub const ALL: [ConversationStatus; 4] =
-        [Self::Open, Self::Pending, Self::Snoozed, Self::Resolved];
+    pub const ALL: [ConversationStatus; 4] = [Self::Open, Self::Pending, Self::Snoozed, Self::Resolved];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -19,10 +19,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -45,14 +42,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 6] = [
-        Self::Api,
-        Self::Email,
-        Self::Web,
-        Self::Chat,
-        Self::Sms,
-        Self::Social,
-    ];
+    pub const ALL: [Channel; 6] = [Self::Api, Self::Email, Self::Web, Self::Chat, Self::Sms, Self::Social];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,16 +78,11 @@ impl EmailAddress {
         }
         let (local, domain) = raw.rsplit_once('@').ok_or("must contain '@'")?;
         let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c);
-        if local.is_empty()
-            || local.len() > 64
-            || local.chars().any(bad_char)
-            || local.contains('@')
-        {
+        if local.is_empty() || local.len() > 64 || local.chars().any(bad_char) || local.contains('@') {
             return Err("has an invalid local part".into());
         }
-        let labels_ok = domain
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+        let labels_ok =
+            domain.split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
         if !domain.contains('.') || !labels_ok || domain.chars().any(|c| bad_char(c) || c == '@') {
             return Err("has an invalid domain".into());
         }
@@ -165,47 +150,25 @@ impl InboundMessage {
         let channel = Channel::parse(raw.channel.trim());
         if channel.is_none() {
             let allowed: Vec<_> = Channel::ALL.iter().map(|c| c.as_str()).collect();
-            errors.push(ValidationError::new(
-                "channel",
-                format!("must be one of {}", allowed.join(", ")),
-            ));
+            errors.push(ValidationError::new("channel", format!("must be one of {}", allowed.join(", "))));
         }
-        let email = EmailAddress::parse(&raw.from.email)
-            .map_err(|e| errors.push(ValidationError::new("from.email", e)))
-            .ok();
+        let email =
+            EmailAddress::parse(&raw.from.email).map_err(|e| errors.push(ValidationError::new("from.email", e))).ok();
         let name = non_blank(raw.from.name);
-        if name
-            .as_ref()
-            .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
-        {
-            errors.push(ValidationError::new(
-                "from.name",
-                format!("must be at most {MAX_NAME_CHARS} characters"),
-            ));
+        if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+            errors.push(ValidationError::new("from.name", format!("must be at most {MAX_NAME_CHARS} characters")));
         }
         let subject = non_blank(raw.subject);
-        if subject
-            .as_ref()
-            .is_some_and(|s| s.chars().count() > MAX_SUBJECT_CHARS)
-        {
-            errors.push(ValidationError::new(
-                "subject",
-                format!("must be at most {MAX_SUBJECT_CHARS} characters"),
-            ));
+        if subject.as_ref().is_some_and(|s| s.chars().count() > MAX_SUBJECT_CHARS) {
+            errors.push(ValidationError::new("subject", format!("must be at most {MAX_SUBJECT_CHARS} characters")));
         }
         if raw.body.trim().is_empty() {
             errors.push(ValidationError::new("body", "must not be empty"));
         } else if raw.body.len() > MAX_BODY_BYTES {
-            errors.push(ValidationError::new(
-                "body",
-                format!("must be at most {MAX_BODY_BYTES} bytes"),
-            ));
+            errors.push(ValidationError::new("body", format!("must be at most {MAX_BODY_BYTES} bytes")));
         }
         let external_id = non_blank(raw.external_id);
-        if external_id
-            .as_ref()
-            .is_some_and(|s| s.chars().count() > MAX_EXTERNAL_ID_CHARS)
-        {
+        if external_id.as_ref().is_some_and(|s| s.chars().count() > MAX_EXTERNAL_ID_CHARS) {
             errors.push(ValidationError::new(
                 "external_id",
                 format!("must be at most {MAX_EXTERNAL_ID_CHARS} characters"),
@@ -221,14 +184,9 @@ impl InboundMessage {
         };
 
         match (channel, email) {
-            (Some(channel), Some(email)) if errors.is_empty() => Ok(Self {
-                channel,
-                from: Sender { email, name },
-                subject,
-                body: raw.body,
-                external_id,
-                metadata,
-            }),
+            (Some(channel), Some(email)) if errors.is_empty() => {
+                Ok(Self { channel, from: Sender { email, name }, subject, body: raw.body, external_id, metadata })
+            }
             _ => Err(errors),
         }
     }
@@ -277,20 +235,8 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for bad in [
-            "",
-            "a@",
-            "@b.com",
-            "a b@c.com",
-            "a@b",
-            "a@-b.com",
-            "a@b..com",
-            "a@@b.com",
-        ] {
-            assert!(
-                EmailAddress::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+        for bad in ["", "a@", "@b.com", "a b@c.com", "a@b", "a@-b.com", "a@b..com", "a@@b.com"] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(EmailAddress::parse("first.last+tag@sub.example.co.uk").is_ok());
     }

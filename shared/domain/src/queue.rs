@@ -82,8 +82,7 @@ pub struct QueueRecord {
 pub type Rejected = Vec<(uuid::Uuid, String)>;
 
 /// What [`Publisher::publish`] returns.
-pub type PublishFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Rejected> + Send + 'a>>;
+pub type PublishFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Rejected> + Send + 'a>>;
 
 /// The port to the message bus: SQS (moto or LocalStack locally) behind `helpdesk-aws`.
 pub trait Publisher: Send + Sync {

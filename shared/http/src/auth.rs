@@ -34,10 +34,7 @@ impl AuthContext {
         if self.role.can_write() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!(
-                "the {} role cannot change data",
-                self.role.as_str()
-            )))
+            Err(ApiError::Forbidden(format!("the {} role cannot change data", self.role.as_str())))
         }
     }
 }
@@ -71,34 +68,16 @@ impl JwtKeys {
     }
 
     /// A token for the given user, valid for `ttl_secs`.
-    pub fn issue(
-        &self,
-        org: OrgId,
-        user: UserId,
-        role: Role,
-        ttl_secs: i64,
-    ) -> Result<String, ApiError> {
+    pub fn issue(&self, org: OrgId, user: UserId, role: Role, ttl_secs: i64) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: user,
-            org,
-            role,
-            iss: ISSUER.to_string(),
-            iat: now,
-            exp: now + ttl_secs,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(ApiError::internal)
+        let claims = Claims { sub: user, org, role, iss: ISSUER.to_string(), iat: now, exp: now + ttl_secs };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
     }
 
     pub fn verify(&self, token: &str) -> Result<AuthContext, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?;
-        Ok(AuthContext {
-            org: data.claims.org,
-            user: data.claims.sub,
-            role: data.claims.role,
-        })
+        Ok(AuthContext { org: data.claims.org, user: data.claims.sub, role: data.claims.role })
     }
 
     /// Reads `Authorization: Bearer …` from request headers.
@@ -111,9 +90,7 @@ impl JwtKeys {
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into())
-            })?;
+            .ok_or_else(|| ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into()))?;
         self.verify(token.trim())
     }
 }
@@ -143,39 +120,24 @@ mod tests {
         let keys = JwtKeys::hs256(SECRET);
         let (org, user) = (OrgId::new(), UserId::new());
         let token = keys.issue(org, user, Role::Agent, 60).unwrap();
-        assert_eq!(
-            keys.verify(&token).unwrap(),
-            AuthContext {
-                org,
-                user,
-                role: Role::Agent
-            }
-        );
+        assert_eq!(keys.verify(&token).unwrap(), AuthContext { org, user, role: Role::Agent });
     }
 
     #[test]
     fn refuses_forged_expired_and_unsigned_tokens() {
         let keys = JwtKeys::hs256(SECRET);
         let other = JwtKeys::hs256(b"another-secret-another-secret-xx");
-        let forged = other
-            .issue(OrgId::new(), UserId::new(), Role::Admin, 60)
-            .unwrap();
+        let forged = other.issue(OrgId::new(), UserId::new(), Role::Admin, 60).unwrap();
         assert!(keys.verify(&forged).is_err());
 
-        let expired = keys
-            .issue(OrgId::new(), UserId::new(), Role::Admin, -120)
-            .unwrap();
+        let expired = keys.issue(OrgId::new(), UserId::new(), Role::Admin, -120).unwrap();
         assert!(keys.verify(&expired).is_err());
 
         // alg: none with the same claims.
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let payload = expired.split('.').nth(1).unwrap();
-        let unsigned = format!(
-            "{}.{}.",
-            b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
-            payload
-        );
+        let unsigned = format!("{}.{}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#), payload);
         assert!(keys.verify(&unsigned).is_err());
     }
 }

@@ -31,10 +31,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_garbage() {
-        let c = Cursor {
-            at: Utc::now(),
-            id: Uuid::now_v7(),
-        };
+        let c = Cursor { at: Utc::now(), id: Uuid::now_v7() };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("not a cursor"), None);
     }

@@ -19,27 +19,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if !is_json(content_type) {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "expected 'Content-Type: application/json', got '{}'",
-                if content_type.is_empty() {
-                    "nothing"
-                } else {
-                    content_type
-                }
+                if content_type.is_empty() { "nothing" } else { content_type }
             )));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(format!(
-                    "the request body is larger than {} bytes",
-                    crate::MAX_REQUEST_BYTES
-                ))
+                ApiError::PayloadTooLarge(format!("the request body is larger than {} bytes", crate::MAX_REQUEST_BYTES))
             } else {
                 ApiError::BadRequest(format!("could not read the request body: {rejection}"))
             }
@@ -51,22 +40,14 @@ where
 /// Parses a JSON body, telling malformed JSON (400) from a wrong shape (422).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::Unprocessable(format!("the JSON body does not fit: {e}"))
-        }
+        serde_json::error::Category::Data => ApiError::Unprocessable(format!("the JSON body does not fit: {e}")),
         _ => ApiError::BadRequest(format!("malformed JSON: {e}")),
     })
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 #[cfg(test)]
@@ -81,17 +62,9 @@ mod tests {
 
     #[test]
     fn tells_malformed_from_misshapen() {
-        assert!(matches!(
-            parse::<Body>(b"{\"name\": "),
-            Err(ApiError::BadRequest(_))
-        ));
-        assert!(matches!(
-            parse::<Body>(b"{\"name\": 3}"),
-            Err(ApiError::Unprocessable(_))
-        ));
-        assert!(
-            matches!(parse::<Body>(b"{}"), Err(ApiError::Unprocessable(m)) if m.contains("missing field `name`"))
-        );
+        assert!(matches!(parse::<Body>(b"{\"name\": "), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse::<Body>(b"{\"name\": 3}"), Err(ApiError::Unprocessable(_))));
+        assert!(matches!(parse::<Body>(b"{}"), Err(ApiError::Unprocessable(m)) if m.contains("missing field `name`")));
     }
 
     #[test]
@@ -115,10 +88,7 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))

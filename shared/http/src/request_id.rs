@@ -12,19 +12,9 @@ impl RequestId {
         if let Some(id) = gateway_request_id.filter(|id| !id.is_empty()) {
             return Self(id.to_string());
         }
-        let client = headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| {
-                !v.is_empty()
-                    && v.len() <= 128
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            });
-        Self(
-            client
-                .map(str::to_string)
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
-        )
+        let client = headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+        Self(client.map(str::to_string).unwrap_or_else(|| uuid::Uuid::now_v7().to_string()))
     }
 }

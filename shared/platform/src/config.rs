@@ -17,9 +17,7 @@ impl Settings {
         Self {
             redis_url: env("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".to_string()),
             // A Lambda container serves one request at a time; RDS Proxy does the pooling.
-            db_max_connections: env("DB_MAX_CONNECTIONS")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2),
+            db_max_connections: env("DB_MAX_CONNECTIONS").and_then(|v| v.parse().ok()).unwrap_or(2),
         }
     }
 }
@@ -31,9 +29,7 @@ pub struct Secrets {
 
 impl Secrets {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self {
-            client: aws_sdk_secretsmanager::Client::new(sdk),
-        }
+        Self { client: aws_sdk_secretsmanager::Client::new(sdk) }
     }
 
     /// The database: `DATABASE_URL`, or the RDS-managed secret `DATABASE_SECRET_ARN` (JSON with
@@ -41,37 +37,23 @@ impl Secrets {
     /// endpoint) over TLS.
     pub async fn database(&self, settings: &Settings) -> anyhow::Result<PgStore> {
         if let Some(url) = env("DATABASE_URL") {
-            return PgStore::connect_lazy(&url, settings.db_max_connections)
-                .context("DATABASE_URL");
+            return PgStore::connect_lazy(&url, settings.db_max_connections).context("DATABASE_URL");
         }
-        let arn = env("DATABASE_SECRET_ARN")
-            .ok_or_else(|| anyhow!("set DATABASE_URL or DATABASE_SECRET_ARN"))?;
-        let secret: serde_json::Value = serde_json::from_str(&self.fetch(&arn).await?)
-            .context("database secret is not JSON")?;
-        let field = |name: &str| {
-            secret
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
+        let arn = env("DATABASE_SECRET_ARN").ok_or_else(|| anyhow!("set DATABASE_URL or DATABASE_SECRET_ARN"))?;
+        let secret: serde_json::Value =
+            serde_json::from_str(&self.fetch(&arn).await?).context("database secret is not JSON")?;
+        let field = |name: &str| secret.get(name).and_then(|v| v.as_str()).map(str::to_string);
         let parts = DbParts {
             host: env("DATABASE_HOST")
                 .or_else(|| field("host"))
                 .ok_or_else(|| anyhow!("database secret has no host"))?,
             port: secret.get("port").and_then(|p| p.as_u64()).unwrap_or(5432) as u16,
-            username: field("username")
-                .ok_or_else(|| anyhow!("database secret has no username"))?,
-            password: field("password")
-                .ok_or_else(|| anyhow!("database secret has no password"))?,
-            database: env("DATABASE_NAME")
-                .or_else(|| field("dbname"))
-                .unwrap_or_else(|| "helpdesk".to_string()),
+            username: field("username").ok_or_else(|| anyhow!("database secret has no username"))?,
+            password: field("password").ok_or_else(|| anyhow!("database secret has no password"))?,
+            database: env("DATABASE_NAME").or_else(|| field("dbname")).unwrap_or_else(|| "helpdesk".to_string()),
             require_tls: true,
         };
-        Ok(PgStore::connect_lazy_parts(
-            &parts,
-            settings.db_max_connections,
-        ))
+        Ok(PgStore::connect_lazy_parts(&parts, settings.db_max_connections))
     }
 
     /// The HS256 signing secret: `JWT_SECRET`, or the secret `JWT_SECRET_ARN`.
@@ -79,8 +61,7 @@ impl Secrets {
         let secret = match env("JWT_SECRET") {
             Some(value) => value,
             None => {
-                let arn = env("JWT_SECRET_ARN")
-                    .ok_or_else(|| anyhow!("set JWT_SECRET or JWT_SECRET_ARN"))?;
+                let arn = env("JWT_SECRET_ARN").ok_or_else(|| anyhow!("set JWT_SECRET or JWT_SECRET_ARN"))?;
                 self.fetch(&arn).await?
             }
         };
@@ -91,21 +72,11 @@ impl Secrets {
     }
 
     async fn fetch(&self, arn: &str) -> anyhow::Result<String> {
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "reading secret {arn}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
+        let out =
+            self.client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+                anyhow!("reading secret {arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
             })?;
-        out.secret_string()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("secret {arn} has no string value"))
+        out.secret_string().map(str::to_string).ok_or_else(|| anyhow!("secret {arn} has no string value"))
     }
 }
 

@@ -21,37 +21,23 @@ pub async fn relay_now<P: Publisher>(store: &PgStore, publisher: &P, ids: &[Uuid
         Ok(report) => report,
         Err(e) => {
             tracing::warn!(error = %e, rows = ids.len(), "outbox relay deferred to the sweeper");
-            RelayReport {
-                relayed: 0,
-                failed: ids.len(),
-            }
+            RelayReport { relayed: 0, failed: ids.len() }
         }
     }
 }
 
-async fn try_relay<P: Publisher>(
-    store: &PgStore,
-    publisher: &P,
-    ids: &[Uuid],
-) -> Result<RelayReport, StoreError> {
+async fn try_relay<P: Publisher>(store: &PgStore, publisher: &P, ids: &[Uuid]) -> Result<RelayReport, StoreError> {
     if ids.is_empty() {
         return Ok(RelayReport::default());
     }
     let records = store.outbox_records(ids).await?;
     let failed = publisher.publish(&records).await;
-    let relayed: Vec<Uuid> = records
-        .iter()
-        .map(|r| r.id)
-        .filter(|id| !failed.iter().any(|(f, _)| f == id))
-        .collect();
+    let relayed: Vec<Uuid> = records.iter().map(|r| r.id).filter(|id| !failed.iter().any(|(f, _)| f == id)).collect();
     for (id, reason) in &failed {
         tracing::warn!(outbox_id = %id, reason = %reason, "outbox record not accepted by the queue; the sweeper will retry");
     }
     store.finish_relay(&relayed, &failed).await?;
-    Ok(RelayReport {
-        relayed: relayed.len(),
-        failed: failed.len(),
-    })
+    Ok(RelayReport { relayed: relayed.len(), failed: failed.len() })
 }
 
 /// Relays rows older than `min_age_secs`, `batch` at a time, until none is left or a pass
@@ -71,12 +57,8 @@ pub async fn sweep<P: Publisher>(
         }
         let claimed = pending.records.len();
         let failed = publisher.publish(&pending.records).await;
-        let relayed: Vec<Uuid> = pending
-            .records
-            .iter()
-            .map(|r| r.id)
-            .filter(|id| !failed.iter().any(|(f, _)| f == id))
-            .collect();
+        let relayed: Vec<Uuid> =
+            pending.records.iter().map(|r| r.id).filter(|id| !failed.iter().any(|(f, _)| f == id)).collect();
         pending.finish(&relayed, &failed).await?;
         total.relayed += relayed.len();
         total.failed += failed.len();

@@ -18,10 +18,7 @@ impl std::fmt::Debug for RedisHandle {
 impl RedisHandle {
     /// `redis://host:port` locally, `rediss://…` (TLS) for ElastiCache Serverless.
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
-        Ok(Self {
-            client: redis::Client::open(url)?,
-            manager: Default::default(),
-        })
+        Ok(Self { client: redis::Client::open(url)?, manager: Default::default() })
     }
 
     /// The shared connection, made on first use; it reconnects by itself after a failure.
@@ -31,9 +28,7 @@ impl RedisHandle {
             .set_response_timeout(Duration::from_secs(2))
             .set_number_of_retries(1);
         self.manager
-            .get_or_try_init(|| {
-                redis::aio::ConnectionManager::new_with_config(self.client.clone(), config)
-            })
+            .get_or_try_init(|| redis::aio::ConnectionManager::new_with_config(self.client.clone(), config))
             .await
             .cloned()
     }

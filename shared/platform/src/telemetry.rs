@@ -5,8 +5,7 @@ use tracing_subscriber::EnvFilter;
 /// Installs the JSON subscriber once; later calls (the local runner hosts several functions in
 /// one process) are no-ops. `RUST_LOG` sets the filter; `info` by default.
 pub fn init(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

@@ -1,7 +1,5 @@
 use crate::{PgStore, Result};
-use helpdesk_domain::{
-    Classification, ConversationId, MessageClassified, MessageId, OrgId, Queue, Urgency,
-};
+use helpdesk_domain::{Classification, ConversationId, MessageClassified, MessageId, OrgId, Queue, Urgency};
 use uuid::Uuid;
 
 /// What the AI worker needs to classify one message.
@@ -21,11 +19,7 @@ pub enum SaveClassificationOutcome {
 }
 
 impl PgStore {
-    pub async fn message_to_classify(
-        &self,
-        org: OrgId,
-        id: MessageId,
-    ) -> Result<Option<MessageToClassify>> {
+    pub async fn message_to_classify(&self, org: OrgId, id: MessageId) -> Result<Option<MessageToClassify>> {
         let row: Option<(Uuid, Option<String>, String)> = sqlx::query_as(
             "SELECT conversation_id, subject, body FROM messages WHERE organization_id = $1 AND id = $2",
         )
@@ -33,13 +27,11 @@ impl PgStore {
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(conversation_id, subject, body)| MessageToClassify {
-                conversation_id: ConversationId(conversation_id),
-                subject,
-                body,
-            }),
-        )
+        Ok(row.map(|(conversation_id, subject, body)| MessageToClassify {
+            conversation_id: ConversationId(conversation_id),
+            subject,
+            body,
+        }))
     }
 
     /// Stores a classification once per message and model. With it, in the same transaction: the
@@ -80,11 +72,13 @@ impl PgStore {
             return Ok(SaveClassificationOutcome::AlreadyClassified);
         }
 
-        sqlx::query("UPDATE messages SET status = 'classified' WHERE organization_id = $1 AND id = $2 AND status = 'received'")
-            .bind(org.0)
-            .bind(message_id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE messages SET status = 'classified' WHERE organization_id = $1 AND id = $2 AND status = 'received'",
+        )
+        .bind(org.0)
+        .bind(message_id.0)
+        .execute(&mut *tx)
+        .await?;
         let priority = match classification.urgency {
             Urgency::Low | Urgency::Normal => None,
             Urgency::High => Some("high"),
@@ -137,12 +131,10 @@ impl PgStore {
 
     /// Number of automatic classifications stored for a message (tests prove there is one).
     pub async fn classification_count(&self, org: OrgId, message_id: MessageId) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM classifications WHERE organization_id = $1 AND message_id = $2",
-        )
-        .bind(org.0)
-        .bind(message_id.0)
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM classifications WHERE organization_id = $1 AND message_id = $2")
+            .bind(org.0)
+            .bind(message_id.0)
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

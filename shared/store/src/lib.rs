@@ -54,8 +54,7 @@ impl PgStore {
     /// Connects lazily: a Lambda container that never touches the database opens no connection,
     /// and a cold start does not wait for Aurora.
     pub fn connect_lazy(database_url: &str, max_connections: u32) -> Result<Self> {
-        let options = PgConnectOptions::from_str(database_url)
-            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let options = PgConnectOptions::from_str(database_url).map_err(|e| StoreError::Config(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -65,11 +64,7 @@ impl PgStore {
 
     /// Connects lazily to a database described by parts (from a Secrets Manager secret).
     pub fn connect_lazy_parts(parts: &DbParts, max_connections: u32) -> Self {
-        let ssl = if parts.require_tls {
-            PgSslMode::Require
-        } else {
-            PgSslMode::Prefer
-        };
+        let ssl = if parts.require_tls { PgSslMode::Require } else { PgSslMode::Prefer };
         let options = PgConnectOptions::new()
             .host(&parts.host)
             .port(parts.port)
@@ -101,11 +96,9 @@ impl PgStore {
     }
 
     async fn applied_versions(&self) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// A round trip to the server, for health checks.

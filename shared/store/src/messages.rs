@@ -2,8 +2,7 @@ use crate::records::{ConversationRecord, ConversationSummary, MessageRecord};
 use crate::{PgStore, Result};
 use chrono::{DateTime, Utc};
 use helpdesk_domain::{
-    ConversationId, ConversationStatus, InboundMessage, MessageId, MessageReceived, OrgId, Queue,
-    UserId,
+    ConversationId, ConversationStatus, InboundMessage, MessageId, MessageReceived, OrgId, Queue, UserId,
 };
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -70,9 +69,7 @@ impl PgStore {
                 }
                 // A concurrent request with the same key or external id won the race: roll back
                 // and answer from what it stored.
-                Err(sqlx::Error::Database(e))
-                    if e.is_unique_violation() && is_repeat_index(e.constraint()) =>
-                {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && is_repeat_index(e.constraint()) => {
                     drop(tx);
                     continue;
                 }
@@ -83,13 +80,12 @@ impl PgStore {
 
     /// One message of the organisation, with its classification when there is one.
     pub async fn get_message(&self, org: OrgId, id: MessageId) -> Result<Option<MessageRecord>> {
-        let message = sqlx::query_as::<_, MessageRecord>(&format!(
-            "{MESSAGE_SELECT} WHERE m.organization_id = $1 AND m.id = $2"
-        ))
-        .bind(org.0)
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        let message =
+            sqlx::query_as::<_, MessageRecord>(&format!("{MESSAGE_SELECT} WHERE m.organization_id = $1 AND m.id = $2"))
+                .bind(org.0)
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(message)
     }
 
@@ -117,17 +113,10 @@ impl PgStore {
             q.push(" AND c.assignee_id = ").push_bind(assignee.0);
         }
         if let Some((at, id)) = filter.before {
-            q.push(" AND (c.last_message_at, c.id) < (")
-                .push_bind(at)
-                .push(", ")
-                .push_bind(id)
-                .push(")");
+            q.push(" AND (c.last_message_at, c.id) < (").push_bind(at).push(", ").push_bind(id).push(")");
         }
-        q.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ")
-            .push_bind(filter.limit);
-        Ok(q.build_query_as::<ConversationSummary>()
-            .fetch_all(&self.pool)
-            .await?)
+        q.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ").push_bind(filter.limit);
+        Ok(q.build_query_as::<ConversationSummary>().fetch_all(&self.pool).await?)
     }
 
     /// One conversation with its messages, oldest first.
@@ -161,12 +150,10 @@ impl PgStore {
 
     /// How many messages the organisation has (tests use it to prove nothing was stored).
     pub async fn message_count(&self, org: OrgId) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM messages WHERE organization_id = $1")
-                .bind(org.0)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT count(*) FROM messages WHERE organization_id = $1")
+            .bind(org.0)
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -182,10 +169,7 @@ const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.direction, m.cha
         AND c.message_id = m.id ORDER BY c.created_at DESC LIMIT 1) cl ON true";
 
 fn is_repeat_index(constraint: Option<&str>) -> bool {
-    matches!(
-        constraint,
-        Some("messages_idempotency" | "messages_external_id")
-    )
+    matches!(constraint, Some("messages_idempotency" | "messages_external_id"))
 }
 
 async fn find_repeat(

@@ -14,13 +14,11 @@ impl PgStore {
 
     /// The oldest organisation with this name (the local demo finds its own this way).
     pub async fn find_organization_by_name(&self, name: &str) -> Result<Option<OrgId>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(OrgId))
+        Ok(sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(OrgId))
     }
 
     /// The first owner or admin of an organisation.
@@ -32,25 +30,10 @@ impl PgStore {
         .bind(org.0)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id, role)| {
-            (
-                UserId(id),
-                if role == "owner" {
-                    Role::Owner
-                } else {
-                    Role::Admin
-                },
-            )
-        }))
+        Ok(row.map(|(id, role)| (UserId(id), if role == "owner" { Role::Owner } else { Role::Admin })))
     }
 
-    pub async fn create_user(
-        &self,
-        org: OrgId,
-        email: &str,
-        name: Option<&str>,
-        role: Role,
-    ) -> Result<UserId> {
+    pub async fn create_user(&self, org: OrgId, email: &str, name: Option<&str>, role: Role) -> Result<UserId> {
         let id = UserId::new();
         sqlx::query("INSERT INTO users (id, organization_id, email, name, role) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.0)
@@ -65,33 +48,27 @@ impl PgStore {
 
     /// Whether the user exists and is active in the organisation.
     pub async fn user_is_active(&self, org: OrgId, user: UserId) -> Result<bool> {
-        Ok(sqlx::query_scalar::<_, bool>(
-            "SELECT active FROM users WHERE organization_id = $1 AND id = $2",
-        )
-        .bind(org.0)
-        .bind(user.0)
-        .fetch_optional(&self.pool)
-        .await?
-        .unwrap_or(false))
+        Ok(sqlx::query_scalar::<_, bool>("SELECT active FROM users WHERE organization_id = $1 AND id = $2")
+            .bind(org.0)
+            .bind(user.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .unwrap_or(false))
     }
 
     pub async fn contact_count(&self, org: OrgId) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM contacts WHERE organization_id = $1")
-                .bind(org.0)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT count(*) FROM contacts WHERE organization_id = $1")
+            .bind(org.0)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn find_contact(&self, org: OrgId, email: &str) -> Result<Option<ContactId>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM contacts WHERE organization_id = $1 AND email = $2")
-                .bind(org.0)
-                .bind(email)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(ContactId),
-        )
+        Ok(sqlx::query_scalar("SELECT id FROM contacts WHERE organization_id = $1 AND email = $2")
+            .bind(org.0)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(ContactId))
     }
 }

@@ -51,11 +51,7 @@ impl PgStore {
 
     /// Claims up to `limit` rows that have waited at least `min_age_secs` (the API relays fresh
     /// rows itself; the sweeper leaves them alone to avoid doubling the work).
-    pub async fn claim_pending_outbox(
-        &self,
-        min_age_secs: i64,
-        limit: i64,
-    ) -> Result<PendingOutbox> {
+    pub async fn claim_pending_outbox(&self, min_age_secs: i64, limit: i64) -> Result<PendingOutbox> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
             "SELECT id, queue, payload FROM outbox WHERE relayed_at IS NULL \
@@ -66,19 +62,12 @@ impl PgStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(PendingOutbox {
-            tx,
-            records: rows.into_iter().filter_map(to_record).collect(),
-        })
+        Ok(PendingOutbox { tx, records: rows.into_iter().filter_map(to_record).collect() })
     }
 
     /// Rows not relayed yet, across all organisations (operations and tests).
     pub async fn pending_outbox_count(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE relayed_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT count(*) FROM outbox WHERE relayed_at IS NULL").fetch_one(&self.pool).await?)
     }
 }
 
@@ -90,11 +79,7 @@ impl PendingOutbox {
     }
 }
 
-async fn mark(
-    conn: &mut sqlx::PgConnection,
-    relayed: &[Uuid],
-    failed: &[(Uuid, String)],
-) -> Result<()> {
+async fn mark(conn: &mut sqlx::PgConnection, relayed: &[Uuid], failed: &[(Uuid, String)]) -> Result<()> {
     if !relayed.is_empty() {
         sqlx::query("UPDATE outbox SET relayed_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1) AND relayed_at IS NULL")
             .bind(relayed)
@@ -118,9 +103,5 @@ async fn mark(
 fn to_record((id, queue, payload): (Uuid, String, serde_json::Value)) -> Option<QueueRecord> {
     // A row for a queue this build does not know is left alone rather than dropped.
     let queue = Queue::parse(&queue)?;
-    Some(QueueRecord {
-        id,
-        queue,
-        body: payload.to_string(),
-    })
+    Some(QueueRecord { id, queue, body: payload.to_string() })
 }

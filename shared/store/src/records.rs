@@ -69,12 +69,7 @@ impl<'r> FromRow<'r, PgRow> for MessageRecord {
         };
         let from = row
             .try_get::<Option<String>, _>("from_email")?
-            .map(|email| -> Result<Party, sqlx::Error> {
-                Ok(Party {
-                    email,
-                    name: row.try_get("from_name")?,
-                })
-            })
+            .map(|email| -> Result<Party, sqlx::Error> { Ok(Party { email, name: row.try_get("from_name")? }) })
             .transpose()?;
         Ok(Self {
             id: row.try_get("id")?,
@@ -85,9 +80,7 @@ impl<'r> FromRow<'r, PgRow> for MessageRecord {
             subject: row.try_get("subject")?,
             body: row.try_get("body")?,
             external_id: row.try_get("external_id")?,
-            metadata: row
-                .try_get::<sqlx::types::Json<serde_json::Value>, _>("metadata")?
-                .0,
+            metadata: row.try_get::<sqlx::types::Json<serde_json::Value>, _>("metadata")?.0,
             status: row.try_get("status")?,
             created_at: row.try_get("created_at")?,
             classification,

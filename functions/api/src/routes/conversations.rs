@@ -38,30 +38,19 @@ pub async fn list(
         .as_deref()
         .map(|s| {
             ConversationStatus::parse(s).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "status must be one of open, pending, snoozed, resolved; got '{s}'"
-                ))
+                ApiError::BadRequest(format!("status must be one of open, pending, snoozed, resolved; got '{s}'"))
             })
         })
         .transpose()?;
-    let assignee = params
-        .assignee
-        .as_deref()
-        .map(|a| parse_id::<UserId>(a, "assignee"))
-        .transpose()?;
+    let assignee = params.assignee.as_deref().map(|a| parse_id::<UserId>(a, "assignee")).transpose()?;
     let before = params
         .cursor
         .as_deref()
-        .map(|c| {
-            Cursor::decode(c)
-                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API issued".into()))
-        })
+        .map(|c| Cursor::decode(c).ok_or_else(|| ApiError::BadRequest("cursor is not one this API issued".into())))
         .transpose()?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
     }
 
     let filter = ConversationFilter {
@@ -71,20 +60,10 @@ pub async fn list(
         before: before.map(|c| (c.at, c.id)),
         limit: limit + 1,
     };
-    let mut data = state
-        .store
-        .list_conversations(auth.org, &filter)
-        .await
-        .map_err(ApiError::internal)?;
+    let mut data = state.store.list_conversations(auth.org, &filter).await.map_err(ApiError::internal)?;
     let next_cursor = if data.len() as i64 > limit {
         data.truncate(limit as usize);
-        data.last().map(|c| {
-            Cursor {
-                at: c.last_message_at,
-                id: c.id,
-            }
-            .encode()
-        })
+        data.last().map(|c| Cursor { at: c.last_message_at, id: c.id }.encode())
     } else {
         None
     };
@@ -111,8 +90,5 @@ pub async fn show(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("conversation {id} not found")))?;
-    Ok(Json(ConversationWithMessages {
-        conversation,
-        messages,
-    }))
+    Ok(Json(ConversationWithMessages { conversation, messages }))
 }

@@ -33,10 +33,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         .map(|(name, s)| format!("{name}: {}", s.error.as_deref().unwrap_or("unavailable")))
         .collect();
     if failing.is_empty() {
-        let summary: serde_json::Map<_, _> = checks
-            .iter()
-            .map(|(n, s)| (n.to_string(), json!(s.status)))
-            .collect();
+        let summary: serde_json::Map<_, _> = checks.iter().map(|(n, s)| (n.to_string(), json!(s.status))).collect();
         Json(json!({ "status": "ok", "checks": summary })).into_response()
     } else {
         ApiError::Unavailable(format!("not ready: {}", failing.join("; "))).into_response()
@@ -53,11 +50,7 @@ pub async fn detailed(State(state): State<AppState>, _auth: AuthContext) -> Resp
         "version": helpdesk_platform::VERSION,
         "dependencies": checks.into_iter().map(|(n, s)| (n.to_string(), s)).collect::<std::collections::BTreeMap<_, _>>(),
     });
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
@@ -75,20 +68,8 @@ async fn timed(check: impl Future<Output = Result<(), String>>) -> DependencySta
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, check).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
-        Ok(Ok(())) => DependencyStatus {
-            status: "ok",
-            latency_ms,
-            error: None,
-        },
-        Ok(Err(e)) => DependencyStatus {
-            status: "error",
-            latency_ms,
-            error: Some(e),
-        },
-        Err(_) => DependencyStatus {
-            status: "error",
-            latency_ms,
-            error: Some("timed out".into()),
-        },
+        Ok(Ok(())) => DependencyStatus { status: "ok", latency_ms, error: None },
+        Ok(Err(e)) => DependencyStatus { status: "error", latency_ms, error: Some(e) },
+        Err(_) => DependencyStatus { status: "error", latency_ms, error: Some("timed out".into()) },
     }
 }

@@ -25,33 +25,24 @@ pub async fn create(
 
     let outcome = state
         .store
-        .accept_inbound(
-            auth.org,
-            &message,
-            idempotency.as_ref(),
-            Some(&request_id.0),
-        )
+        .accept_inbound(auth.org, &message, idempotency.as_ref(), Some(&request_id.0))
         .await
         .map_err(ApiError::internal)?;
     match outcome {
         AcceptOutcome::Created(accepted) => {
             if let Some(outbox_id) = accepted.outbox_id {
                 // The message is durable already; if SQS is down the sweeper relays it later.
-                helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, &[outbox_id])
-                    .await;
+                helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, &[outbox_id]).await;
             }
             tracing::info!(message_id = %accepted.id, conversation_id = %accepted.conversation_id, "message accepted");
             Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
         }
-        AcceptOutcome::Replayed(accepted) => Ok((
-            StatusCode::ACCEPTED,
-            [("idempotent-replayed", "true")],
-            Json(accepted),
-        )
-            .into_response()),
-        AcceptOutcome::KeyReused => Err(ApiError::Unprocessable(
-            "this Idempotency-Key was already used with a different request body".into(),
-        )),
+        AcceptOutcome::Replayed(accepted) => {
+            Ok((StatusCode::ACCEPTED, [("idempotent-replayed", "true")], Json(accepted)).into_response())
+        }
+        AcceptOutcome::KeyReused => {
+            Err(ApiError::Unprocessable("this Idempotency-Key was already used with a different request body".into()))
+        }
     }
 }
 
@@ -73,10 +64,7 @@ pub async fn show(
 
 /// The client's `Idempotency-Key` with a fingerprint of the request's meaning (its parsed
 /// fields, so whitespace or key order does not make a retry look different).
-fn idempotency_key(
-    headers: &HeaderMap,
-    raw: &RawInboundMessage,
-) -> Result<Option<IdempotencyKey>, ApiError> {
+fn idempotency_key(headers: &HeaderMap, raw: &RawInboundMessage) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
@@ -85,13 +73,8 @@ fn idempotency_key(
         .ok()
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into())
-        })?;
+        .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?;
     let canonical = serde_json::to_vec(raw).map_err(ApiError::internal)?;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
-    Ok(Some(IdempotencyKey {
-        key: key.to_string(),
-        request_hash: hex::encode(digest.as_ref()),
-    }))
+    Ok(Some(IdempotencyKey { key: key.to_string(), request_hash: hex::encode(digest.as_ref()) }))
 }

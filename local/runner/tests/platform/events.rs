@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 
 fn load(name: &str) -> Value {
     let path = test_env().root.join("events").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[tokio::test]
@@ -25,11 +24,7 @@ async fn every_sample_event_runs_through_its_function() {
     };
     let invoke = |binary: &'static str, text: String| {
         let f = app.running.function(binary).unwrap().clone();
-        async move {
-            f.invoke("test", serde_json::from_str(&text).unwrap())
-                .await
-                .unwrap()
-        }
+        async move { f.invoke("test", serde_json::from_str(&text).unwrap()).await.unwrap() }
     };
 
     let live = invoke("api", event("api/health-live.json")).await;
@@ -47,10 +42,7 @@ async fn every_sample_event_runs_through_its_function() {
     let batch = event("ai-worker/sqs-batch.json")
         .replace("REPLACE_WITH_ORG_ID", &org.to_string())
         .replace("REPLACE_WITH_MESSAGE_ID", accepted["id"].as_str().unwrap())
-        .replace(
-            "REPLACE_WITH_CONVERSATION_ID",
-            accepted["conversation_id"].as_str().unwrap(),
-        );
+        .replace("REPLACE_WITH_CONVERSATION_ID", accepted["conversation_id"].as_str().unwrap());
     let answer = invoke("ai-worker", batch).await;
     assert_eq!(
         answer["batchItemFailures"],
@@ -63,11 +55,7 @@ async fn every_sample_event_runs_through_its_function() {
     assert_eq!(swept["failed"], 0);
 
     let by_hand = invoke("migrate", event("migrate/by-hand.json")).await;
-    assert_eq!(
-        by_hand["applied"],
-        serde_json::json!([]),
-        "the runner applied them at start"
-    );
+    assert_eq!(by_hand["applied"], serde_json::json!([]), "the runner applied them at start");
 
     // CloudFormation waits for the PUT to the response URL: serve one and look at what arrives.
     let received: Arc<Mutex<Option<Value>>> = Default::default();
@@ -81,20 +69,15 @@ async fn every_sample_event_runs_through_its_function() {
         }),
     );
     tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
-    let create = event("migrate/cloudformation-create.json")
-        .replace("https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/sample-presigned-url", &response_url);
+    let create = event("migrate/cloudformation-create.json").replace(
+        "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/sample-presigned-url",
+        &response_url,
+    );
     invoke("migrate", create).await;
-    let reported = received
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("a response was PUT to CloudFormation");
+    let reported = received.lock().unwrap().clone().expect("a response was PUT to CloudFormation");
     assert_eq!(reported["Status"], "SUCCESS");
     assert_eq!(reported["LogicalResourceId"], "DatabaseMigrations");
-    assert_eq!(
-        reported["RequestId"],
-        "7bfe0f3e-1c1a-4a5f-9b4e-4f0d0c6e7a11"
-    );
+    assert_eq!(reported["RequestId"], "7bfe0f3e-1c1a-4a5f-9b4e-4f0d0c6e7a11");
 
     // No sample event goes untested.
     let mut on_disk = BTreeSet::new();
@@ -122,9 +105,7 @@ async fn every_http_route_of_the_template_is_served_by_its_function() {
             if route.path == "$default" {
                 continue;
             }
-            let path = route
-                .path
-                .replace("{id}", &uuid::Uuid::new_v4().to_string());
+            let path = route.path.replace("{id}", &uuid::Uuid::new_v4().to_string());
             let method: reqwest::Method = route.method.parse().unwrap();
             let response = app
                 .http
@@ -152,14 +133,7 @@ fn the_deploy_runs_the_newest_migration() {
     let root = test_env().root;
     let newest = std::fs::read_dir(root.join("migrations"))
         .unwrap()
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .split('_')
-                .next()
-                .map(str::to_string)
-        })
+        .filter_map(|e| e.ok()?.file_name().to_str()?.split('_').next().map(str::to_string))
         .max()
         .unwrap();
     let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();

@@ -6,23 +6,10 @@ async fn health_reports_each_dependency() {
     let app = spawn_app().await;
     let (_, token) = app.org().await;
 
-    let live = app
-        .http
-        .get(format!("{}/health/live", app.base))
-        .send()
-        .await
-        .unwrap();
+    let live = app.http.get(format!("{}/health/live", app.base)).send().await.unwrap();
     assert_eq!(live.status(), 200);
 
-    let ready: Value = app
-        .http
-        .get(format!("{}/health/ready", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.http.get(format!("{}/health/ready", app.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ok");
     for dependency in ["postgres", "redis", "sqs"] {
         assert_eq!(ready["checks"][dependency], "ok", "{dependency}");
@@ -33,35 +20,18 @@ async fn health_reports_each_dependency() {
     let detailed: Value = detailed.json().await.unwrap();
     assert_eq!(detailed["version"], env!("CARGO_PKG_VERSION"));
     for dependency in ["postgres", "redis", "sqs"] {
-        assert_eq!(
-            detailed["dependencies"][dependency]["status"], "ok",
-            "{dependency}"
-        );
-        assert!(
-            detailed["dependencies"][dependency]["latency_ms"]
-                .as_f64()
-                .unwrap()
-                >= 0.0
-        );
+        assert_eq!(detailed["dependencies"][dependency]["status"], "ok", "{dependency}");
+        assert!(detailed["dependencies"][dependency]["latency_ms"].as_f64().unwrap() >= 0.0);
     }
 }
 
 #[tokio::test]
 async fn readiness_names_the_dependency_that_is_down() {
     // Nothing listens on port 1.
-    let app = spawn_app_with(Options {
-        redis_url: Some("redis://127.0.0.1:1".into()),
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { redis_url: Some("redis://127.0.0.1:1".into()), ..Options::default() }).await;
     let (_, token) = app.org().await;
 
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.http.get(format!("{}/health/ready", app.base)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert_eq!(ready.headers()["content-type"], "application/problem+json");
     let problem: Value = ready.json().await.unwrap();
@@ -69,12 +39,9 @@ async fn readiness_names_the_dependency_that_is_down() {
     assert!(detail.contains("redis"), "{detail}");
     assert!(!detail.contains("postgres"), "{detail}");
 
-    let detailed: Value = app
-        .get(&token, "/health/detailed")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let detailed = app.http.get(format!("{}/health/detailed", app.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(detailed.status(), 503);
+    let detailed: Value = detailed.json().await.unwrap();
     assert_eq!(detailed["status"], "degraded");
     assert_eq!(detailed["dependencies"]["redis"]["status"], "error");
     assert_eq!(detailed["dependencies"]["postgres"]["status"], "ok");

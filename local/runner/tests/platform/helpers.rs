@@ -96,10 +96,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .load()
-        .await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).load().await
 }
 
 /// Creates the stack's queues, table, bucket and key from template.yaml, as `local/dev` does.
@@ -107,14 +104,7 @@ pub async fn provision(env: &TestEnv, stack: &str, endpoint: &str) -> StackResou
     let out = std::env::temp_dir().join(format!("helpdesk-{stack}.json"));
     let status = tokio::process::Command::new(&env.python)
         .arg(env.root.join("local/stack.py"))
-        .args([
-            "provision",
-            "--stack",
-            stack,
-            "--endpoint",
-            endpoint,
-            "--out",
-        ])
+        .args(["provision", "--stack", stack, "--endpoint", endpoint, "--out"])
         .arg(&out)
         .status()
         .await
@@ -129,36 +119,27 @@ static CLEANUP: OnceCell<()> = OnceCell::const_new();
 
 /// A fresh database for one test. The first call drops the databases earlier runs left.
 async fn create_database(admin_url: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .expect("connect to the admin database");
+    let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to the admin database");
     CLEANUP
         .get_or_init(|| async {
-            let stale: Vec<String> = sqlx::query_scalar(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'helpdesk_test_%'",
-            )
-            .fetch_all(&mut admin)
-            .await
-            .unwrap();
+            let stale: Vec<String> =
+                sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'helpdesk_test_%'")
+                    .fetch_all(&mut admin)
+                    .await
+                    .unwrap();
             for name in stale {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
+                let _ =
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
             }
         })
         .await;
     let name = format!("helpdesk_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
     let (base, query) = match admin_url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (admin_url, String::new()),
     };
-    let (server, _) = base
-        .rsplit_once('/')
-        .expect("DATABASE_URL has a database name");
+    let (server, _) = base.rsplit_once('/').expect("DATABASE_URL has a database name");
     format!("{server}/{name}{query}")
 }
 
@@ -173,10 +154,7 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -187,12 +165,7 @@ impl TestApp {
         let org = self.store.create_organization("Test org").await.unwrap();
         let user = self
             .store
-            .create_user(
-                org,
-                &format!("{}@team.example", uuid::Uuid::new_v4().simple()),
-                None,
-                role,
-            )
+            .create_user(org, &format!("{}@team.example", uuid::Uuid::new_v4().simple()), None, role)
             .await
             .unwrap();
         let token = self.keys.issue(org, user, role, 600).unwrap();
@@ -204,55 +177,56 @@ impl TestApp {
         (org, token)
     }
 
-    pub async fn post_message(
-        &self,
-        token: &str,
-        body: &Value,
-        idempotency_key: Option<&str>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(format!("{}/v1/messages", self.base))
-            .bearer_auth(token)
-            .json(body);
+    pub async fn post_message(&self, token: &str, body: &Value, idempotency_key: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}/v1/messages", self.base)).bearer_auth(token).json(body);
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
         request.send().await.unwrap()
     }
 
+    /// Posts a message that must be accepted, and returns the answer.
+    pub async fn accept(&self, token: &str, email: &str, text: &str) -> Value {
+        let response = self.post_message(token, &sample_message(email, text), None).await;
+        assert_eq!(response.status(), 202, "message from {email} accepted");
+        response.json().await.unwrap()
+    }
+
+    /// A GET that must succeed, as JSON.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        let response = self.get(token, path).await;
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Sets a conversation's column directly (the routes that change it come with later issues).
+    pub async fn set_conversation(&self, id: &str, column: &str, value: &str) {
+        sqlx::query(&format!(
+            "UPDATE conversations SET {column} = $1::text::{ty} WHERE id = $2::uuid",
+            ty = if column == "assignee_id" { "uuid" } else { "text" }
+        ))
+        .bind(value)
+        .bind(id)
+        .execute(self.store.pool())
+        .await
+        .unwrap();
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap()
     }
 
     /// Polls the message until the AI worker has classified it.
     pub async fn wait_classified(&self, token: &str, id: &str) -> Value {
-        eventually(
-            &format!("message {id} to be classified"),
-            Duration::from_secs(30),
-            || async {
-                let body: Value = self
-                    .get(token, &format!("/v1/messages/{id}"))
-                    .await
-                    .json()
-                    .await
-                    .ok()?;
-                (!body["classification"].is_null()).then_some(body)
-            },
-        )
+        eventually(&format!("message {id} to be classified"), Duration::from_secs(30), || async {
+            let body: Value = self.get(token, &format!("/v1/messages/{id}")).await.json().await.ok()?;
+            (!body["classification"].is_null()).then_some(body)
+        })
         .await
     }
 
     pub fn queue_url(&self, logical_id: &str) -> String {
-        self.resources
-            .physical_id(logical_id)
-            .expect("queue provisioned")
-            .to_string()
+        self.resources.physical_id(logical_id).expect("queue provisioned").to_string()
     }
 
     /// Receives what is waiting on a queue (up to 10 messages, waiting up to a second).
@@ -266,12 +240,13 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        out.messages
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| m.body)
-            .collect()
+        out.messages.unwrap_or_default().into_iter().filter_map(|m| m.body).collect()
     }
+}
+
+/// The `id`s of a list answer's `data`, in order.
+pub fn ids(page: &Value) -> Vec<&str> {
+    page["data"].as_array().expect("a list answer").iter().map(|c| c["id"].as_str().unwrap()).collect()
 }
 
 pub fn sample_message(email: &str, body: &str) -> Value {

@@ -8,14 +8,7 @@ async fn posted_message_comes_back_classified() {
     let (org, token) = app.org().await;
 
     let response = app
-        .post_message(
-            &token,
-            &sample_message(
-                "ana@customer.example",
-                "The blender is faulty, please refund me",
-            ),
-            None,
-        )
+        .post_message(&token, &sample_message("ana@customer.example", "The blender is faulty, please refund me"), None)
         .await;
     assert_eq!(response.status(), 202);
     let accepted: Value = response.json().await.unwrap();
@@ -31,18 +24,8 @@ async fn posted_message_comes_back_classified() {
     assert_eq!(message["status"], "classified");
     assert_eq!(message["from"]["email"], "ana@customer.example");
 
-    let conversation: Value = app
-        .get(
-            &token,
-            &format!(
-                "/v1/conversations/{}",
-                accepted["conversation_id"].as_str().unwrap()
-            ),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let conversation =
+        app.get_json(&token, &format!("/v1/conversations/{}", accepted["conversation_id"].as_str().unwrap())).await;
     assert_eq!(conversation["category"], "refund");
     assert_eq!(conversation["messages"].as_array().unwrap().len(), 1);
     assert_eq!(conversation["messages"][0]["id"], id);
@@ -66,8 +49,7 @@ async fn a_repeated_idempotency_key_returns_the_first_answer_and_stores_nothing_
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first: Value = first.json().await.unwrap();
     // Retried after the message moved on: the answer is still the first one.
-    app.wait_classified(&token, first["id"].as_str().unwrap())
-        .await;
+    app.wait_classified(&token, first["id"].as_str().unwrap()).await;
 
     let second = app.post_message(&token, &body, Some("key-1")).await;
     assert_eq!(second.status(), 202);
@@ -82,30 +64,13 @@ async fn a_repeated_idempotency_key_returns_the_first_answer_and_stores_nothing_
 async fn an_idempotency_key_reused_with_another_body_is_refused() {
     let app = spawn_app().await;
     let (org, token) = app.org().await;
-    app.post_message(
-        &token,
-        &sample_message("c@customer.example", "first"),
-        Some("key-2"),
-    )
-    .await;
+    app.post_message(&token, &sample_message("c@customer.example", "first"), Some("key-2")).await;
 
-    let response = app
-        .post_message(
-            &token,
-            &sample_message("c@customer.example", "second"),
-            Some("key-2"),
-        )
-        .await;
+    let response = app.post_message(&token, &sample_message("c@customer.example", "second"), Some("key-2")).await;
     assert_eq!(response.status(), 422);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
     let problem: Value = response.json().await.unwrap();
-    assert!(problem["detail"]
-        .as_str()
-        .unwrap()
-        .contains("Idempotency-Key"));
+    assert!(problem["detail"].as_str().unwrap().contains("Idempotency-Key"));
     assert_eq!(app.store.message_count(org).await.unwrap(), 1);
 }
 
@@ -134,12 +99,7 @@ async fn a_channel_external_id_is_stored_once() {
     let mut body = sample_message("e@customer.example", "Forwarded twice by the mail server");
     body["external_id"] = "<abc@mail.example>".into();
 
-    let first: Value = app
-        .post_message(&token, &body, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first: Value = app.post_message(&token, &body, None).await.json().await.unwrap();
     let second = app.post_message(&token, &body, None).await;
     assert_eq!(second.status(), 202);
     assert_eq!(second.json::<Value>().await.unwrap()["id"], first["id"]);
@@ -150,9 +110,7 @@ async fn a_channel_external_id_is_stored_once() {
 async fn a_viewer_cannot_post_messages() {
     let app = spawn_app().await;
     let (org, _, token) = app.org_with(Role::Viewer).await;
-    let response = app
-        .post_message(&token, &sample_message("f@customer.example", "hello"), None)
-        .await;
+    let response = app.post_message(&token, &sample_message("f@customer.example", "hello"), None).await;
     assert_eq!(response.status(), 403);
     assert_eq!(app.store.message_count(org).await.unwrap(), 0);
 }

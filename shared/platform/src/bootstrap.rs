@@ -1,0 +1,28 @@
+//! Cold start: what every function builds once per container from its environment.
+
+use crate::config::{Secrets, Settings};
+use helpdesk_aws::{QueueUrls, SqsPublisher};
+use helpdesk_store::PgStore;
+
+pub struct Bootstrap {
+    pub sdk: aws_config::SdkConfig,
+    pub settings: Settings,
+    pub secrets: Secrets,
+}
+
+impl Bootstrap {
+    pub async fn from_env() -> Self {
+        let sdk = helpdesk_aws::sdk_config().await;
+        let secrets = Secrets::new(&sdk);
+        Self { sdk, settings: Settings::from_env(), secrets }
+    }
+
+    pub async fn database(&self) -> anyhow::Result<PgStore> {
+        self.secrets.database(&self.settings).await
+    }
+
+    /// A publisher to the queues whose URLs the function's environment names.
+    pub fn publisher(&self) -> SqsPublisher {
+        SqsPublisher::new(aws_sdk_sqs::Client::new(&self.sdk), QueueUrls::from_env())
+    }
+}
