@@ -257,3 +257,49 @@ pub fn sample_message(email: &str, body: &str) -> Value {
         "body": body,
     })
 }
+
+/// Every log line the functions in this test binary wrote, captured with the same JSON format
+/// they use in Lambda.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+
+/// Starts capturing (once per test binary) and returns the capture.
+pub fn logs() -> CapturedLogs {
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        helpdesk_platform::telemetry::init_with_writer("info", logs.clone());
+        logs
+    })
+    .clone()
+}
+
+impl CapturedLogs {
+    /// The captured lines, parsed.
+    pub fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8_lossy(&bytes).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}

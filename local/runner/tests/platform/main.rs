@@ -6,6 +6,7 @@ mod conversations;
 mod events;
 mod health;
 mod helpers;
+mod logs;
 mod messages;
 mod pipeline;
 mod tenancy;

@@ -1,0 +1,47 @@
+use crate::helpers::{eventually, logs, spawn_app};
+use serde_json::Value;
+use std::time::Duration;
+
+#[tokio::test]
+async fn each_request_and_record_logs_one_json_line_with_ids_and_no_customer_text() {
+    let logs = logs();
+    let app = spawn_app().await;
+    let (org, token) = app.org().await;
+    let marker = format!("secret-body-{}", uuid::Uuid::new_v4().simple());
+    let email = format!("{}@private.example", uuid::Uuid::new_v4().simple());
+
+    let response = app.post_message(&token, &crate::helpers::sample_message(&email, &marker), None).await;
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    let accepted: Value = response.json().await.unwrap();
+    app.wait_classified(&token, accepted["id"].as_str().unwrap()).await;
+
+    let of_request = |message: &'static str| {
+        let logs = logs.clone();
+        let request_id = request_id.clone();
+        move || {
+            let lines = logs.lines();
+            let found: Vec<Value> = lines
+                .into_iter()
+                .filter(|l| l["message"] == message && l["span"]["request_id"] == request_id.as_str())
+                .collect();
+            async move { (!found.is_empty()).then_some(found) }
+        }
+    };
+    let requests = eventually("the request's log line", Duration::from_secs(10), of_request("request")).await;
+    assert_eq!(requests.len(), 1, "one line per request");
+    let line = &requests[0];
+    assert_eq!(line["span"]["function"], "api");
+    assert_eq!(line["span"]["org"], org.to_string());
+    assert_eq!(line["route"], "/v1/messages");
+    assert_eq!(line["status"], 202);
+
+    // The worker's line for the record carries the same request id and organisation.
+    let records = eventually("the record's log line", Duration::from_secs(10), of_request("classified")).await;
+    assert_eq!(records[0]["span"]["function"], "ai-worker");
+    assert_eq!(records[0]["span"]["org"], org.to_string());
+    assert_eq!(records[0]["span"]["message_id"], accepted["id"]);
+
+    let text = logs.text();
+    assert!(!text.contains(&marker), "a message body was logged");
+    assert!(!text.contains(&email), "a customer address was logged");
+}
