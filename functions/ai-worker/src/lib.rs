@@ -49,14 +49,10 @@ impl Worker {
         let mut response = SqsBatchResponse::default();
         let mut to_relay = Vec::new();
         for record in &event.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
             match self.process(record).await {
                 Ok(Some(outbox_id)) => to_relay.push(outbox_id),
                 Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(sqs_message_id = %message_id, error = %e, "record failed; SQS will redeliver it");
-                    response.add_failure(message_id);
-                }
+                Err(()) => response.add_failure(record.message_id.clone().unwrap_or_default()),
             }
         }
         // Classifications are durable; announcing them can be retried by the sweeper.
@@ -64,56 +60,69 @@ impl Worker {
         response
     }
 
-    /// Returns the outbox row to relay when a classification was stored now.
-    async fn process(&self, record: &SqsMessage) -> Result<Option<Uuid>, RecordError> {
-        let body = record.body.as_deref().unwrap_or_default();
-        let received: MessageReceived =
-            serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
-        let span = tracing::info_span!(
-            "record",
-            function = "ai-worker",
-            request_id = received.request_id.as_deref().unwrap_or(""),
-            org = %received.organization_id,
-            message_id = %received.message_id,
-        );
+    /// Processes one record and logs its one line, inside a span that names the record, the
+    /// organisation and the request that accepted the message. Returns the outbox row to relay
+    /// when a classification was stored now.
+    async fn process(&self, record: &SqsMessage) -> Result<Option<Uuid>, ()> {
+        let sqs_message_id = record.message_id.as_deref().unwrap_or_default();
+        let received = serde_json::from_str::<MessageReceived>(record.body.as_deref().unwrap_or_default());
+        let span = match &received {
+            Ok(r) => tracing::info_span!(
+                "record",
+                function = "ai-worker",
+                sqs_message_id,
+                request_id = r.request_id.as_deref().unwrap_or(""),
+                org = %r.organization_id,
+                message_id = %r.message_id,
+            ),
+            Err(_) => tracing::info_span!("record", function = "ai-worker", sqs_message_id),
+        };
         async move {
-            let org = received.organization_id;
-            let message = self
-                .store
-                .message_to_classify(org, received.message_id)
-                .await?
-                .ok_or_else(|| RecordError::UnknownMessage(received.message_id.to_string(), org.to_string()))?;
-
-            let started = Instant::now();
-            let classification = self.classifier.classify(message.subject.as_deref(), &message.body);
-            let latency_ms = started.elapsed().as_secs_f32() * 1000.0;
-
-            let outcome = self
-                .store
-                .save_classification(
-                    org,
-                    received.message_id,
-                    message.conversation_id,
-                    &classification,
-                    latency_ms,
-                    received.request_id.as_deref(),
-                )
-                .await?;
-            let outbox_id = match outcome {
-                SaveClassificationOutcome::Stored { outbox_id } => Some(outbox_id),
-                SaveClassificationOutcome::AlreadyClassified => None,
+            let result = match received {
+                Ok(received) => self.classify(&received).await,
+                Err(e) => Err(RecordError::Malformed(e.to_string())),
             };
-            tracing::info!(
-                category = %classification.category,
-                confidence = classification.confidence,
-                urgency = classification.urgency.as_str(),
-                latency_ms,
-                duplicate = outbox_id.is_none(),
-                "classified"
-            );
-            Ok(outbox_id)
+            result.map_err(|e| tracing::warn!(error = %e, "record failed; SQS will redeliver it"))
         }
         .instrument(span)
         .await
+    }
+
+    async fn classify(&self, received: &MessageReceived) -> Result<Option<Uuid>, RecordError> {
+        let org = received.organization_id;
+        let message = self
+            .store
+            .message_to_classify(org, received.message_id)
+            .await?
+            .ok_or_else(|| RecordError::UnknownMessage(received.message_id.to_string(), org.to_string()))?;
+
+        let started = Instant::now();
+        let classification = self.classifier.classify(message.subject.as_deref(), &message.body);
+        let latency_ms = started.elapsed().as_secs_f32() * 1000.0;
+
+        let outcome = self
+            .store
+            .save_classification(
+                org,
+                received.message_id,
+                message.conversation_id,
+                &classification,
+                latency_ms,
+                received.request_id.as_deref(),
+            )
+            .await?;
+        let outbox_id = match outcome {
+            SaveClassificationOutcome::Stored { outbox_id } => Some(outbox_id),
+            SaveClassificationOutcome::AlreadyClassified => None,
+        };
+        tracing::info!(
+            category = %classification.category,
+            confidence = classification.confidence,
+            urgency = classification.urgency.as_str(),
+            latency_ms,
+            duplicate = outbox_id.is_none(),
+            "classified"
+        );
+        Ok(outbox_id)
     }
 }

@@ -1,46 +1,44 @@
 //! The `migrate` function: applies the sqlx migrations. CloudFormation calls it as a custom
 //! resource on every deploy (Create and Update migrate; Delete never drops data), and an
 //! operator can invoke it by hand with any other event (`{}`).
+//!
+//! CloudFormation waits for an answer at the request's response URL, not for the function's
+//! return value, so every path that can fail — no database at cold start, a malformed request, a
+//! failed migration — still reports FAILED there with the reason.
 
 use aws_lambda_events::event::cloudformation::{
-    CloudFormationCustomResourceRequest, CloudFormationCustomResourceResponse,
-    CloudFormationCustomResourceResponseStatus,
+    CloudFormationCustomResourceResponse, CloudFormationCustomResourceResponseStatus,
 };
 use helpdesk_store::PgStore;
 use serde_json::{json, Value};
 
 const PHYSICAL_ID: &str = "helpdesk-database-schema";
 
-/// Runs the migrations and, for a CloudFormation request, reports the outcome to its response
-/// URL (CloudFormation waits for that, not for the return value).
-pub async fn handle(store: &PgStore, http: &reqwest::Client, event: Value) -> Result<Value, String> {
-    if event.get("RequestType").is_none() {
-        let applied = store.migrate().await.map_err(|e| e.to_string())?;
+/// Runs the migrations (or reports why it cannot: `store` is the cold start's outcome).
+pub async fn handle(store: Result<&PgStore, &str>, http: &reqwest::Client, event: Value) -> Result<Value, String> {
+    let Some(request_type) = event.get("RequestType").and_then(Value::as_str) else {
+        let applied = migrate(store).await?;
         tracing::info!(applied = ?applied, "migrations applied by hand");
         return Ok(json!({ "applied": applied }));
+    };
+    let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    let response_url = field("ResponseURL");
+    if response_url.is_empty() {
+        return Err("CloudFormation request without a ResponseURL".into());
     }
 
-    let request: CloudFormationCustomResourceRequest =
-        serde_json::from_value(event).map_err(|e| format!("not a CloudFormation custom resource request: {e}"))?;
-    let (request_id, response_url, stack_id, logical_id, outcome) = match &request {
-        CloudFormationCustomResourceRequest::Create(r) => {
-            (&r.request_id, &r.response_url, &r.stack_id, &r.logical_resource_id, migrate(store).await)
-        }
-        CloudFormationCustomResourceRequest::Update(r) => {
-            (&r.request_id, &r.response_url, &r.stack_id, &r.logical_resource_id, migrate(store).await)
-        }
+    let outcome = match request_type {
+        "Create" | "Update" => migrate(store).await,
         // Deleting the stack must not drop a tenant's data; Aurora's own deletion policy decides.
-        CloudFormationCustomResourceRequest::Delete(r) => {
-            (&r.request_id, &r.response_url, &r.stack_id, &r.logical_resource_id, Ok(vec![]))
-        }
-        _ => return Err("unknown CloudFormation RequestType".into()),
+        "Delete" => Ok(vec![]),
+        other => Err(format!("unknown RequestType {other:?}")),
     };
 
     let mut response = CloudFormationCustomResourceResponse::default();
     response.physical_resource_id = PHYSICAL_ID.to_string();
-    response.stack_id = stack_id.clone();
-    response.request_id = request_id.clone();
-    response.logical_resource_id = logical_id.clone();
+    response.stack_id = field("StackId");
+    response.request_id = field("RequestId");
+    response.logical_resource_id = field("LogicalResourceId");
     match &outcome {
         Ok(applied) => {
             response.status = CloudFormationCustomResourceResponseStatus::Success;
@@ -52,7 +50,7 @@ pub async fn handle(store: &PgStore, http: &reqwest::Client, event: Value) -> Re
         }
     }
     let sent = http
-        .put(response_url)
+        .put(&response_url)
         // The pre-signed S3 URL is signed without a content type.
         .header(reqwest::header::CONTENT_TYPE, "")
         .body(serde_json::to_vec(&response).map_err(|e| e.to_string())?)
@@ -62,10 +60,10 @@ pub async fn handle(store: &PgStore, http: &reqwest::Client, event: Value) -> Re
     if let Err(e) = sent {
         return Err(format!("could not report to CloudFormation: {e}"));
     }
-    tracing::info!(status = ?response.status, "reported to CloudFormation");
+    tracing::info!(status = ?response.status, request_type, "reported to CloudFormation");
     outcome.map(|applied| json!({ "applied": applied }))
 }
 
-async fn migrate(store: &PgStore) -> Result<Vec<i64>, String> {
-    store.migrate().await.map_err(|e| e.to_string())
+async fn migrate(store: Result<&PgStore, &str>) -> Result<Vec<i64>, String> {
+    store?.migrate().await.map_err(|e| e.to_string())
 }

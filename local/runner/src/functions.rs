@@ -172,6 +172,6 @@ struct Migrate {
 
 impl LambdaFunction for Migrate {
     fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
-        Box::pin(migrate::handle(&self.store, &self.http, event))
+        Box::pin(migrate::handle(Ok(&self.store), &self.http, event))
     }
 }

@@ -64,6 +64,8 @@ pub struct RunnerConfig {
     pub env_overrides: BTreeMap<String, String>,
     /// Whether schedules fire on their own; they can always be fired by hand.
     pub run_schedules: bool,
+    /// Fire every schedule at this period instead of its `rate(...)` (tests).
+    pub schedule_period: Option<std::time::Duration>,
 }
 
 /// A running runner. Dropping it does not stop it: call [`Running::shutdown`].
@@ -166,7 +168,9 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         }
         if config.run_schedules {
             for schedule in &f.spec.schedules {
-                tasks.spawn(pollers::run_schedule(f.clone(), schedule.clone(), shutdown_rx.clone()));
+                let mut schedule = schedule.clone();
+                schedule.every = config.schedule_period.unwrap_or(schedule.every);
+                tasks.spawn(pollers::run_schedule(f.clone(), schedule, shutdown_rx.clone()));
             }
         }
     }

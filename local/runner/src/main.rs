@@ -18,7 +18,8 @@ const TOKEN_TTL_SECS: i64 = 24 * 3600;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    helpdesk_platform::telemetry::init("info");
+    // Logs to stderr: stdout carries what a command prints (the token of create-org).
+    helpdesk_platform::telemetry::init_with_writer("info", std::io::stderr);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str).unwrap_or("help");
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
@@ -85,6 +86,7 @@ async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> R
         sdk: helpdesk_aws::sdk_config().await,
         env_overrides: BTreeMap::new(),
         run_schedules: true,
+        schedule_period: None,
     };
     let running = local_runner::start(config).await?;
     let base = format!("http://{}", running.addr);

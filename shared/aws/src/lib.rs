@@ -6,7 +6,16 @@ mod sqs;
 
 pub use sqs::{QueueUrls, SqsPublisher};
 
-/// The SDK configuration, from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+use std::time::Duration;
+
+/// The SDK configuration, from the environment (region, credentials, `AWS_ENDPOINT_URL`), with
+/// timeouts well inside a function's own: a hanging AWS endpoint costs a request a few seconds
+/// and an outbox retry, never the whole invocation.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await
 }

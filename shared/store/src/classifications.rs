@@ -84,18 +84,24 @@ impl PgStore {
             Urgency::High => Some("high"),
             Urgency::Urgent => Some("urgent"),
         };
+        // The conversation shows the category of its latest inbound message: a message classified
+        // late (a redelivery, a retry) does not overwrite a newer one's.
         sqlx::query(
-            "UPDATE conversations SET category = $3, updated_at = now(), \
+            "UPDATE conversations c SET updated_at = now(), \
+             category = CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.organization_id = c.organization_id \
+                 AND m.conversation_id = c.id AND m.direction = 'inbound' AND m.id > $5) \
+                 THEN c.category ELSE $3 END, \
              priority = CASE \
                 WHEN $4::text = 'urgent' THEN 'urgent' \
-                WHEN $4::text = 'high' AND priority IN ('low', 'normal') THEN 'high' \
-                ELSE priority END \
-             WHERE organization_id = $1 AND id = $2",
+                WHEN $4::text = 'high' AND c.priority IN ('low', 'normal') THEN 'high' \
+                ELSE c.priority END \
+             WHERE c.organization_id = $1 AND c.id = $2",
         )
         .bind(org.0)
         .bind(conversation_id.0)
         .bind(&classification.category)
         .bind(priority)
+        .bind(message_id.0)
         .execute(&mut *tx)
         .await?;
 

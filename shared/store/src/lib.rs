@@ -30,8 +30,14 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The migrations in `migrations/`, embedded in the binary that applies them.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+/// The migrations in `migrations/`, embedded in the binary that applies them. Migrations that
+/// the database has and this binary does not are accepted: the schema only moves forward, and an
+/// older binary (a CloudFormation rollback) must be able to run against a newer schema.
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("../../migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// Where the database is, when it is not given as a URL.
 #[derive(Clone)]
@@ -90,7 +96,7 @@ impl PgStore {
     /// Applies every pending migration. Safe to run concurrently: sqlx takes an advisory lock.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         let before = self.applied_versions().await.unwrap_or_default();
-        MIGRATOR.run(&self.pool).await?;
+        migrator().run(&self.pool).await?;
         let after = self.applied_versions().await?;
         Ok(after.into_iter().filter(|v| !before.contains(v)).collect())
     }

@@ -50,16 +50,20 @@ impl PgStore {
     }
 
     /// Claims up to `limit` rows that have waited at least `min_age_secs` (the API relays fresh
-    /// rows itself; the sweeper leaves them alone to avoid doubling the work).
+    /// rows itself; the sweeper leaves them alone to avoid doubling the work). Rows that failed
+    /// before come after those that did not, so a row that cannot be sent never starves the rest;
+    /// rows for queues this build does not know are left for a build that does.
     pub async fn claim_pending_outbox(&self, min_age_secs: i64, limit: i64) -> Result<PendingOutbox> {
+        let queues: Vec<&str> = Queue::ALL.iter().map(|q| q.name()).collect();
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT id, queue, payload FROM outbox WHERE relayed_at IS NULL \
+            "SELECT id, queue, payload FROM outbox WHERE relayed_at IS NULL AND queue = ANY($3) \
              AND created_at <= now() - make_interval(secs => $1) \
-             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+             ORDER BY attempts, created_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
         .bind(min_age_secs as f64)
         .bind(limit)
+        .bind(&queues)
         .fetch_all(&mut *tx)
         .await?;
         Ok(PendingOutbox { tx, records: rows.into_iter().filter_map(to_record).collect() })

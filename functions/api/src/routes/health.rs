@@ -24,19 +24,20 @@ pub async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /health/ready`: Postgres, Redis and SQS answer. 503 (problem) naming what does not.
+/// `GET /health/ready`: Postgres, Redis and SQS answer. 503 (problem) naming what does not;
+/// the errors themselves (which can name accounts and roles) go to the log and to the
+/// authenticated `/health/detailed`, not to anonymous callers.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let checks = check_all(&state).await;
-    let failing: Vec<String> = checks
-        .iter()
-        .filter(|(_, s)| s.status != "ok")
-        .map(|(name, s)| format!("{name}: {}", s.error.as_deref().unwrap_or("unavailable")))
-        .collect();
+    let failing: Vec<&str> = checks.iter().filter(|(_, s)| s.status != "ok").map(|(name, _)| *name).collect();
+    for (name, status) in checks.iter().filter(|(_, s)| s.status != "ok") {
+        tracing::warn!(dependency = name, error = status.error.as_deref().unwrap_or(""), "not ready");
+    }
     if failing.is_empty() {
         let summary: serde_json::Map<_, _> = checks.iter().map(|(n, s)| (n.to_string(), json!(s.status))).collect();
         Json(json!({ "status": "ok", "checks": summary })).into_response()
     } else {
-        ApiError::Unavailable(format!("not ready: {}", failing.join("; "))).into_response()
+        ApiError::Unavailable(format!("not ready: {} unavailable", failing.join(", "))).into_response()
     }
 }
 

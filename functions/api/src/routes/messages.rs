@@ -34,7 +34,6 @@ pub async fn create(
                 // The message is durable already; if SQS is down the sweeper relays it later.
                 helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, &[outbox_id]).await;
             }
-            tracing::info!(message_id = %accepted.id, conversation_id = %accepted.conversation_id, "message accepted");
             Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
         }
         AcceptOutcome::Replayed(accepted) => {

@@ -1,11 +1,10 @@
 //! Every sample event in events/ is fed to its function, the way `cargo lambda invoke
 //! --data-file` or the Lambda console would.
 
-use crate::helpers::{spawn_app, test_env};
+use crate::helpers::{cloudformation_response_sink, spawn_app, test_env};
 use helpdesk_domain::MessageId;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
 fn load(name: &str) -> Value {
     let path = test_env().root.join("events").join(name);
@@ -58,17 +57,7 @@ async fn every_sample_event_runs_through_its_function() {
     assert_eq!(by_hand["applied"], serde_json::json!([]), "the runner applied them at start");
 
     // CloudFormation waits for the PUT to the response URL: serve one and look at what arrives.
-    let received: Arc<Mutex<Option<Value>>> = Default::default();
-    let sink = received.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let response_url = format!("http://{}/response", listener.local_addr().unwrap());
-    let server = axum::Router::new().route(
-        "/response",
-        axum::routing::put(move |body: axum::body::Bytes| async move {
-            *sink.lock().unwrap() = serde_json::from_slice(&body).ok();
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
+    let (response_url, received) = cloudformation_response_sink().await;
     let create = event("migrate/cloudformation-create.json").replace(
         "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/sample-presigned-url",
         &response_url,

@@ -40,6 +40,8 @@ pub fn test_env() -> TestEnv {
 
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
+    pub jwt_secret: String,
     pub http: reqwest::Client,
     pub store: PgStore,
     pub keys: JwtKeys,
@@ -55,6 +57,8 @@ pub struct Options {
     pub env_overrides: BTreeMap<String, String>,
     /// Another Redis than the shared one (the readiness test points at nothing).
     pub redis_url: Option<String>,
+    /// Let schedules fire on their own, at this period.
+    pub schedule_period: Option<Duration>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -79,13 +83,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         bind: "127.0.0.1:0".parse().unwrap(),
         sdk: sdk.clone(),
         env_overrides: options.env_overrides,
-        run_schedules: false,
+        run_schedules: options.schedule_period.is_some(),
+        schedule_period: options.schedule_period,
     })
     .await
     .expect("the local runner starts");
 
     TestApp {
         base: format!("http://{}", running.addr),
+        database_url: database_url.clone(),
+        jwt_secret: secret.clone(),
         http: reqwest::Client::new(),
         store: PgStore::connect_lazy(&database_url, 4).unwrap(),
         keys: JwtKeys::hs256(secret.as_bytes()),
@@ -302,4 +309,20 @@ impl CapturedLogs {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+}
+
+/// A stand-in for CloudFormation's pre-signed response URL: returns the URL and what was PUT.
+pub async fn cloudformation_response_sink() -> (String, std::sync::Arc<std::sync::Mutex<Option<Value>>>) {
+    let received: std::sync::Arc<std::sync::Mutex<Option<Value>>> = Default::default();
+    let sink = received.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/response", listener.local_addr().unwrap());
+    let server = axum::Router::new().route(
+        "/response",
+        axum::routing::put(move |body: axum::body::Bytes| async move {
+            *sink.lock().unwrap() = serde_json::from_slice(&body).ok();
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
+    (url, received)
 }

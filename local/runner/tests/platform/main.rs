@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod conversations;
+mod deploy;
 mod events;
 mod health;
 mod helpers;

@@ -179,3 +179,24 @@ async fn the_outbox_delivers_what_was_accepted_while_the_emulator_was_down() {
     assert_eq!(app.store.message_count(org).await.unwrap(), 2);
     moto.stop().await;
 }
+
+#[tokio::test]
+async fn the_scheduled_sweep_relays_what_no_request_relayed() {
+    let app = spawn_app_with(Options {
+        env_overrides: BTreeMap::from([("OUTBOX_MIN_AGE_SECS".to_string(), "0".to_string())]),
+        schedule_period: Some(Duration::from_millis(300)),
+        ..Options::default()
+    })
+    .await;
+    let (org, token) = app.org().await;
+    // Stored as the API stores it, but nobody relays it: only the schedule can.
+    let raw: helpdesk_domain::message::RawInboundMessage =
+        serde_json::from_value(crate::helpers::sample_message("u@customer.example", "cancel my plan")).unwrap();
+    let message = helpdesk_domain::InboundMessage::parse(raw).unwrap();
+    let accepted = match app.store.accept_inbound(org, &message, None, None).await.unwrap() {
+        helpdesk_store::AcceptOutcome::Created(accepted) => accepted,
+        other => panic!("{other:?}"),
+    };
+    let classified = app.wait_classified(&token, &accepted.id.to_string()).await;
+    assert_eq!(classified["classification"]["category"], "cancellation");
+}
