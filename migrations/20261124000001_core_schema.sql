@@ -208,7 +208,11 @@ CREATE TABLE IF NOT EXISTS events (
     conversation_id   uuid,
     message_id        uuid,
     payload           jsonb NOT NULL DEFAULT '{}'::jsonb,
-    occurred_at       timestamptz NOT NULL DEFAULT now()
+    occurred_at       timestamptz NOT NULL DEFAULT now(),
+    -- Erasing a conversation or message erases its history with it (cascades are the only
+    -- deletes; the trigger below forbids updates).
+    FOREIGN KEY (organization_id, conversation_id) REFERENCES conversations (organization_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (organization_id, message_id) REFERENCES messages (organization_id, id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS events_org_time ON events (organization_id, occurred_at DESC);
 CREATE INDEX IF NOT EXISTS events_org_type_time ON events (organization_id, event_type, occurred_at DESC);
