@@ -1,32 +1,27 @@
 //! The `api` function: messages and conversations over API Gateway's HTTP API. The router is
 //! built here so that Lambda (`main.rs`), the local runner and the tests all run the same code.
 
+pub mod openapi;
 pub mod routes;
 mod state;
 
+pub use openapi::openapi;
 pub use state::AppState;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Router;
 use helpdesk_http::{ApiError, RequestId, MAX_REQUEST_BYTES};
 use lambda_http::RequestExt;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// Every route of the function. template.yaml declares the same paths for API Gateway; a test
-/// keeps the two in step.
+/// Every route of the function, with its OpenAPI description. template.yaml declares the same
+/// routes for API Gateway; a test keeps the two in step.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/messages", post(routes::messages::create))
-        .route("/v1/messages/{id}", get(routes::messages::show))
-        .route("/v1/conversations", get(routes::conversations::list))
-        .route("/v1/conversations/{id}", get(routes::conversations::show))
-        .route("/health/live", get(routes::health::live))
-        .route("/health/ready", get(routes::health::ready))
-        .route("/health/detailed", get(routes::health::detailed))
+    let (router, _) = openapi::documented_routes().split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))

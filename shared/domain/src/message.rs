@@ -11,6 +11,7 @@ const MAX_EXTERNAL_ID_CHARS: usize = 255;
 
 /// One problem with one field of the input, reported to the client as-is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationError {
     /// JSON pointer-ish path of the field, e.g. `from.email`.
     pub field: String,
@@ -109,8 +110,11 @@ pub struct Sender {
 
 /// The wire shape of `POST /v1/messages`, before any rule is checked.
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewMessage))]
 #[serde(deny_unknown_fields)]
 pub struct RawInboundMessage {
+    /// One of `api`, `email`, `web`, `chat`, `sms`, `social`.
+    #[cfg_attr(feature = "openapi", schema(example = "api"))]
     pub channel: String,
     pub from: RawSender,
     #[serde(default)]
@@ -118,11 +122,14 @@ pub struct RawInboundMessage {
     pub body: String,
     #[serde(default)]
     pub external_id: Option<String>,
+    /// A JSON object of the channel's own fields, stored as-is.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Sender))]
 #[serde(deny_unknown_fields)]
 pub struct RawSender {
     pub email: String,

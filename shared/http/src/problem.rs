@@ -8,8 +8,9 @@ use serde::Serialize;
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 const TYPE_BASE: &str = "https://docs.helpdesk.dev/problems/";
 
-/// The problem document.
+/// The problem document (RFC 9457), served as `application/problem+json`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub problem_type: String,

@@ -16,12 +16,16 @@ pub struct IdempotencyKey {
 
 /// What `accept_inbound` stored (or had stored before).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcceptedMessage {
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub id: MessageId,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub conversation_id: ConversationId,
     pub status: String,
     /// The outbox row announcing the message; `None` when nothing new was stored.
     #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub outbox_id: Option<Uuid>,
 }
 

@@ -7,6 +7,7 @@ use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClassificationRecord {
     pub category: String,
     pub confidence: f32,
@@ -21,6 +22,7 @@ pub struct ClassificationRecord {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessageRecord {
     pub id: Uuid,
     pub conversation_id: Uuid,
@@ -30,6 +32,7 @@ pub struct MessageRecord {
     pub subject: Option<String>,
     pub body: String,
     pub external_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: serde_json::Value,
     pub status: String,
     pub created_at: DateTime<Utc>,
@@ -37,6 +40,7 @@ pub struct MessageRecord {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Party {
     pub email: String,
     pub name: Option<String>,
@@ -90,6 +94,7 @@ impl<'r> FromRow<'r, PgRow> for MessageRecord {
 
 /// A row of the conversation list.
 #[derive(Debug, Clone, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationSummary {
     pub id: Uuid,
     pub contact_id: Uuid,
@@ -109,6 +114,7 @@ pub struct ConversationSummary {
 
 /// One conversation in full.
 #[derive(Debug, Clone, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConversationRecord {
     pub id: Uuid,
     pub contact_id: Uuid,

@@ -3,24 +3,31 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use helpdesk_domain::{ConversationId, ConversationStatus, UserId};
-use helpdesk_http::{ApiError, ApiQuery, AuthContext, Cursor};
+use helpdesk_http::{ApiError, ApiQuery, AuthContext, Cursor, Problem};
 use helpdesk_store::{ConversationFilter, ConversationRecord, ConversationSummary, MessageRecord};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 const DEFAULT_PAGE: i64 = 25;
 const MAX_PAGE: i64 = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// `open`, `pending`, `snoozed` or `resolved`.
     status: Option<String>,
+    /// The category of the conversation's latest classified message.
     category: Option<String>,
+    /// A user id.
     assignee: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// 1 to 100; 25 by default.
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; `null` on the last one.
@@ -28,6 +35,16 @@ pub struct Page<T> {
 }
 
 /// `GET /v1/conversations`: newest activity first, filtered, cursor-paginated.
+#[utoipa::path(
+    get, path = "/v1/conversations", tag = "conversations",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of conversations", body = Page<ConversationSummary>),
+        (status = 400, description = "A bad filter, cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -70,7 +87,7 @@ pub async fn list(
     Ok(Json(Page { data, next_cursor }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationWithMessages {
     #[serde(flatten)]
     pub conversation: ConversationRecord,
@@ -78,6 +95,17 @@ pub struct ConversationWithMessages {
 }
 
 /// `GET /v1/conversations/{id}`: the conversation with its messages, oldest first.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}", tag = "conversations",
+    params(("id" = uuid::Uuid, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation and its messages", body = ConversationWithMessages),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation in your organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthContext,

@@ -3,7 +3,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use helpdesk_http::{ApiError, AuthContext};
+use helpdesk_http::{ApiError, AuthContext, Problem};
 use serde::Serialize;
 use serde_json::json;
 use std::future::Future;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DependencyStatus {
     pub status: &'static str,
     pub latency_ms: f64,
@@ -20,6 +20,7 @@ pub struct DependencyStatus {
 }
 
 /// `GET /health/live`: the function runs.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Running")))]
 pub async fn live() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -27,6 +28,13 @@ pub async fn live() -> Json<serde_json::Value> {
 /// `GET /health/ready`: Postgres, Redis and SQS answer. 503 (problem) naming what does not;
 /// the errors themselves (which can name accounts and roles) go to the log and to the
 /// authenticated `/health/detailed`, not to anonymous callers.
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Postgres, Redis and SQS answer"),
+        (status = 503, description = "Names the dependencies that do not", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let checks = check_all(&state).await;
     let failing: Vec<&str> = checks.iter().filter(|(_, s)| s.status != "ok").map(|(name, _)| *name).collect();
@@ -42,6 +50,15 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /health/detailed` (authenticated): each dependency's status and latency, and the version.
+#[utoipa::path(
+    get, path = "/health/detailed", tag = "health",
+    responses(
+        (status = 200, description = "Every dependency answers; status, latency and version of each"),
+        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Some dependency does not; the same report"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn detailed(State(state): State<AppState>, _auth: AuthContext) -> Response {
     let checks = check_all(&state).await;
     let healthy = checks.iter().all(|(_, s)| s.status == "ok");

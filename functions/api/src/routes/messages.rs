@@ -6,12 +6,27 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use helpdesk_domain::message::RawInboundMessage;
 use helpdesk_domain::{InboundMessage, MessageId};
-use helpdesk_http::{ApiError, ApiJson, AuthContext, RequestId};
-use helpdesk_store::{AcceptOutcome, IdempotencyKey, MessageRecord};
+use helpdesk_http::{ApiError, ApiJson, AuthContext, Problem, RequestId};
+use helpdesk_store::{AcceptOutcome, AcceptedMessage, IdempotencyKey, MessageRecord};
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// `POST /v1/messages`: stores the message durably, then hands it to the AI pipeline.
+#[utoipa::path(
+    post, path = "/v1/messages", tag = "messages",
+    request_body = RawInboundMessage,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key returns the first answer")),
+    responses(
+        (status = 202, description = "Stored; classification follows", body = AcceptedMessage),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The role cannot write", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or an idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthContext,
@@ -46,6 +61,17 @@ pub async fn create(
 }
 
 /// `GET /v1/messages/{id}`: the message, with its classification once the AI worker is done.
+#[utoipa::path(
+    get, path = "/v1/messages/{id}", tag = "messages",
+    params(("id" = uuid::Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The message", body = MessageRecord),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such message in your organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthContext,

@@ -9,6 +9,11 @@ async fn health_reports_each_dependency() {
     let live = app.http.get(format!("{}/health/live", app.base)).send().await.unwrap();
     assert_eq!(live.status(), 200);
 
+    // The API describes itself, to anyone.
+    let spec: Value = app.http.get(format!("{}/v1/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(spec["paths"]["/v1/messages"]["post"].is_object());
+
     let ready: Value = app.http.get(format!("{}/health/ready", app.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ok");
     for dependency in ["postgres", "redis", "sqs"] {

@@ -1,0 +1,54 @@
+//! The OpenAPI document is generated from the handlers: check its shape and that it lists what
+//! template.yaml routes to the function.
+
+use std::collections::BTreeSet;
+
+fn spec() -> serde_json::Value {
+    serde_json::to_value(api::openapi()).unwrap()
+}
+
+#[test]
+fn the_document_is_openapi_3_1_with_bearer_auth() {
+    let spec = spec();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(spec["info"]["version"], env!("CARGO_PKG_VERSION"));
+    // A protected route names the scheme and documents its problems.
+    let create = &spec["paths"]["/v1/messages"]["post"];
+    assert_eq!(create["security"][0]["bearer"], serde_json::json!([]));
+    assert!(create["responses"]["422"]["content"]["application/problem+json"].is_object());
+}
+
+#[test]
+fn the_document_and_template_yaml_list_the_same_routes() {
+    let spec = spec();
+    let documented: BTreeSet<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().map(move |method| (method.to_uppercase(), path.clone()))
+        })
+        .collect();
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let template = local_template_routes(&std::fs::read_to_string(root.join("template.yaml")).unwrap());
+    assert_eq!(
+        documented, template,
+        "routes in the OpenAPI document vs. ApiFunction's HttpApi events in template.yaml"
+    );
+}
+
+/// ApiFunction's HttpApi events (Path and Method), but for the `$default` catch-all.
+fn local_template_routes(template: &str) -> BTreeSet<(String, String)> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(template).unwrap();
+    let events = doc["Resources"]["ApiFunction"]["Properties"]["Events"].as_mapping().unwrap();
+    events
+        .values()
+        .filter(|e| e["Type"] == "HttpApi")
+        .filter_map(|e| {
+            let p = &e["Properties"];
+            Some((p["Method"].as_str()?.to_uppercase(), p["Path"].as_str()?.to_string()))
+        })
+        .collect()
+}
