@@ -7,13 +7,13 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use helpdesk_aws::SqsPublisher;
-use helpdesk_domain::{BaselineClassifier, Classifier, MessageReceived};
+use helpdesk_domain::{BaselineClassifier, Classifier, MessageReceived, OrgId, QueueRecord};
 use helpdesk_platform::Bootstrap;
 use helpdesk_store::{PgStore, SaveClassificationOutcome};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
-use uuid::Uuid;
 
 /// The worker's dependencies, built once per container.
 #[derive(Clone)]
@@ -47,23 +47,25 @@ impl Worker {
     /// Handles one SQS batch and reports the records that failed.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        let mut to_relay = Vec::new();
+        let mut to_relay: BTreeMap<OrgId, Vec<QueueRecord>> = BTreeMap::new();
         for record in &event.records {
             match self.process(record).await {
-                Ok(Some(outbox_id)) => to_relay.push(outbox_id),
+                Ok(Some((org, announcement))) => to_relay.entry(org).or_default().push(announcement),
                 Ok(None) => {}
                 Err(()) => response.add_failure(record.message_id.clone().unwrap_or_default()),
             }
         }
         // Classifications are durable; announcing them can be retried by the sweeper.
-        helpdesk_platform::outbox::relay_now(&self.store, &self.publisher, &to_relay).await;
+        for (org, records) in &to_relay {
+            helpdesk_platform::outbox::relay_now(&self.store, &self.publisher, *org, records).await;
+        }
         response
     }
 
     /// Processes one record and logs its one line, inside a span that names the record, the
-    /// organisation and the request that accepted the message. Returns the outbox row to relay
+    /// organisation and the request that accepted the message. Returns the announcement to relay
     /// when a classification was stored now.
-    async fn process(&self, record: &SqsMessage) -> Result<Option<Uuid>, ()> {
+    async fn process(&self, record: &SqsMessage) -> Result<Option<(OrgId, QueueRecord)>, ()> {
         let sqs_message_id = record.message_id.as_deref().unwrap_or_default();
         let received = serde_json::from_str::<MessageReceived>(record.body.as_deref().unwrap_or_default());
         let span = match &received {
@@ -88,7 +90,7 @@ impl Worker {
         .await
     }
 
-    async fn classify(&self, received: &MessageReceived) -> Result<Option<Uuid>, RecordError> {
+    async fn classify(&self, received: &MessageReceived) -> Result<Option<(OrgId, QueueRecord)>, RecordError> {
         let org = received.organization_id;
         let message = self
             .store
@@ -111,8 +113,8 @@ impl Worker {
                 received.request_id.as_deref(),
             )
             .await?;
-        let outbox_id = match outcome {
-            SaveClassificationOutcome::Stored { outbox_id } => Some(outbox_id),
+        let announcement = match outcome {
+            SaveClassificationOutcome::Stored { announcement } => Some((org, announcement)),
             SaveClassificationOutcome::AlreadyClassified => None,
         };
         tracing::info!(
@@ -120,9 +122,9 @@ impl Worker {
             confidence = classification.confidence,
             urgency = classification.urgency.as_str(),
             latency_ms,
-            duplicate = outbox_id.is_none(),
+            duplicate = announcement.is_none(),
             "classified"
         );
-        Ok(outbox_id)
+        Ok(announcement)
     }
 }

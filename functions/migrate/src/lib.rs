@@ -14,10 +14,18 @@ use serde_json::{json, Value};
 
 const PHYSICAL_ID: &str = "helpdesk-database-schema";
 
-/// Runs the migrations (or reports why it cannot: `store` is the cold start's outcome).
-pub async fn handle(store: Result<&PgStore, &str>, http: &reqwest::Client, event: Value) -> Result<Value, String> {
+/// What the function works on, built at cold start.
+pub struct Schema {
+    /// The database as its owner, or why it could not be reached.
+    pub store: Result<PgStore, String>,
+    /// The functions' roles (created by the migrations) and the passwords to give them.
+    pub role_passwords: Vec<(String, String)>,
+}
+
+/// Runs the migrations and sets the roles' passwords, or reports why it cannot.
+pub async fn handle(schema: &Schema, http: &reqwest::Client, event: Value) -> Result<Value, String> {
     let Some(request_type) = event.get("RequestType").and_then(Value::as_str) else {
-        let applied = migrate(store).await?;
+        let applied = migrate(schema).await?;
         tracing::info!(applied = ?applied, "migrations applied by hand");
         return Ok(json!({ "applied": applied }));
     };
@@ -28,7 +36,7 @@ pub async fn handle(store: Result<&PgStore, &str>, http: &reqwest::Client, event
     }
 
     let outcome = match request_type {
-        "Create" | "Update" => migrate(store).await,
+        "Create" | "Update" => migrate(schema).await,
         // Deleting the stack must not drop a tenant's data; Aurora's own deletion policy decides.
         "Delete" => Ok(vec![]),
         other => Err(format!("unknown RequestType {other:?}")),
@@ -64,6 +72,11 @@ pub async fn handle(store: Result<&PgStore, &str>, http: &reqwest::Client, event
     outcome.map(|applied| json!({ "applied": applied }))
 }
 
-async fn migrate(store: Result<&PgStore, &str>) -> Result<Vec<i64>, String> {
-    store?.migrate().await.map_err(|e| e.to_string())
+async fn migrate(schema: &Schema) -> Result<Vec<i64>, String> {
+    let store = schema.store.as_ref().map_err(Clone::clone)?;
+    let applied = store.migrate().await.map_err(|e| e.to_string())?;
+    for (role, password) in &schema.role_passwords {
+        store.set_role_password(role, password).await.map_err(|e| format!("setting the password of {role}: {e}"))?;
+    }
+    Ok(applied)
 }

@@ -2,19 +2,24 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     helpdesk_platform::telemetry::init("info");
-    // A database that cannot be reached is reported to CloudFormation by the handler, instead of
-    // failing the cold start and leaving the stack waiting for an answer that never comes.
-    let store = helpdesk_platform::Bootstrap::from_env().await.database().await.map_err(|e| format!("{e:#}"));
+    // A database or secret that cannot be reached is reported to CloudFormation by the handler,
+    // instead of failing the cold start and leaving the stack waiting for an answer.
+    let boot = helpdesk_platform::Bootstrap::from_env().await;
+    let (store, role_passwords) = match (boot.database().await, boot.secrets.role_credentials("ROLE_SECRET_ARNS").await)
+    {
+        (Ok(store), Ok(roles)) => (Ok(store), roles),
+        (Err(e), _) | (_, Err(e)) => (Err(format!("{e:#}")), vec![]),
+    };
+    let schema = Arc::new(migrate::Schema { store, role_passwords });
     let http = reqwest::Client::new();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (store, http) = (store.clone(), http.clone());
-        async move {
-            migrate::handle(store.as_ref().map_err(String::as_str), &http, event.payload).await.map_err(Error::from)
-        }
+        let (schema, http) = (schema.clone(), http.clone());
+        async move { migrate::handle(&schema, &http, event.payload).await.map_err(Error::from) }
     }))
     .await
 }

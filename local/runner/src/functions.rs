@@ -22,7 +22,9 @@ pub trait LambdaFunction: Send + Sync {
 /// The clients every function shares in the runner (one per container in AWS).
 #[derive(Clone)]
 pub struct SharedClients {
-    pub store: PgStore,
+    /// The owner's connection (migrations, the local tools); functions get their own role's.
+    pub database_url: String,
+    pub owner: PgStore,
     pub redis: RedisHandle,
     pub jwt: JwtKeys,
     pub sqs: aws_sdk_sqs::Client,
@@ -43,6 +45,7 @@ impl LocalFunction {
         parameters: &BTreeMap<String, String>,
         overrides: &BTreeMap<String, String>,
         clients: &SharedClients,
+        role_passwords: &[(String, String)],
     ) -> Result<Self> {
         let mut env: BTreeMap<String, String> = spec
             .env
@@ -60,30 +63,39 @@ impl LocalFunction {
             .collect();
         env.extend(overrides.clone());
         let publisher = SqsPublisher::new(clients.sqs.clone(), QueueUrls::from_lookup(|n| env.get(n).cloned()));
+        // Each function connects as the role its secret names, as in AWS (its own pool, as its
+        // own containers would have).
+        let store = match &spec.database_role {
+            Some(role) => PgStore::connect_lazy_as(&clients.database_url, role, 5)?,
+            None => clients.owner.clone(),
+        };
 
         let handler: Box<dyn LambdaFunction> = match spec.binary.as_str() {
             "api" => Box::new(HttpFunction {
                 router: api::router(api::AppState {
-                    store: clients.store.clone(),
+                    store: store.clone(),
                     publisher,
                     redis: clients.redis.clone(),
                     jwt: clients.jwt.clone(),
                 }),
             }),
             "ai-worker" => Box::new(AiWorker(ai_worker::Worker {
-                store: clients.store.clone(),
+                store: store.clone(),
                 publisher,
                 classifier: Arc::new(helpdesk_domain::BaselineClassifier),
             })),
             "outbox-relay" => Box::new(OutboxRelay {
-                store: clients.store.clone(),
+                store: store.clone(),
                 publisher,
                 min_age_secs: env
                     .get("OUTBOX_MIN_AGE_SECS")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(outbox_relay::MIN_AGE_SECS),
             }),
-            "migrate" => Box::new(Migrate { store: clients.store.clone(), http: clients.http.clone() }),
+            "migrate" => Box::new(Migrate {
+                schema: migrate::Schema { store: Ok(store.clone()), role_passwords: role_passwords.to_vec() },
+                http: clients.http.clone(),
+            }),
             other => {
                 return Err(anyhow!(
                     "{} builds binary '{other}', which the local runner does not know: add it to local/runner/src/functions.rs",
@@ -166,12 +178,12 @@ impl LambdaFunction for OutboxRelay {
 }
 
 struct Migrate {
-    store: PgStore,
+    schema: migrate::Schema,
     http: reqwest::Client,
 }
 
 impl LambdaFunction for Migrate {
     fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
-        Box::pin(migrate::handle(Ok(&self.store), &self.http, event))
+        Box::pin(migrate::handle(&self.schema, &self.http, event))
     }
 }

@@ -100,19 +100,33 @@ impl Running {
 /// HTTP and starts the queue pollers and schedules.
 pub async fn start(config: RunnerConfig) -> Result<Running> {
     let clients = SharedClients {
-        store: helpdesk_store::PgStore::connect_lazy(&config.database_url, 10)?,
+        database_url: config.database_url.clone(),
+        owner: helpdesk_store::PgStore::connect_lazy(&config.database_url, 4)?,
         redis: helpdesk_platform::RedisHandle::new(&config.redis_url)?,
         jwt: helpdesk_http::JwtKeys::hs256(&config.jwt_secret),
         sqs: aws_sdk_sqs::Client::new(&config.sdk),
         http: reqwest::Client::new(),
+    };
+    // Locally the functions' roles get the owner's password (none with trust authentication).
+    let owner_password = sqlx_password(&config.database_url);
+    let role_passwords: Vec<(String, String)> = match owner_password {
+        Some(password) => config.template.database_roles.iter().map(|r| (r.clone(), password.clone())).collect(),
+        None => vec![],
     };
     let functions: Vec<Arc<LocalFunction>> = config
         .template
         .functions
         .iter()
         .map(|spec| {
-            LocalFunction::build(spec, &config.resources, &config.template.parameters, &config.env_overrides, &clients)
-                .map(Arc::new)
+            LocalFunction::build(
+                spec,
+                &config.resources,
+                &config.template.parameters,
+                &config.env_overrides,
+                &clients,
+                &role_passwords,
+            )
+            .map(Arc::new)
         })
         .collect::<Result<_>>()?;
 
@@ -176,4 +190,12 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
     }
     tracing::info!(%addr, stack = %config.resources.stack, functions = functions.len(), routes = routes.len(), "local runner ready");
     Ok(Running { addr, functions, clients, shutdown, tasks })
+}
+
+/// The password in a `postgres://user:password@host/db` URL, if any.
+fn sqlx_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then(|| password.to_string())
 }

@@ -91,7 +91,7 @@ async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> R
     let running = local_runner::start(config).await?;
     let base = format!("http://{}", running.addr);
     if demo {
-        seed_demo(&running.clients.store, &base).await?;
+        seed_demo(&running.clients.owner, &base).await?;
     } else {
         eprintln!("\nThe platform runs at {base}  (Ctrl-C stops it)\n");
     }

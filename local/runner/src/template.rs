@@ -44,6 +44,9 @@ pub struct FunctionSpec {
     pub logical_id: String,
     /// The cargo binary (Metadata.BuildProperties.Binary).
     pub binary: String,
+    /// The database role it connects as: the `username` of the secret its `DATABASE_SECRET_ARN`
+    /// names (`None`: the owner).
+    pub database_role: Option<String>,
     pub env: BTreeMap<String, EnvValue>,
     pub routes: Vec<HttpRoute>,
     pub queues: Vec<SqsMapping>,
@@ -54,6 +57,8 @@ pub struct FunctionSpec {
 pub struct Template {
     pub functions: Vec<FunctionSpec>,
     pub parameters: BTreeMap<String, String>,
+    /// Database roles other than the owner's (their secrets' usernames).
+    pub database_roles: Vec<String>,
 }
 
 impl Template {
@@ -74,6 +79,14 @@ impl Template {
         let global_env =
             doc.get("Globals").and_then(|g| g.get("Function")).map(env_of).transpose()?.unwrap_or_default();
         let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| anyhow!("no Resources"))?;
+        let secret_users = secret_usernames(resources);
+        let owner_secret = resources
+            .iter()
+            .find(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::RDS::DBCluster"))
+            .and_then(|(_, r)| match r.get("Properties")?.get("MasterUsername")? {
+                Value::Tagged(t) => t.value.as_str().map(str::to_string),
+                other => other.as_str().map(str::to_string),
+            });
 
         let mut functions = Vec::new();
         for (id, resource) in resources {
@@ -91,9 +104,14 @@ impl Template {
             let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
             let mut env = global_env.clone();
             env.extend(env_of(&props)?);
+            let database_role = match env.get("DATABASE_SECRET_ARN") {
+                Some(EnvValue::Ref(secret)) => secret_users.get(secret).cloned(),
+                _ => None,
+            };
             let mut spec = FunctionSpec {
                 logical_id: logical_id.clone(),
                 binary,
+                database_role,
                 env,
                 routes: vec![],
                 queues: vec![],
@@ -133,12 +151,37 @@ impl Template {
             }
             functions.push(spec);
         }
-        Ok(Self { functions, parameters })
+        // The master user's secret is the owner; every other secret's username is a role.
+        let mut database_roles: Vec<String> = secret_users
+            .iter()
+            .filter(|(id, _)| owner_secret.as_deref().is_none_or(|m| !m.contains(&format!("${{{id}}}"))))
+            .map(|(_, user)| user.clone())
+            .collect();
+        database_roles.sort();
+        for f in &mut functions {
+            if f.database_role.as_ref().is_some_and(|r| !database_roles.contains(r)) {
+                f.database_role = None; // the owner
+            }
+        }
+        Ok(Self { functions, parameters, database_roles })
     }
 
     pub fn function_by_binary(&self, binary: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.binary == binary)
     }
+}
+
+/// Secrets Manager secrets whose generated JSON names a `username`: logical id → username.
+fn secret_usernames(resources: &serde_yaml::Mapping) -> BTreeMap<String, String> {
+    resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::SecretsManager::Secret"))
+        .filter_map(|(id, r)| {
+            let template = r.get("Properties")?.get("GenerateSecretString")?.get("SecretStringTemplate")?.as_str()?;
+            let json: serde_json::Value = serde_json::from_str(template).ok()?;
+            Some((id.as_str()?.to_string(), json.get("username")?.as_str()?.to_string()))
+        })
+        .collect()
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -213,6 +256,10 @@ mod tests {
         assert!(worker.queues[0].report_batch_item_failures);
         let relay = t.function_by_binary("outbox-relay").unwrap();
         assert_eq!(relay.schedules[0].every, Duration::from_secs(60));
+        assert_eq!(t.database_roles, ["helpdesk_app", "helpdesk_relay"]);
+        assert_eq!(api.database_role.as_deref(), Some("helpdesk_app"));
+        assert_eq!(relay.database_role.as_deref(), Some("helpdesk_relay"));
+        assert_eq!(t.function_by_binary("migrate").unwrap().database_role, None, "the owner migrates");
     }
 
     #[test]

@@ -71,6 +71,21 @@ impl Secrets {
         Ok(secret.into_bytes())
     }
 
+    /// The `username` and `password` of each secret whose ARN the comma-separated variable
+    /// `list_var` names (none when it is unset).
+    pub async fn role_credentials(&self, list_var: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let mut roles = Vec::new();
+        for arn in env(list_var).unwrap_or_default().split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            let secret: serde_json::Value =
+                serde_json::from_str(&self.fetch(arn).await?).context("role secret is not JSON")?;
+            let field = |name: &str| secret.get(name).and_then(|v| v.as_str()).map(str::to_string);
+            let username = field("username").ok_or_else(|| anyhow!("secret {arn} has no username"))?;
+            let password = field("password").ok_or_else(|| anyhow!("secret {arn} has no password"))?;
+            roles.push((username, password));
+        }
+        Ok(roles)
+    }
+
     async fn fetch(&self, arn: &str) -> anyhow::Result<String> {
         let out =
             self.client.get_secret_value().secret_id(arn).send().await.map_err(|e| {

@@ -3,7 +3,7 @@
 //! and every consumer is idempotent, so a row relayed twice is harmless; a row never relayed is
 //! what this prevents.
 
-use helpdesk_domain::Publisher;
+use helpdesk_domain::{OrgId, Publisher, QueueRecord};
 use helpdesk_store::{PgStore, StoreError};
 use uuid::Uuid;
 
@@ -14,30 +14,27 @@ pub struct RelayReport {
     pub failed: usize,
 }
 
-/// Relays the given rows now. A failure is logged and left for the sweeper; it never fails the
-/// caller, whose change is already durable.
-pub async fn relay_now<P: Publisher>(store: &PgStore, publisher: &P, ids: &[Uuid]) -> RelayReport {
-    match try_relay(store, publisher, ids).await {
-        Ok(report) => report,
-        Err(e) => {
-            tracing::warn!(error = %e, rows = ids.len(), "outbox relay deferred to the sweeper");
-            RelayReport { relayed: 0, failed: ids.len() }
-        }
+/// Relays records an organisation's transaction just committed. A failure is logged and left
+/// for the sweeper; it never fails the caller, whose change is already durable.
+pub async fn relay_now<P: Publisher>(
+    store: &PgStore,
+    publisher: &P,
+    org: OrgId,
+    records: &[QueueRecord],
+) -> RelayReport {
+    if records.is_empty() {
+        return RelayReport::default();
     }
-}
-
-async fn try_relay<P: Publisher>(store: &PgStore, publisher: &P, ids: &[Uuid]) -> Result<RelayReport, StoreError> {
-    if ids.is_empty() {
-        return Ok(RelayReport::default());
-    }
-    let records = store.outbox_records(ids).await?;
-    let failed = publisher.publish(&records).await;
-    let relayed: Vec<Uuid> = records.iter().map(|r| r.id).filter(|id| !failed.iter().any(|(f, _)| f == id)).collect();
+    let failed = publisher.publish(records).await;
     for (id, reason) in &failed {
         tracing::warn!(outbox_id = %id, reason = %reason, "outbox record not accepted by the queue; the sweeper will retry");
     }
-    store.finish_relay(&relayed, &failed).await?;
-    Ok(RelayReport { relayed: relayed.len(), failed: failed.len() })
+    let relayed: Vec<Uuid> = records.iter().map(|r| r.id).filter(|id| !failed.iter().any(|(f, _)| f == id)).collect();
+    if let Err(e) = store.finish_relay(org, &relayed, &failed).await {
+        // Not marked: the sweeper will send these again, and consumers are idempotent.
+        tracing::warn!(error = %e, "could not mark outbox records as relayed");
+    }
+    RelayReport { relayed: relayed.len(), failed: failed.len() }
 }
 
 /// Relays rows older than `min_age_secs`, `batch` at a time, until none is left or a pass

@@ -1,5 +1,7 @@
 use crate::{PgStore, Result};
-use helpdesk_domain::{Classification, ConversationId, MessageClassified, MessageId, OrgId, Queue, Urgency};
+use helpdesk_domain::{
+    Classification, ConversationId, MessageClassified, MessageId, OrgId, Queue, QueueRecord, Urgency,
+};
 use uuid::Uuid;
 
 /// What the AI worker needs to classify one message.
@@ -12,21 +14,23 @@ pub struct MessageToClassify {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveClassificationOutcome {
-    /// Stored now, with the outbox row of its `message.classified` event.
-    Stored { outbox_id: Uuid },
+    /// Stored now, with the outbox record of its `message.classified` event.
+    Stored { announcement: QueueRecord },
     /// This model had already classified the message (a redelivered queue record).
     AlreadyClassified,
 }
 
 impl PgStore {
     pub async fn message_to_classify(&self, org: OrgId, id: MessageId) -> Result<Option<MessageToClassify>> {
+        let mut tx = self.tenant(org).await?;
         let row: Option<(Uuid, Option<String>, String)> = sqlx::query_as(
             "SELECT conversation_id, subject, body FROM messages WHERE organization_id = $1 AND id = $2",
         )
         .bind(org.0)
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(row.map(|(conversation_id, subject, body)| MessageToClassify {
             conversation_id: ConversationId(conversation_id),
             subject,
@@ -46,7 +50,7 @@ impl PgStore {
         latency_ms: f32,
         request_id: Option<&str>,
     ) -> Result<SaveClassificationOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tenant(org).await?;
         let inserted = sqlx::query(
             "INSERT INTO classifications (id, organization_id, message_id, category, confidence, sentiment_label, \
              sentiment_score, language, urgency, model_id, latency_ms, details) \
@@ -130,17 +134,21 @@ impl PgStore {
         .bind(sqlx::types::Json(&event))
         .execute(&mut *tx)
         .await?;
-        let outbox_id = crate::outbox::enqueue(&mut tx, org, Queue::Events, &event).await?;
+        let announcement = crate::outbox::enqueue(&mut tx, org, Queue::Events, &event).await?;
         tx.commit().await?;
-        Ok(SaveClassificationOutcome::Stored { outbox_id })
+        Ok(SaveClassificationOutcome::Stored { announcement })
     }
 
     /// Number of automatic classifications stored for a message (tests prove there is one).
     pub async fn classification_count(&self, org: OrgId, message_id: MessageId) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM classifications WHERE organization_id = $1 AND message_id = $2")
-            .bind(org.0)
-            .bind(message_id.0)
-            .fetch_one(&self.pool)
-            .await?)
+        let mut tx = self.tenant(org).await?;
+        let count =
+            sqlx::query_scalar("SELECT count(*) FROM classifications WHERE organization_id = $1 AND message_id = $2")
+                .bind(org.0)
+                .bind(message_id.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(count)
     }
 }

@@ -1,5 +1,6 @@
-//! Postgres adapter: the system of record. Every function takes the caller's organisation and
-//! puts it in the `WHERE` clause, so a query can only ever see one tenant's rows.
+//! Postgres adapter: the system of record. Every function takes the caller's organisation, puts
+//! it in the `WHERE` clause and runs in a transaction whose `app.organization_id` row-level
+//! security checks again, so a query can only ever see one tenant's rows.
 
 mod classifications;
 mod messages;
@@ -12,6 +13,7 @@ pub use messages::{AcceptOutcome, AcceptedMessage, ConversationFilter, Idempoten
 pub use outbox::PendingOutbox;
 pub use records::{ClassificationRecord, ConversationRecord, ConversationSummary, MessageRecord};
 
+use helpdesk_domain::OrgId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::PgPool;
 use std::str::FromStr;
@@ -105,6 +107,44 @@ impl PgStore {
         Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// The same database as another role (the functions' roles own nothing and cannot bypass
+    /// row-level security). Locally the roles share the owner's password, if it has one.
+    pub fn connect_lazy_as(database_url: &str, role: &str, max_connections: u32) -> Result<Self> {
+        let options =
+            PgConnectOptions::from_str(database_url).map_err(|e| StoreError::Config(e.to_string()))?.username(role);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    /// A transaction that sees one organisation: the store's queries say `organization_id = $1`,
+    /// and row-level security enforces it again from this setting.
+    pub(crate) async fn tenant(
+        &self,
+        org: OrgId,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.organization_id', $1, true)")
+            .bind(org.0.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Sets a role's password (the migrate function does it from the role's secret).
+    pub async fn set_role_password(&self, role: &str, password: &str) -> Result<()> {
+        let statement: String =
+            sqlx::query_scalar("SELECT format('ALTER ROLE %I WITH PASSWORD %L', $1::text, $2::text)")
+                .bind(role)
+                .bind(password)
+                .fetch_one(&self.pool)
+                .await?;
+        sqlx::raw_sql(&statement).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// A round trip to the server, for health checks.

@@ -2,7 +2,7 @@ use crate::records::{ConversationRecord, ConversationSummary, MessageRecord};
 use crate::{PgStore, Result};
 use chrono::{DateTime, Utc};
 use helpdesk_domain::{
-    ConversationId, ConversationStatus, InboundMessage, MessageId, MessageReceived, OrgId, Queue, UserId,
+    ConversationId, ConversationStatus, InboundMessage, MessageId, MessageReceived, OrgId, Queue, QueueRecord, UserId,
 };
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -23,10 +23,11 @@ pub struct AcceptedMessage {
     #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub conversation_id: ConversationId,
     pub status: String,
-    /// The outbox row announcing the message; `None` when nothing new was stored.
+    /// The outbox record announcing the message, to relay after commit; `None` when nothing new
+    /// was stored.
     #[serde(skip)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
-    pub outbox_id: Option<Uuid>,
+    pub announcement: Option<QueueRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl PgStore {
         request_id: Option<&str>,
     ) -> Result<AcceptOutcome> {
         loop {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.tenant(org).await?;
             if let Some(found) = find_repeat(&mut tx, org, msg, idempotency).await? {
                 return Ok(found);
             }
@@ -84,12 +85,14 @@ impl PgStore {
 
     /// One message of the organisation, with its classification when there is one.
     pub async fn get_message(&self, org: OrgId, id: MessageId) -> Result<Option<MessageRecord>> {
+        let mut tx = self.tenant(org).await?;
         let message =
             sqlx::query_as::<_, MessageRecord>(&format!("{MESSAGE_SELECT} WHERE m.organization_id = $1 AND m.id = $2"))
                 .bind(org.0)
                 .bind(id.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+        tx.commit().await?;
         Ok(message)
     }
 
@@ -120,7 +123,10 @@ impl PgStore {
             q.push(" AND (c.last_message_at, c.id) < (").push_bind(at).push(", ").push_bind(id).push(")");
         }
         q.push(" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ").push_bind(filter.limit);
-        Ok(q.build_query_as::<ConversationSummary>().fetch_all(&self.pool).await?)
+        let mut tx = self.tenant(org).await?;
+        let page = q.build_query_as::<ConversationSummary>().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(page)
     }
 
     /// One conversation with its messages, oldest first.
@@ -129,6 +135,7 @@ impl PgStore {
         org: OrgId,
         id: ConversationId,
     ) -> Result<Option<(ConversationRecord, Vec<MessageRecord>)>> {
+        let mut tx = self.tenant(org).await?;
         let conversation = sqlx::query_as::<_, ConversationRecord>(
             "SELECT c.id, c.contact_id, ct.email AS contact_email, ct.name AS contact_name, c.channel, c.subject, \
              c.status, c.priority, c.assignee_id, c.tags, c.category, c.snoozed_until, c.last_message_at, c.created_at, c.updated_at \
@@ -137,7 +144,7 @@ impl PgStore {
         )
         .bind(org.0)
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(conversation) = conversation else {
             return Ok(None);
@@ -147,17 +154,21 @@ impl PgStore {
         ))
         .bind(org.0)
         .bind(id.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(Some((conversation, messages)))
     }
 
     /// How many messages the organisation has (tests use it to prove nothing was stored).
     pub async fn message_count(&self, org: OrgId) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM messages WHERE organization_id = $1")
+        let mut tx = self.tenant(org).await?;
+        let count = sqlx::query_scalar("SELECT count(*) FROM messages WHERE organization_id = $1")
             .bind(org.0)
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(count)
     }
 }
 
@@ -219,12 +230,12 @@ fn replayed(id: Uuid, conversation_id: Uuid) -> AcceptOutcome {
     AcceptOutcome::Replayed(accepted(id, conversation_id, None))
 }
 
-fn accepted(id: Uuid, conversation_id: Uuid, outbox_id: Option<Uuid>) -> AcceptedMessage {
+fn accepted(id: Uuid, conversation_id: Uuid, announcement: Option<QueueRecord>) -> AcceptedMessage {
     AcceptedMessage {
         id: MessageId(id),
         conversation_id: ConversationId(conversation_id),
         status: RECEIVED.to_string(),
-        outbox_id,
+        announcement,
     }
 }
 
@@ -328,7 +339,7 @@ async fn insert_inbound(
         conversation_id: ConversationId(conversation_id),
         request_id: request_id.map(str::to_string),
     };
-    let outbox_id = crate::outbox::enqueue(tx, org, Queue::InboundMessages, &announcement).await?;
+    let record = crate::outbox::enqueue(tx, org, Queue::InboundMessages, &announcement).await?;
 
-    Ok(accepted(message_id, conversation_id, Some(outbox_id)))
+    Ok(accepted(message_id, conversation_id, Some(record)))
 }

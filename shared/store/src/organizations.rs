@@ -1,18 +1,21 @@
 use crate::{PgStore, Result};
-use helpdesk_domain::{ids::ContactId, OrgId, Role, UserId};
+use helpdesk_domain::{OrgId, Role, UserId};
 
 impl PgStore {
     pub async fn create_organization(&self, name: &str) -> Result<OrgId> {
         let id = OrgId::new();
+        let mut tx = self.tenant(id).await?;
         sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, $2)")
             .bind(id.0)
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(id)
     }
 
-    /// The oldest organisation with this name (the local demo finds its own this way).
+    /// The oldest organisation with this name. It looks across organisations, so only the owner
+    /// role sees anything (the local demo finds its own organisation this way).
     pub async fn find_organization_by_name(&self, name: &str) -> Result<Option<OrgId>> {
         Ok(sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1")
             .bind(name)
@@ -23,52 +26,52 @@ impl PgStore {
 
     /// The first owner or admin of an organisation.
     pub async fn find_admin(&self, org: OrgId) -> Result<Option<(UserId, Role)>> {
+        let mut tx = self.tenant(org).await?;
         let row: Option<(uuid::Uuid, String)> = sqlx::query_as(
             "SELECT id, role FROM users WHERE organization_id = $1 AND role IN ('owner', 'admin') AND active \
              ORDER BY created_at LIMIT 1",
         )
         .bind(org.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(row.map(|(id, role)| (UserId(id), if role == "owner" { Role::Owner } else { Role::Admin })))
     }
 
     pub async fn create_user(&self, org: OrgId, email: &str, name: Option<&str>, role: Role) -> Result<UserId> {
         let id = UserId::new();
+        let mut tx = self.tenant(org).await?;
         sqlx::query("INSERT INTO users (id, organization_id, email, name, role) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.0)
             .bind(org.0)
             .bind(email)
             .bind(name)
             .bind(role.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(id)
     }
 
     /// Whether the user exists and is active in the organisation.
     pub async fn user_is_active(&self, org: OrgId, user: UserId) -> Result<bool> {
-        Ok(sqlx::query_scalar::<_, bool>("SELECT active FROM users WHERE organization_id = $1 AND id = $2")
+        let mut tx = self.tenant(org).await?;
+        let active = sqlx::query_scalar::<_, bool>("SELECT active FROM users WHERE organization_id = $1 AND id = $2")
             .bind(org.0)
             .bind(user.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .unwrap_or(false))
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(active.unwrap_or(false))
     }
 
     pub async fn contact_count(&self, org: OrgId) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM contacts WHERE organization_id = $1")
+        let mut tx = self.tenant(org).await?;
+        let count = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE organization_id = $1")
             .bind(org.0)
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    pub async fn find_contact(&self, org: OrgId, email: &str) -> Result<Option<ContactId>> {
-        Ok(sqlx::query_scalar("SELECT id FROM contacts WHERE organization_id = $1 AND email = $2")
-            .bind(org.0)
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(ContactId))
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(count)
     }
 }

@@ -14,39 +14,34 @@ pub struct PendingOutbox {
     pub records: Vec<QueueRecord>,
 }
 
+/// Writes an outbox row in the caller's transaction and returns the record to relay once that
+/// transaction has committed.
 pub(crate) async fn enqueue<T: Serialize>(
     tx: &mut Transaction<'_, Postgres>,
     org: OrgId,
     queue: Queue,
     payload: &T,
-) -> std::result::Result<Uuid, sqlx::Error> {
+) -> std::result::Result<QueueRecord, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO outbox (id, organization_id, queue, payload) VALUES ($1, $2, $3, $4)")
+    let body = serde_json::to_string(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query("INSERT INTO outbox (id, organization_id, queue, payload) VALUES ($1, $2, $3, $4::jsonb)")
         .bind(id)
         .bind(org.0)
         .bind(queue.name())
-        .bind(sqlx::types::Json(payload))
+        .bind(&body)
         .execute(&mut **tx)
         .await?;
-    Ok(id)
+    Ok(QueueRecord { id, queue, body })
 }
 
 impl PgStore {
-    /// The given rows, if they are still waiting to be relayed.
-    pub async fn outbox_records(&self, ids: &[Uuid]) -> Result<Vec<QueueRecord>> {
-        let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT id, queue, payload FROM outbox WHERE id = ANY($1) AND relayed_at IS NULL ORDER BY created_at",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().filter_map(to_record).collect())
-    }
-
-    /// Marks rows as relayed (after SQS accepted them) and records failures for the others.
-    pub async fn finish_relay(&self, relayed: &[Uuid], failed: &[(Uuid, String)]) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        mark(&mut conn, relayed, failed).await
+    /// Marks an organisation's rows as relayed (after SQS accepted them) and records failures
+    /// for the others.
+    pub async fn finish_relay(&self, org: OrgId, relayed: &[Uuid], failed: &[(Uuid, String)]) -> Result<()> {
+        let mut tx = self.tenant(org).await?;
+        mark(&mut tx, relayed, failed).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Claims up to `limit` rows that have waited at least `min_age_secs` (the API relays fresh
@@ -69,7 +64,7 @@ impl PgStore {
         Ok(PendingOutbox { tx, records: rows.into_iter().filter_map(to_record).collect() })
     }
 
-    /// Rows not relayed yet, across all organisations (operations and tests).
+    /// Rows not relayed yet, across all organisations (the owner and relay roles see them all).
     pub async fn pending_outbox_count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM outbox WHERE relayed_at IS NULL").fetch_one(&self.pool).await?)
     }

@@ -45,9 +45,15 @@ pub async fn create(
         .map_err(ApiError::internal)?;
     match outcome {
         AcceptOutcome::Created(accepted) => {
-            if let Some(outbox_id) = accepted.outbox_id {
+            if let Some(record) = &accepted.announcement {
                 // The message is durable already; if SQS is down the sweeper relays it later.
-                helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, &[outbox_id]).await;
+                helpdesk_platform::outbox::relay_now(
+                    &state.store,
+                    &state.publisher,
+                    auth.org,
+                    std::slice::from_ref(record),
+                )
+                .await;
             }
             Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
         }

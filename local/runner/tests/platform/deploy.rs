@@ -23,15 +23,12 @@ async fn every_failure_of_the_custom_resource_is_reported_to_cloudformation() {
         [("Create", Some("database unreachable"), "database unreachable"), ("Replace", None, "unknown RequestType")]
     {
         let (url, received) = cloudformation_response_sink().await;
-        let app;
         let store = match store_error {
-            Some(e) => Err(e),
-            None => {
-                app = spawn_app().await;
-                Ok(&app.store)
-            }
+            Some(e) => Err(e.to_string()),
+            None => Ok(spawn_app().await.owner),
         };
-        let outcome = migrate::handle(store, &http, create_request(&url, request_type)).await;
+        let schema = migrate::Schema { store, role_passwords: vec![] };
+        let outcome = migrate::handle(&schema, &http, create_request(&url, request_type)).await;
         assert!(outcome.is_err());
         let reported = received.lock().unwrap().clone().expect("CloudFormation was told");
         assert_eq!(reported["Status"], "FAILED");
@@ -43,12 +40,12 @@ async fn every_failure_of_the_custom_resource_is_reported_to_cloudformation() {
 #[tokio::test]
 async fn migrations_can_run_again() {
     let app = spawn_app().await; // the runner applied them at start
-    assert_eq!(app.store.migrate().await.unwrap(), Vec::<i64>::new(), "nothing left to apply");
+    assert_eq!(app.owner.migrate().await.unwrap(), Vec::<i64>::new(), "nothing left to apply");
     // Each file is idempotent on its own too, should it ever be applied by hand.
     for entry in std::fs::read_dir(test_env().root.join("migrations")).unwrap() {
         let path = entry.unwrap().path();
         let sql = std::fs::read_to_string(&path).unwrap();
-        sqlx::raw_sql(&sql).execute(app.store.pool()).await.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        sqlx::raw_sql(&sql).execute(app.owner.pool()).await.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 }
 
@@ -56,11 +53,11 @@ async fn migrations_can_run_again() {
 async fn the_local_postgres_has_pgvector() {
     let app = spawn_app().await;
     sqlx::query("CREATE EXTENSION IF NOT EXISTS vector")
-        .execute(app.store.pool())
+        .execute(app.owner.pool())
         .await
         .expect("pgvector is installed");
     let distance: f64 =
-        sqlx::query_scalar("SELECT '[1,2,3]'::vector <-> '[1,2,5]'::vector").fetch_one(app.store.pool()).await.unwrap();
+        sqlx::query_scalar("SELECT '[1,2,3]'::vector <-> '[1,2,5]'::vector").fetch_one(app.owner.pool()).await.unwrap();
     assert_eq!(distance, 2.0);
 }
 

@@ -43,7 +43,10 @@ pub struct TestApp {
     pub database_url: String,
     pub jwt_secret: String,
     pub http: reqwest::Client,
+    /// The database as the functions see it (role `helpdesk_app`: row-level security applies).
     pub store: PgStore,
+    /// The database as its owner, for checks across organisations.
+    pub owner: PgStore,
     pub keys: JwtKeys,
     pub sqs: aws_sdk_sqs::Client,
     pub resources: StackResources,
@@ -94,7 +97,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         database_url: database_url.clone(),
         jwt_secret: secret.clone(),
         http: reqwest::Client::new(),
-        store: PgStore::connect_lazy(&database_url, 4).unwrap(),
+        store: PgStore::connect_lazy_as(&database_url, "helpdesk_app", 4).unwrap(),
+        owner: PgStore::connect_lazy(&database_url, 4).unwrap(),
         keys: JwtKeys::hs256(secret.as_bytes()),
         sqs: aws_sdk_sqs::Client::new(&sdk),
         resources,
@@ -214,7 +218,7 @@ impl TestApp {
         ))
         .bind(value)
         .bind(id)
-        .execute(self.store.pool())
+        .execute(self.owner.pool())
         .await
         .unwrap();
     }

@@ -7,6 +7,7 @@ mod deploy;
 mod events;
 mod health;
 mod helpers;
+mod isolation;
 mod logs;
 mod messages;
 mod pipeline;

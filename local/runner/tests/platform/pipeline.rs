@@ -70,7 +70,7 @@ async fn a_redelivered_record_does_not_duplicate_the_classification() {
     let announced: i64 =
         sqlx::query_scalar("SELECT count(*) FROM outbox WHERE queue = 'events' AND payload->>'message_id' = $1")
             .bind(id.to_string())
-            .fetch_one(app.store.pool())
+            .fetch_one(app.owner.pool())
             .await
             .unwrap();
     assert_eq!(announced, 1, "message.classified is announced once");
@@ -102,7 +102,7 @@ async fn a_poison_message_ends_in_the_dlq_after_max_receive_count() {
 /// its commit; with a zero minimum age the sweeper would otherwise race it).
 async fn outbox_drained(app: &TestApp) {
     eventually("the outbox to be empty", Duration::from_secs(30), || async {
-        (app.store.pending_outbox_count().await.ok()? == 0).then_some(())
+        (app.owner.pending_outbox_count().await.ok()? == 0).then_some(())
     })
     .await;
 }
@@ -158,7 +158,7 @@ async fn the_outbox_delivers_what_was_accepted_while_the_emulator_was_down() {
     moto.stop().await;
     // Accepted all the same: it is durable in Postgres.
     let during = app.accept(&token, "t@customer.example", "during the outage, refund").await;
-    assert_eq!(app.store.pending_outbox_count().await.unwrap(), 1, "waiting in the outbox");
+    assert_eq!(app.owner.pending_outbox_count().await.unwrap(), 1, "waiting in the outbox");
     let swept = app.running.fire_schedule("outbox-relay").await.unwrap();
     assert_eq!(swept["relayed"], 0, "nothing can be relayed while SQS is down");
 
