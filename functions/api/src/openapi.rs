@@ -68,3 +68,45 @@ pub fn openapi() -> &'static Document {
 pub async fn document() -> Json<&'static Document> {
     Json(openapi())
 }
+
+/// The table in `docs/permissions.md`: each route's permission, then each role's permissions.
+/// Generated from this document and the domain's matrix; a test keeps the file current.
+pub fn permissions_markdown() -> String {
+    use helpdesk_domain::{Permission, Role};
+    let spec = serde_json::to_value(openapi()).expect("the document serialises");
+    let mut out = String::from(
+        "# Permissions\n\nGenerated from the OpenAPI document and the role matrix by \
+         `UPDATE_DOCS=1 cargo test -p api --test openapi`; do not edit by hand.\n\n\
+         ## Routes\n\n| method | path | needs |\n|---|---|---|\n",
+    );
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let needs = match operation["security"].as_array() {
+                None => "public".to_string(),
+                Some(requirements) => {
+                    let scopes: Vec<&str> = requirements
+                        .iter()
+                        .filter_map(|r| r["bearer"].as_array())
+                        .flatten()
+                        .filter_map(|s| s.as_str())
+                        .collect();
+                    if scopes.is_empty() {
+                        "any signed-in caller".to_string()
+                    } else {
+                        format!("`{}`", scopes.join("`, `"))
+                    }
+                }
+            };
+            out.push_str(&format!("| {} | `{path}` | {needs} |\n", method.to_uppercase()));
+        }
+    }
+    out.push_str("\n## Roles\n\n| permission | owner | admin | agent | viewer |\n|---|---|---|---|---|\n");
+    for permission in Permission::ALL {
+        let cells: Vec<&str> = [Role::Owner, Role::Admin, Role::Agent, Role::Viewer]
+            .iter()
+            .map(|r| if r.permissions().contains(*permission) { "yes" } else { "" })
+            .collect();
+        out.push_str(&format!("| `{}` | {} |\n", permission.as_str(), cells.join(" | ")));
+    }
+    out
+}

@@ -15,7 +15,7 @@ fn the_document_is_openapi_3_1_with_bearer_auth() {
     assert_eq!(spec["info"]["version"], env!("CARGO_PKG_VERSION"));
     // A protected route names the scheme and documents its problems.
     let create = &spec["paths"]["/v1/messages"]["post"];
-    assert_eq!(create["security"][0]["bearer"], serde_json::json!([]));
+    assert_eq!(create["security"][0]["bearer"], serde_json::json!(["messages:write"]));
     assert!(create["responses"]["422"]["content"]["application/problem+json"].is_object());
 }
 
@@ -51,4 +51,36 @@ fn local_template_routes(template: &str) -> BTreeSet<(String, String)> {
             Some((p["Method"].as_str()?.to_uppercase(), p["Path"].as_str()?.to_string()))
         })
         .collect()
+}
+
+#[test]
+fn the_permissions_table_in_the_docs_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/permissions.md");
+    let generated = api::openapi::permissions_markdown();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/permissions.md is stale: run `UPDATE_DOCS=1 cargo test -p api --test openapi`"
+    );
+}
+
+#[test]
+fn every_protected_route_names_a_known_permission() {
+    let spec = spec();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for requirement in operation["security"].as_array().into_iter().flatten() {
+                for scope in requirement["bearer"].as_array().unwrap() {
+                    let scope = scope.as_str().unwrap();
+                    assert!(
+                        helpdesk_domain::Permission::parse(scope).is_some(),
+                        "{method} {path}: unknown permission {scope}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -6,12 +6,14 @@ pub mod classify;
 pub mod conversation;
 pub mod ids;
 pub mod message;
+pub mod permissions;
 pub mod queue;
 
 pub use classify::{BaselineClassifier, Classification, Classifier, Sentiment, Urgency};
 pub use conversation::{ConversationStatus, Priority};
 pub use ids::{ConversationId, MessageId, OrgId, UserId};
 pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
+pub use permissions::{Permission, PermissionSet};
 pub use queue::{MessageClassified, MessageReceived, Publisher, Queue, QueueRecord};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.
@@ -32,10 +34,5 @@ impl Role {
             Role::Agent => "agent",
             Role::Viewer => "viewer",
         }
-    }
-
-    /// Whether this role may create messages and act on conversations.
-    pub fn can_write(self) -> bool {
-        !matches!(self, Role::Viewer)
     }
 }

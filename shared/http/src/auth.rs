@@ -4,7 +4,7 @@
 use crate::problem::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use helpdesk_domain::{OrgId, Role, UserId};
+use helpdesk_domain::{OrgId, Permission, PermissionSet, Role, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -27,14 +27,20 @@ pub struct AuthContext {
     pub org: OrgId,
     pub user: UserId,
     pub role: Role,
+    pub permissions: PermissionSet,
 }
 
 impl AuthContext {
-    pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.role.can_write() {
+    pub fn new(org: OrgId, user: UserId, role: Role) -> Self {
+        Self { org, user, role, permissions: role.permissions() }
+    }
+
+    /// The route's permission, or 403 naming it.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.permissions.contains(permission) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("the {} role cannot change data", self.role.as_str())))
+            Err(ApiError::Forbidden(format!("this needs the {} permission", permission.as_str())))
         }
     }
 }
@@ -77,7 +83,7 @@ impl JwtKeys {
     pub fn verify(&self, token: &str) -> Result<AuthContext, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?;
-        Ok(AuthContext { org: data.claims.org, user: data.claims.sub, role: data.claims.role })
+        Ok(AuthContext::new(data.claims.org, data.claims.sub, data.claims.role))
     }
 
     /// Reads `Authorization: Bearer …` from request headers.
@@ -120,7 +126,7 @@ mod tests {
         let keys = JwtKeys::hs256(SECRET);
         let (org, user) = (OrgId::new(), UserId::new());
         let token = keys.issue(org, user, Role::Agent, 60).unwrap();
-        assert_eq!(keys.verify(&token).unwrap(), AuthContext { org, user, role: Role::Agent });
+        assert_eq!(keys.verify(&token).unwrap(), AuthContext::new(org, user, Role::Agent));
     }
 
     #[test]

@@ -2,7 +2,7 @@ use super::parse_id;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
-use helpdesk_domain::{ConversationId, ConversationStatus, UserId};
+use helpdesk_domain::{ConversationId, ConversationStatus, Permission, UserId};
 use helpdesk_http::{ApiError, ApiQuery, AuthContext, Cursor, Problem};
 use helpdesk_store::{ConversationFilter, ConversationRecord, ConversationSummary, MessageRecord};
 use serde::{Deserialize, Serialize};
@@ -42,14 +42,16 @@ pub struct Page<T> {
         (status = 200, description = "A page of conversations", body = Page<ConversationSummary>),
         (status = 400, description = "A bad filter, cursor or limit", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Lacks messages:read", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["messages:read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthContext,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<ConversationSummary>>, ApiError> {
+    auth.require(Permission::MessagesRead)?;
     let status = params
         .status
         .as_deref()
@@ -102,15 +104,17 @@ pub struct ConversationWithMessages {
         (status = 200, description = "The conversation and its messages", body = ConversationWithMessages),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Lacks messages:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["messages:read"]))
 )]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<ConversationWithMessages>, ApiError> {
+    auth.require(Permission::MessagesRead)?;
     let id: ConversationId = parse_id(&id, "conversation")?;
     let (conversation, messages) = state
         .store

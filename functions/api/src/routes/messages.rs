@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use helpdesk_domain::message::RawInboundMessage;
-use helpdesk_domain::{InboundMessage, MessageId};
+use helpdesk_domain::{InboundMessage, MessageId, Permission};
 use helpdesk_http::{ApiError, ApiJson, AuthContext, Problem, RequestId};
 use helpdesk_store::{AcceptOutcome, AcceptedMessage, IdempotencyKey, MessageRecord};
 
@@ -20,12 +20,12 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
         (status = 202, description = "Stored; classification follows", body = AcceptedMessage),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The role cannot write", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Lacks messages:write", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 256 KB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or an idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["messages:write"]))
 )]
 pub async fn create(
     State(state): State<AppState>,
@@ -34,7 +34,7 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(raw): ApiJson<RawInboundMessage>,
 ) -> Result<Response, ApiError> {
-    auth.require_write()?;
+    auth.require(Permission::MessagesWrite)?;
     let idempotency = idempotency_key(&headers, &raw)?;
     let message = InboundMessage::parse(raw).map_err(ApiError::Validation)?;
 
@@ -74,15 +74,17 @@ pub async fn create(
         (status = 200, description = "The message", body = MessageRecord),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Lacks messages:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["messages:read"]))
 )]
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthContext,
     Path(id): Path<String>,
 ) -> Result<Json<MessageRecord>, ApiError> {
+    auth.require(Permission::MessagesRead)?;
     let id: MessageId = parse_id(&id, "message")?;
     state
         .store

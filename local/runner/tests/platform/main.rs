@@ -10,5 +10,6 @@ mod helpers;
 mod isolation;
 mod logs;
 mod messages;
+mod permissions;
 mod pipeline;
 mod tenancy;
