@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(helpdesk_http::headers::security_headers))
         .layer(axum::middleware::from_fn(request_span))
         .with_state(state)
 }

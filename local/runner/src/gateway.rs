@@ -3,7 +3,7 @@
 //! into an HTTP response.
 
 use crate::functions::LocalFunction;
-use crate::template::HttpRoute;
+use crate::template::{Cors, HttpRoute};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -229,8 +229,61 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
     response
 }
 
-/// Serves one request the way API Gateway would.
-pub async fn serve(routes: Arc<Vec<RouteEntry>>, peer: SocketAddr, request: Request<Body>) -> Response<Body> {
+/// Serves one request the way API Gateway would: CORS first (a preflight never reaches a
+/// function), then the route.
+pub async fn serve(
+    routes: Arc<Vec<RouteEntry>>,
+    cors: Option<Arc<Cors>>,
+    peer: SocketAddr,
+    request: Request<Body>,
+) -> Response<Body> {
+    let origin = request.headers().get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
+    let allowed_origin = match (&cors, &origin) {
+        (Some(cors), Some(origin)) if cors.allow_origins.iter().any(|o| o == "*" || o == origin) => {
+            Some(origin.clone())
+        }
+        _ => None,
+    };
+    let is_preflight = request.method() == axum::http::Method::OPTIONS
+        && request.headers().contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
+    if let (true, Some(cors)) = (is_preflight, &cors) {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        if let Some(origin) = &allowed_origin {
+            let h = response.headers_mut();
+            set(h, "access-control-allow-origin", origin);
+            set(h, "access-control-allow-methods", &cors.allow_methods.join(","));
+            set(h, "access-control-allow-headers", &cors.allow_headers.join(","));
+            if let Some(age) = cors.max_age {
+                set(h, "access-control-max-age", &age.to_string());
+            }
+            if cors.allow_credentials {
+                set(h, "access-control-allow-credentials", "true");
+            }
+        }
+        return response;
+    }
+    let mut response = route(routes, peer, request).await;
+    if let (Some(origin), Some(cors)) = (&allowed_origin, &cors) {
+        let h = response.headers_mut();
+        set(h, "access-control-allow-origin", origin);
+        if !cors.expose_headers.is_empty() {
+            set(h, "access-control-expose-headers", &cors.expose_headers.join(","));
+        }
+        if cors.allow_credentials {
+            set(h, "access-control-allow-credentials", "true");
+        }
+    }
+    response
+}
+
+fn set(headers: &mut axum::http::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+}
+
+async fn route(routes: Arc<Vec<RouteEntry>>, peer: SocketAddr, request: Request<Body>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let body: Bytes = match axum::body::to_bytes(body, MAX_PAYLOAD).await {
         Ok(b) => b,

@@ -146,10 +146,11 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
+    let cors = config.template.cors.clone().map(Arc::new);
     let app = axum::Router::new().fallback({
         let routes = routes.clone();
         move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>, req: axum::extract::Request| {
-            gateway::serve(routes.clone(), peer, req)
+            gateway::serve(routes.clone(), cors.clone(), peer, req)
         }
     });
     let mut stop = shutdown_rx.clone();

@@ -53,8 +53,21 @@ pub struct FunctionSpec {
     pub schedules: Vec<ScheduleSpec>,
 }
 
+/// The HttpApi's `CorsConfiguration`, which API Gateway applies before any function runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+    pub allow_credentials: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// The HTTP API's CORS settings, if it has any.
+    pub cors: Option<Cors>,
     pub functions: Vec<FunctionSpec>,
     pub parameters: BTreeMap<String, String>,
     /// Database roles other than the owner's (their secrets' usernames).
@@ -163,11 +176,41 @@ impl Template {
                 f.database_role = None; // the owner
             }
         }
-        Ok(Self { functions, parameters, database_roles })
+        let cors = resources
+            .iter()
+            .find(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::HttpApi"))
+            .and_then(|(_, r)| r.get("Properties")?.get("CorsConfiguration").cloned())
+            .map(|c| {
+                let list = |key: &str| strings(c.get(key), &parameters);
+                Cors {
+                    allow_origins: list("AllowOrigins"),
+                    allow_methods: list("AllowMethods"),
+                    allow_headers: list("AllowHeaders").into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+                    expose_headers: list("ExposeHeaders"),
+                    max_age: c.get("MaxAge").and_then(Value::as_u64),
+                    allow_credentials: c.get("AllowCredentials").and_then(Value::as_bool).unwrap_or(false),
+                }
+            });
+        Ok(Self { cors, functions, parameters, database_roles })
     }
 
     pub fn function_by_binary(&self, binary: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.binary == binary)
+    }
+}
+
+/// A list of strings, or `!Ref` to a (comma-delimited) parameter's default.
+fn strings(v: Option<&Value>, parameters: &BTreeMap<String, String>) -> Vec<String> {
+    match v {
+        Some(Value::Sequence(items)) => items.iter().filter_map(scalar).collect(),
+        Some(Value::Tagged(t)) if t.tag == "!Ref" => t
+            .value
+            .as_str()
+            .and_then(|p| parameters.get(p))
+            .map(|list| list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default(),
+        Some(other) => scalar(other).into_iter().collect(),
+        None => vec![],
     }
 }
 
@@ -257,6 +300,9 @@ mod tests {
         let relay = t.function_by_binary("outbox-relay").unwrap();
         assert_eq!(relay.schedules[0].every, Duration::from_secs(60));
         assert_eq!(t.database_roles, ["helpdesk_app", "helpdesk_relay"]);
+        let cors = t.cors.clone().unwrap();
+        assert!(cors.allow_origins.contains(&"http://localhost:5173".to_string()), "{cors:?}");
+        assert!(cors.allow_headers.contains(&"idempotency-key".to_string()));
         assert_eq!(api.database_role.as_deref(), Some("helpdesk_app"));
         assert_eq!(relay.database_role.as_deref(), Some("helpdesk_relay"));
         assert_eq!(t.function_by_binary("migrate").unwrap().database_role, None, "the owner migrates");

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cursor;
 pub mod extract;
+pub mod headers;
 pub mod problem;
 pub mod request_id;
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod conversations;
 mod deploy;
 mod events;
+mod gateway;
 mod health;
 mod helpers;
 mod isolation;
