@@ -2,6 +2,7 @@
 //! built here so that Lambda (`main.rs`), the local runner and the tests all run the same code.
 
 pub mod openapi;
+pub mod ratelimit;
 pub mod routes;
 mod state;
 
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     let (router, _) = openapi::documented_routes().split_for_parts();
     router
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn(helpdesk_http::headers::security_headers))

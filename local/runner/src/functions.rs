@@ -53,6 +53,7 @@ impl LocalFunction {
             .filter_map(|(name, value)| {
                 let resolved = match value {
                     EnvValue::Literal(v) => Some(v.clone()),
+                    EnvValue::Ref(id) if id == "AWS::StackName" => Some(resources.stack.clone()),
                     EnvValue::Ref(id) => {
                         resources.physical_id(id).map(str::to_string).or_else(|| parameters.get(id).cloned())
                     }
@@ -77,6 +78,12 @@ impl LocalFunction {
                     publisher,
                     redis: clients.redis.clone(),
                     jwt: clients.jwt.clone(),
+                    limiter: helpdesk_platform::RateLimiter::new(
+                        clients.redis.clone(),
+                        env.get("RATE_LIMIT_KEY_PREFIX").cloned().unwrap_or_else(|| "helpdesk".into()),
+                    ),
+                    limits: api::ratelimit::RateLimits::from_lookup(|n| env.get(n).cloned()),
+                    plans: Default::default(),
                 }),
             }),
             "ai-worker" => Box::new(AiWorker(ai_worker::Worker {

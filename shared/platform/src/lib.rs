@@ -4,11 +4,13 @@
 pub mod bootstrap;
 pub mod config;
 pub mod outbox;
+pub mod ratelimit;
 pub mod redis_handle;
 pub mod telemetry;
 
 pub use bootstrap::Bootstrap;
 pub use config::{Secrets, Settings};
+pub use ratelimit::{Limit, RateLimiter};
 pub use redis_handle::RedisHandle;
 
 /// The version every function reports in `/health/detailed` and its logs.

@@ -14,6 +14,17 @@ impl PgStore {
         Ok(id)
     }
 
+    /// The organisation's plan (`free`, `pro`, `enterprise`), which sets its rate limits.
+    pub async fn organization_plan(&self, org: OrgId) -> Result<Option<String>> {
+        let mut tx = self.tenant(org).await?;
+        let plan = sqlx::query_scalar("SELECT plan FROM organizations WHERE id = $1")
+            .bind(org.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(plan)
+    }
+
     /// The oldest organisation with this name. It looks across organisations, so only the owner
     /// role sees anything (the local demo finds its own organisation this way).
     pub async fn find_organization_by_name(&self, name: &str) -> Result<Option<OrgId>> {

@@ -13,4 +13,5 @@ mod logs;
 mod messages;
 mod permissions;
 mod pipeline;
+mod ratelimit;
 mod tenancy;
