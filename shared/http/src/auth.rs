@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub const ISSUER: &str = "helpdesk";
+/// Access tokens are for the API; other token kinds (refresh, invitations) get other audiences
+/// so that one can never be used as another.
+pub const AUDIENCE: &str = "helpdesk-api";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
@@ -17,7 +20,9 @@ pub struct Claims {
     pub org: OrgId,
     pub role: Role,
     pub iss: String,
+    pub aud: String,
     pub iat: i64,
+    pub nbf: i64,
     pub exp: i64,
 }
 
@@ -64,7 +69,9 @@ impl JwtKeys {
         // Only HS256 is accepted: a token claiming `none` or an RSA algorithm is refused.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -76,8 +83,21 @@ impl JwtKeys {
     /// A token for the given user, valid for `ttl_secs`.
     pub fn issue(&self, org: OrgId, user: UserId, role: Role, ttl_secs: i64) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { sub: user, org, role, iss: ISSUER.to_string(), iat: now, exp: now + ttl_secs };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+        self.sign(&Claims {
+            sub: user,
+            org,
+            role,
+            iss: ISSUER.to_string(),
+            aud: AUDIENCE.to_string(),
+            iat: now,
+            nbf: now,
+            exp: now + ttl_secs,
+        })
+    }
+
+    /// Signs any claims (tests forge tokens with it).
+    pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(ApiError::internal)
     }
 
     pub fn verify(&self, token: &str) -> Result<AuthContext, ApiError> {
@@ -127,6 +147,51 @@ mod tests {
         let (org, user) = (OrgId::new(), UserId::new());
         let token = keys.issue(org, user, Role::Agent, 60).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), AuthContext::new(org, user, Role::Agent));
+    }
+
+    fn claims(keys_org: OrgId) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: UserId::new(),
+            org: keys_org,
+            role: Role::Admin,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            nbf: now,
+            exp: now + 60,
+        }
+    }
+
+    #[test]
+    fn refuses_tokens_for_another_issuer_audience_or_time() {
+        let keys = JwtKeys::hs256(SECRET);
+        let ok = claims(OrgId::new());
+        assert!(keys.verify(&keys.sign(&ok).unwrap()).is_ok());
+        let now = chrono::Utc::now().timestamp();
+        for (what, bad) in [
+            ("issuer", Claims { iss: "someone-else".into(), ..ok.clone() }),
+            ("audience", Claims { aud: "helpdesk-refresh".into(), ..ok.clone() }),
+            ("not yet valid", Claims { nbf: now + 3600, ..ok.clone() }),
+            ("expired", Claims { exp: now - 3600, ..ok.clone() }),
+        ] {
+            assert!(keys.verify(&keys.sign(&bad).unwrap()).is_err(), "{what} accepted");
+        }
+    }
+
+    #[test]
+    fn refuses_other_algorithms_whatever_the_signature() {
+        // HS/RS confusion: a token claiming RS256 (or ES256, or HS512) is refused before its
+        // signature is looked at, so a public key can never serve as an HMAC secret.
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let keys = JwtKeys::hs256(SECRET);
+        let good = keys.sign(&claims(OrgId::new())).unwrap();
+        let (_, rest) = good.split_once('.').unwrap();
+        for alg in ["RS256", "ES256", "HS512", "PS256", "none"] {
+            let header = b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            assert!(keys.verify(&format!("{header}.{rest}")).is_err(), "{alg} accepted");
+        }
     }
 
     #[test]
