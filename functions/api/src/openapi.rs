@@ -4,8 +4,11 @@
 use crate::{routes, AppState};
 use axum::Json;
 use std::sync::OnceLock;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::Ref;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,7 +21,8 @@ use utoipa_axum::routes;
             health and this document needs `Authorization: Bearer <JWT>` and sees only the caller's \
             organisation. Errors are `application/problem+json` (RFC 9457)."
     ),
-    modifiers(&BearerAuth),
+    modifiers(&Conventions),
+    components(schemas(helpdesk_domain::ConversationStatus)),
     tags(
         (name = "messages", description = "Inbound messages and their classification"),
         (name = "conversations", description = "Threads of a contact's messages"),
@@ -28,15 +32,33 @@ use utoipa_axum::routes;
 )]
 struct ApiDoc;
 
-struct BearerAuth;
+/// The bearer scheme every protected route names.
+struct Conventions;
 
-impl Modify for BearerAuth {
+impl Modify for Conventions {
     fn modify(&self, openapi: &mut Document) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// The 429 the rate limiter may answer on any route (added once the routes are in).
+fn document_rate_limits(openapi: &mut Document) {
+    let too_many = ResponseBuilder::new()
+        .description("Rate limit reached; see Retry-After and the RateLimit-* headers")
+        .content(
+            "application/problem+json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+        )
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            operation.responses.responses.entry("429".into()).or_insert_with(|| too_many.clone().into());
+        }
     }
 }
 
@@ -58,6 +80,7 @@ pub fn openapi() -> &'static Document {
     static DOCUMENT: OnceLock<Document> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         let mut document = documented_routes().split_for_parts().1;
+        document_rate_limits(&mut document);
         document.info.version = helpdesk_platform::VERSION.to_string();
         document
     })

@@ -76,15 +76,24 @@ async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> R
     let resources =
         resources.map(PathBuf::from).unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
     let bind = bind.unwrap_or_else(|| "127.0.0.1:3000".to_string());
+    let template = Template::load(&root.join("template.yaml"))?;
+    // Like `sam local --env-vars`: a variable the template gives a function, set in this
+    // process's environment, replaces the template's value (e.g. RATE_LIMIT_IP=100000/10000).
+    let env_overrides: BTreeMap<String, String> = template
+        .functions
+        .iter()
+        .flat_map(|f| f.env.keys())
+        .filter_map(|name| Some((name.clone(), std::env::var(name).ok()?)))
+        .collect();
     let config = RunnerConfig {
-        template: Template::load(&root.join("template.yaml"))?,
+        template,
         resources: StackResources::load(&resources)?,
         database_url: env("DATABASE_URL")?,
         redis_url: env("REDIS_URL")?,
         jwt_secret: env("JWT_SECRET")?.into_bytes(),
         bind: bind.parse().with_context(|| format!("bad --bind {bind}"))?,
         sdk: helpdesk_aws::sdk_config().await,
-        env_overrides: BTreeMap::new(),
+        env_overrides,
         run_schedules: true,
         schedule_period: None,
     };

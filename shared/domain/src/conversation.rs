@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a conversation stands in the team's workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationStatus {
     Open,

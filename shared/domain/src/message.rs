@@ -32,6 +32,7 @@ impl fmt::Display for ValidationError {
 
 /// The channel a message came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Api,
@@ -113,12 +114,15 @@ pub struct Sender {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewMessage))]
 #[serde(deny_unknown_fields)]
 pub struct RawInboundMessage {
-    /// One of `api`, `email`, `web`, `chat`, `sms`, `social`.
-    #[cfg_attr(feature = "openapi", schema(example = "api"))]
+    /// The channel the message came through.
+    #[cfg_attr(feature = "openapi", schema(value_type = Channel, example = "api"))]
     pub channel: String,
     pub from: RawSender,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 998))]
     pub subject: Option<String>,
+    /// The text; at least one character that is not white space.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = r"\S"))]
     pub body: String,
     #[serde(default)]
     pub external_id: Option<String>,
@@ -132,6 +136,7 @@ pub struct RawInboundMessage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Sender))]
 #[serde(deny_unknown_fields)]
 pub struct RawSender {
+    #[cfg_attr(feature = "openapi", schema(format = Email, example = "ana@example.com"))]
     pub email: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -153,6 +158,26 @@ impl InboundMessage {
     /// one round trip.
     pub fn parse(raw: RawInboundMessage) -> Result<Self, Vec<ValidationError>> {
         let mut errors = Vec::new();
+        // Text is stored in Postgres, which cannot hold NUL; refuse it here, by field.
+        let texts = [
+            ("channel", Some(&raw.channel)),
+            ("from.email", Some(&raw.from.email)),
+            ("from.name", raw.from.name.as_ref()),
+            ("subject", raw.subject.as_ref()),
+            ("body", Some(&raw.body)),
+            ("external_id", raw.external_id.as_ref()),
+        ];
+        for (field, text) in texts {
+            if text.is_some_and(|t| t.contains('\0')) {
+                errors.push(ValidationError::new(field, "must not contain NUL characters"));
+            }
+        }
+        if raw.metadata.as_ref().is_some_and(has_nul) {
+            errors.push(ValidationError::new("metadata", "must not contain NUL characters"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
 
         let channel = Channel::parse(raw.channel.trim());
         if channel.is_none() {
@@ -199,6 +224,15 @@ impl InboundMessage {
     }
 }
 
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 fn non_blank(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -238,6 +272,19 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["channel", "from.email", "body", "metadata"]);
+    }
+
+    #[test]
+    fn refuses_nul_characters_anywhere() {
+        let errors = InboundMessage::parse(raw(serde_json::json!({
+            "channel": "api",
+            "from": {"email": "a@b.example"},
+            "body": "a\u{0}b",
+            "metadata": {"deep": ["x\u{0}"]}
+        })))
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["body", "metadata"]);
     }
 
     #[test]

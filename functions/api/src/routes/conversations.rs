@@ -15,16 +15,25 @@ const MAX_PAGE: i64 = 100;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// `open`, `pending`, `snoozed` or `resolved`.
+    /// Only conversations in this state.
+    #[param(value_type = Option<ConversationStatus>)]
     status: Option<String>,
     /// The category of the conversation's latest classified message.
     category: Option<String>,
-    /// A user id.
+    /// Only conversations assigned to this user.
+    #[param(value_type = Option<uuid::Uuid>)]
     assignee: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// 1 to 100; 25 by default.
+    /// Page size; 25 by default.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+}
+
+/// An empty free-text parameter (`?category=`) means no filter, as in a form left blank; typed
+/// ones (`status`, `assignee`) must be valid when present.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,8 +61,12 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Page<ConversationSummary>>, ApiError> {
     auth.require(Permission::MessagesRead)?;
-    let status = params
-        .status
+    let (status, category, assignee, cursor) =
+        (params.status, given(params.category), params.assignee, given(params.cursor));
+    if category.as_deref().is_some_and(|c| c.contains('\0')) {
+        return Err(ApiError::BadRequest("category must not contain NUL characters".into()));
+    }
+    let status = status
         .as_deref()
         .map(|s| {
             ConversationStatus::parse(s).ok_or_else(|| {
@@ -61,9 +74,8 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let assignee = params.assignee.as_deref().map(|a| parse_id::<UserId>(a, "assignee")).transpose()?;
-    let before = params
-        .cursor
+    let assignee = assignee.as_deref().map(|a| parse_id::<UserId>(a, "assignee")).transpose()?;
+    let before = cursor
         .as_deref()
         .map(|c| Cursor::decode(c).ok_or_else(|| ApiError::BadRequest("cursor is not one this API issued".into())))
         .transpose()?;
@@ -72,13 +84,8 @@ pub async fn list(
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")));
     }
 
-    let filter = ConversationFilter {
-        status,
-        category: params.category,
-        assignee,
-        before: before.map(|c| (c.at, c.id)),
-        limit: limit + 1,
-    };
+    let filter =
+        ConversationFilter { status, category, assignee, before: before.map(|c| (c.at, c.id)), limit: limit + 1 };
     let mut data = state.store.list_conversations(auth.org, &filter).await.map_err(ApiError::internal)?;
     let next_cursor = if data.len() as i64 > limit {
         data.truncate(limit as usize);
