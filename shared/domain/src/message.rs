@@ -175,6 +175,11 @@ impl InboundMessage {
         if raw.metadata.as_ref().is_some_and(has_nul) {
             errors.push(ValidationError::new("metadata", "must not contain NUL characters"));
         }
+        if raw.metadata.as_ref().is_some_and(|m| !numbers_fit(m)) {
+            // Postgres stores such numbers exactly, then writes them back in a form a float
+            // cannot read: the message could never be shown again.
+            errors.push(ValidationError::new("metadata", "numbers must be integers or within ±1e300"));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -233,6 +238,17 @@ fn has_nul(value: &serde_json::Value) -> bool {
     }
 }
 
+fn numbers_fit(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.is_finite() && f.abs() < 1e300)
+        }
+        serde_json::Value::Array(items) => items.iter().all(numbers_fit),
+        serde_json::Value::Object(map) => map.values().all(numbers_fit),
+        _ => true,
+    }
+}
+
 fn non_blank(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
@@ -285,6 +301,19 @@ mod tests {
         .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["body", "metadata"]);
+    }
+
+    #[test]
+    fn refuses_metadata_numbers_that_could_not_be_read_back() {
+        let with = |n: serde_json::Value| {
+            InboundMessage::parse(raw(serde_json::json!({
+                "channel": "api", "from": {"email": "a@b.example"}, "body": "x", "metadata": {"n": [n]}
+            })))
+        };
+        assert!(with(serde_json::json!(1.7976931348623157e308)).is_err());
+        assert!(with(serde_json::json!(-1e301)).is_err());
+        assert!(with(serde_json::json!(u64::MAX)).is_ok());
+        assert!(with(serde_json::json!(12.5)).is_ok());
     }
 
     #[test]

@@ -40,6 +40,12 @@ async fn bad_input_gets_a_problem_naming_it_and_stores_nothing() {
             422,
             "body: must not be empty",
         ),
+        case(
+            "metadata number too large to read back",
+            r#"{"channel":"api","from":{"email":"a@b.example"},"body":"x","metadata":{"n":1.7976931348623157e308}}"#,
+            422,
+            "numbers",
+        ),
         case("NUL in the body", r#"{"channel":"api","from":{"email":"a@b.example"},"body":"a\u0000b"}"#, 422, "NUL"),
         case(
             "metadata not an object",
