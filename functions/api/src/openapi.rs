@@ -45,19 +45,40 @@ impl Modify for Conventions {
     }
 }
 
-/// The 429 the rate limiter may answer on any route (added once the routes are in).
-fn document_rate_limits(openapi: &mut Document) {
-    let too_many = ResponseBuilder::new()
-        .description("Rate limit reached; see Retry-After and the RateLimit-* headers")
-        .content(
-            "application/problem+json",
-            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
-        )
-        .build();
+/// The answers every route may give, added once the routes are in so that handlers document only
+/// their own: 429 from the rate limiter anywhere, and on protected routes 401 (no or bad token)
+/// and 403 (the caller lacks the route's permission).
+fn document_common_answers(openapi: &mut Document) {
+    let problem = |description: String| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+            )
+            .build()
+    };
     for item in openapi.paths.paths.values_mut() {
         let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
         for operation in operations.into_iter().flatten() {
-            operation.responses.responses.entry("429".into()).or_insert_with(|| too_many.clone().into());
+            let answers = &mut operation.responses.responses;
+            let rate_limited = problem("Rate limit reached; see Retry-After and the RateLimit-* headers".into());
+            answers.entry("429".into()).or_insert_with(|| rate_limited.into());
+            let Some(requirements) = &operation.security else { continue };
+            let scopes: Vec<String> = serde_json::to_value(requirements)
+                .ok()
+                .and_then(|v| v.as_array().cloned())
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["bearer"].as_array().cloned())
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect();
+            answers.entry("401".into()).or_insert_with(|| problem("No or invalid bearer token".into()).into());
+            if !scopes.is_empty() {
+                let lacks = problem(format!("The caller lacks {}", scopes.join(", ")));
+                answers.entry("403".into()).or_insert_with(|| lacks.into());
+            }
         }
     }
 }
@@ -80,7 +101,7 @@ pub fn openapi() -> &'static Document {
     static DOCUMENT: OnceLock<Document> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         let mut document = documented_routes().split_for_parts().1;
-        document_rate_limits(&mut document);
+        document_common_answers(&mut document);
         document.info.version = helpdesk_platform::VERSION.to_string();
         document
     })

@@ -84,3 +84,18 @@ fn every_protected_route_names_a_known_permission() {
         }
     }
 }
+
+#[test]
+fn protected_routes_document_401_403_and_every_route_429() {
+    let spec = spec();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = &operation["responses"];
+            assert!(responses["429"].is_object(), "{method} {path}: no 429");
+            if let Some(scope) = operation["security"][0]["bearer"][0].as_str() {
+                assert!(responses["401"].is_object(), "{method} {path}: no 401");
+                assert!(responses["403"]["description"].as_str().unwrap().contains(scope), "{method} {path}: no 403");
+            }
+        }
+    }
+}

@@ -50,8 +50,6 @@ pub struct Page<T> {
     responses(
         (status = 200, description = "A page of conversations", body = Page<ConversationSummary>),
         (status = 400, description = "A bad filter, cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Lacks messages:read", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["messages:read"]))
 )]
@@ -110,8 +108,6 @@ pub struct ConversationWithMessages {
     responses(
         (status = 200, description = "The conversation and its messages", body = ConversationWithMessages),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Lacks messages:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["messages:read"]))

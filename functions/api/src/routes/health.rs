@@ -54,7 +54,6 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     get, path = "/health/detailed", tag = "health",
     responses(
         (status = 200, description = "Every dependency answers; status, latency and version of each"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Some dependency does not; the same report"),
     ),
     security(("bearer" = []))

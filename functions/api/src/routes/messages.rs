@@ -19,8 +19,6 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
     responses(
         (status = 202, description = "Stored; classification follows", body = AcceptedMessage),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Lacks messages:write", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 256 KB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or an idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
@@ -73,8 +71,6 @@ pub async fn create(
     responses(
         (status = 200, description = "The message", body = MessageRecord),
         (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Lacks messages:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["messages:read"]))
