@@ -70,7 +70,7 @@ impl PlanCache {
 }
 
 /// Middleware: refuse over-limit requests, report the limit on every answer.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let ip = match request.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
         _ => None,
@@ -80,6 +80,8 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     // The user's bucket, when the request carries a valid token (an invalid one is refused later).
     if decision.allowed {
         if let Ok(caller) = state.jwt.authenticate(request.headers()) {
+            // Verified once: the handler's `AuthContext` extractor takes it from here.
+            request.extensions_mut().insert(caller);
             let plan = state.plans.plan(&state, caller.org).await;
             let user = state.limiter.check(&format!("user:{}", caller.user), state.limits.for_plan(&plan)).await;
             if !user.allowed || user.remaining < decision.remaining {

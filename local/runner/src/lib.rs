@@ -108,7 +108,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         http: reqwest::Client::new(),
     };
     // Locally the functions' roles get the owner's password (none with trust authentication).
-    let owner_password = sqlx_password(&config.database_url);
+    let owner_password = url_password(&config.database_url);
     let role_passwords: Vec<(String, String)> = match owner_password {
         Some(password) => config.template.database_roles.iter().map(|r| (r.clone(), password.clone())).collect(),
         None => vec![],
@@ -193,8 +193,9 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
     Ok(Running { addr, functions, clients, shutdown, tasks })
 }
 
-/// The password in a `postgres://user:password@host/db` URL, if any.
-fn sqlx_password(url: &str) -> Option<String> {
+/// The password in a `postgres://user:password@host/db` URL, if any (as written: a
+/// percent-encoded password is not decoded).
+fn url_password(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let userinfo = rest.split_once('@')?.0;
     let password = userinfo.split_once(':')?.1;

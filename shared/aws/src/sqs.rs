@@ -28,11 +28,6 @@ impl QueueUrls {
         )
     }
 
-    pub fn with(mut self, queue: Queue, url: impl Into<String>) -> Self {
-        self.0.insert(queue, url.into());
-        self
-    }
-
     pub fn get(&self, queue: Queue) -> Option<&str> {
         self.0.get(&queue).map(String::as_str)
     }
@@ -48,14 +43,6 @@ pub struct SqsPublisher {
 impl SqsPublisher {
     pub fn new(client: aws_sdk_sqs::Client, urls: QueueUrls) -> Self {
         Self { client, urls }
-    }
-
-    pub fn client(&self) -> &aws_sdk_sqs::Client {
-        &self.client
-    }
-
-    pub fn urls(&self) -> &QueueUrls {
-        &self.urls
     }
 
     /// Whether SQS answers for every configured queue (readiness check).

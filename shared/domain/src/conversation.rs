@@ -28,31 +28,4 @@ impl ConversationStatus {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
-
-    /// A new inbound message joins a conversation in any state but `resolved`: a customer writing
-    /// again after resolution starts a new thread, as in Zendesk and Chatwoot.
-    pub fn accepts_new_inbound(self) -> bool {
-        !matches!(self, Self::Resolved)
-    }
-}
-
-/// How soon the team should act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Low,
-    Normal,
-    High,
-    Urgent,
-}
-
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Normal => "normal",
-            Self::High => "high",
-            Self::Urgent => "urgent",
-        }
-    }
 }

@@ -16,9 +16,6 @@ macro_rules! id_type {
             pub fn new() -> Self {
                 Self(Uuid::now_v7())
             }
-            pub fn as_uuid(&self) -> Uuid {
-                self.0
-            }
         }
 
         impl Default for $name {
@@ -63,8 +60,4 @@ id_type!(
 id_type!(
     /// A conversation: the thread a contact's messages belong to.
     ConversationId
-);
-id_type!(
-    /// A customer who writes to an organisation.
-    ContactId
 );

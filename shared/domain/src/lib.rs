@@ -10,7 +10,7 @@ pub mod permissions;
 pub mod queue;
 
 pub use classify::{BaselineClassifier, Classification, Classifier, Sentiment, Urgency};
-pub use conversation::{ConversationStatus, Priority};
+pub use conversation::ConversationStatus;
 pub use ids::{ConversationId, MessageId, OrgId, UserId};
 pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};

@@ -62,12 +62,7 @@ impl PgStore {
     /// Connects lazily: a Lambda container that never touches the database opens no connection,
     /// and a cold start does not wait for Aurora.
     pub fn connect_lazy(database_url: &str, max_connections: u32) -> Result<Self> {
-        let options = PgConnectOptions::from_str(database_url).map_err(|e| StoreError::Config(e.to_string()))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self::lazy(url_options(database_url)?, max_connections))
     }
 
     /// Connects lazily to a database described by parts (from a Secrets Manager secret).
@@ -80,14 +75,14 @@ impl PgStore {
             .password(&parts.password)
             .database(&parts.database)
             .ssl_mode(ssl);
+        Self::lazy(options, max_connections)
+    }
+
+    fn lazy(options: PgConnectOptions, max_connections: u32) -> Self {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options);
-        Self { pool }
-    }
-
-    pub fn from_pool(pool: PgPool) -> Self {
         Self { pool }
     }
 
@@ -112,13 +107,7 @@ impl PgStore {
     /// The same database as another role (the functions' roles own nothing and cannot bypass
     /// row-level security). Locally the roles share the owner's password, if it has one.
     pub fn connect_lazy_as(database_url: &str, role: &str, max_connections: u32) -> Result<Self> {
-        let options =
-            PgConnectOptions::from_str(database_url).map_err(|e| StoreError::Config(e.to_string()))?.username(role);
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy_with(options);
-        Ok(Self { pool })
+        Ok(Self::lazy(url_options(database_url)?.username(role), max_connections))
     }
 
     /// A transaction that sees one organisation: the store's queries say `organization_id = $1`,
@@ -152,4 +141,8 @@ impl PgStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+fn url_options(database_url: &str) -> Result<PgConnectOptions> {
+    PgConnectOptions::from_str(database_url).map_err(|e| StoreError::Config(e.to_string()))
 }
