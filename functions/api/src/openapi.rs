@@ -17,20 +17,33 @@ use utoipa_axum::routes;
 #[openapi(
     info(
         title = "Helpdesk API",
-        description = "Messages and conversations of an AI customer-service platform. Every route but \
-            health and this document needs `Authorization: Bearer <JWT>` and sees only the caller's \
-            organisation. Errors are `application/problem+json` (RFC 9457)."
+        description = "An AI customer-service platform. Every route but health, this document, sign-up, \
+            sign-in, refresh and accepting an invitation needs `Authorization: Bearer <access token or API \
+            key>` and sees only the caller's organisation. Errors are `application/problem+json` (RFC 9457), \
+            except API Gateway's own refusals before a function runs: 401 `{\"message\":\"Unauthorized\"}` \
+            without an Authorization header and 403 `{\"message\":\"Forbidden\"}` for a credential the \
+            authorizer refuses."
     ),
     modifiers(&Conventions),
-    components(schemas(helpdesk_domain::ConversationStatus)),
+    components(schemas(helpdesk_domain::ConversationStatus, GatewayMessage)),
     tags(
         (name = "messages", description = "Inbound messages and their classification"),
+        (name = "auth", description = "Sign-up, sign-in, refresh-token rotation, logout, the caller"),
+        (name = "users", description = "The team: members, invitations, roles, the audit log"),
+        (name = "api-keys", description = "Keys for API consumers, scoped to permissions"),
         (name = "conversations", description = "Threads of a contact's messages"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document")
     )
 )]
 struct ApiDoc;
+
+/// API Gateway's own refusal body (before any function runs).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct GatewayMessage {
+    message: String,
+}
 
 /// The bearer scheme every protected route names.
 struct Conventions;
@@ -40,22 +53,31 @@ impl Modify for Conventions {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token, or an API key (hdk_…)")
+                    .build(),
+            ),
         );
     }
 }
 
 /// The answers every route may give, added once the routes are in so that handlers document only
-/// their own: 429 from the rate limiter anywhere, and on protected routes 401 (no or bad token)
-/// and 403 (the caller lacks the route's permission).
+/// their own: 429 from the rate limiter anywhere, and on protected routes 401 (no token, or a
+/// session that has ended) and 403 (a refused credential, or the caller lacks the route's
+/// permission). API Gateway's own 401 and 403 are `{"message": …}` in `application/json`.
 fn document_common_answers(openapi: &mut Document) {
+    let problem_content = || ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+    let gateway_content = || ContentBuilder::new().schema(Some(Ref::from_schema_name("GatewayMessage"))).build();
     let problem = |description: String| {
+        ResponseBuilder::new().description(description).content("application/problem+json", problem_content()).build()
+    };
+    let refusal = |description: String| {
         ResponseBuilder::new()
             .description(description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
-            )
+            .content("application/problem+json", problem_content())
+            .content("application/json", gateway_content())
             .build()
     };
     for item in openapi.paths.paths.values_mut() {
@@ -64,6 +86,16 @@ fn document_common_answers(openapi: &mut Document) {
             let answers = &mut operation.responses.responses;
             let rate_limited = problem("Rate limit reached; see Retry-After and the RateLimit-* headers".into());
             answers.entry("429".into()).or_insert_with(|| rate_limited.into());
+            if operation.request_body.is_some() {
+                for (status, description) in [
+                    ("400", "Malformed JSON"),
+                    ("413", "Body over 256 KB"),
+                    ("415", "Not JSON"),
+                    ("422", "Invalid fields"),
+                ] {
+                    answers.entry(status.into()).or_insert_with(|| problem(description.into()).into());
+                }
+            }
             let Some(requirements) = &operation.security else { continue };
             let scopes: Vec<String> = serde_json::to_value(requirements)
                 .ok()
@@ -74,11 +106,14 @@ fn document_common_answers(openapi: &mut Document) {
                 .flatten()
                 .filter_map(|s| s.as_str().map(str::to_string))
                 .collect();
-            answers.entry("401".into()).or_insert_with(|| problem("No or invalid bearer token".into()).into());
-            if !scopes.is_empty() {
-                let lacks = problem(format!("The caller lacks {}", scopes.join(", ")));
-                answers.entry("403".into()).or_insert_with(|| lacks.into());
-            }
+            let unauthorized = refusal("No credential, or its session has ended".into());
+            answers.entry("401".into()).or_insert_with(|| unauthorized.into());
+            let forbidden = if scopes.is_empty() {
+                refusal("The credential was refused".into())
+            } else {
+                refusal(format!("The credential was refused, or the caller lacks {}", scopes.join(", ")))
+            };
+            answers.entry("403".into()).or_insert_with(|| forbidden.into());
         }
     }
 }
@@ -101,6 +136,7 @@ pub fn openapi() -> &'static Document {
     static DOCUMENT: OnceLock<Document> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         let mut document = documented_routes().split_for_parts().1;
+        document.merge(auth::openapi::document());
         document_common_answers(&mut document);
         document.info.version = helpdesk_platform::VERSION.to_string();
         document
@@ -144,7 +180,10 @@ pub fn permissions_markdown() -> String {
             out.push_str(&format!("| {} | `{path}` | {needs} |\n", method.to_uppercase()));
         }
     }
-    out.push_str("\n## Roles\n\n| permission | owner | admin | agent | viewer |\n|---|---|---|---|---|\n");
+    out.push_str(
+        "\n## Built-in roles\n\nCustom roles are named sets of these permissions (`POST /v1/roles`); API keys \
+         carry a set of them too.\n\n| permission | owner | admin | agent | viewer |\n|---|---|---|---|---|\n",
+    );
     for permission in Permission::ALL {
         let cells: Vec<&str> = [Role::Owner, Role::Admin, Role::Agent, Role::Viewer]
             .iter()

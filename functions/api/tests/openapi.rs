@@ -31,26 +31,39 @@ fn the_document_and_template_yaml_list_the_same_routes() {
         })
         .collect();
 
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let template = local_template_routes(&std::fs::read_to_string(root.join("template.yaml")).unwrap());
-    assert_eq!(
-        documented, template,
-        "routes in the OpenAPI document vs. ApiFunction's HttpApi events in template.yaml"
-    );
+    let template: BTreeSet<(String, String)> = template_routes().into_iter().map(|(m, p, _)| (m, p)).collect();
+    assert_eq!(documented, template, "routes in the OpenAPI document vs. HttpApi events in template.yaml");
 }
 
-/// ApiFunction's HttpApi events (Path and Method), but for the `$default` catch-all.
-fn local_template_routes(template: &str) -> BTreeSet<(String, String)> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(template).unwrap();
-    let events = doc["Resources"]["ApiFunction"]["Properties"]["Events"].as_mapping().unwrap();
-    events
-        .values()
-        .filter(|e| e["Type"] == "HttpApi")
-        .filter_map(|e| {
-            let p = &e["Properties"];
-            Some((p["Method"].as_str()?.to_uppercase(), p["Path"].as_str()?.to_string()))
-        })
-        .collect()
+/// A route is public in the document (no `security`) exactly when template.yaml exempts it from
+/// the authorizer (`Auth: Authorizer: NONE`).
+#[test]
+fn public_routes_are_the_ones_the_authorizer_skips() {
+    let spec = spec();
+    for (method, path, public_in_template) in template_routes() {
+        let operation = &spec["paths"][&path][method.to_lowercase()];
+        let public_in_document = operation.get("security").is_none();
+        assert_eq!(public_in_document, public_in_template, "{method} {path}");
+    }
+}
+
+/// Every function's HttpApi events (method, path, whether `Authorizer: NONE`), but for the
+/// `$default` catch-all.
+fn template_routes() -> Vec<(String, String, bool)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap();
+    let mut routes = Vec::new();
+    for resource in doc["Resources"].as_mapping().unwrap().values() {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else { continue };
+        for event in events.values().filter(|e| e["Type"] == "HttpApi") {
+            let p = &event["Properties"];
+            let (Some(method), Some(path)) = (p["Method"].as_str(), p["Path"].as_str()) else { continue };
+            let public = p["Auth"]["Authorizer"].as_str() == Some("NONE");
+            routes.push((method.to_uppercase(), path.to_string(), public));
+        }
+    }
+    routes
 }
 
 #[test]

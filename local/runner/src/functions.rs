@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
 use helpdesk_aws::{QueueUrls, SqsPublisher};
 use helpdesk_http::JwtKeys;
-use helpdesk_platform::RedisHandle;
+use helpdesk_platform::{Bootstrap, RedisHandle};
 use helpdesk_store::PgStore;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -29,6 +29,10 @@ pub struct SharedClients {
     pub jwt: JwtKeys,
     pub sqs: aws_sdk_sqs::Client,
     pub http: reqwest::Client,
+    /// Where the auth function's emails (invitations) go: logged and kept, for tests and tools.
+    pub mailer: helpdesk_platform::mail::CapturingMailer,
+    /// One hasher for every auth function of the runner (its decoy hash is made once).
+    pub passwords: auth::passwords::Passwords,
 }
 
 /// A function of the template, ready to invoke.
@@ -71,21 +75,37 @@ impl LocalFunction {
             None => clients.owner.clone(),
         };
 
+        let lookup = |name: &str| env.get(name).cloned();
+        let gateway =
+            |credential_routes| Bootstrap::gateway(store.clone(), clients.redis.clone(), lookup, credential_routes);
         let handler: Box<dyn LambdaFunction> = match spec.binary.as_str() {
             "api" => Box::new(HttpFunction {
                 router: api::router(api::AppState {
                     store: store.clone(),
                     publisher,
                     redis: clients.redis.clone(),
-                    jwt: clients.jwt.clone(),
-                    limiter: helpdesk_platform::RateLimiter::new(
-                        clients.redis.clone(),
-                        env.get("RATE_LIMIT_KEY_PREFIX").cloned().unwrap_or_else(|| "helpdesk".into()),
-                    ),
-                    limits: api::ratelimit::RateLimits::from_lookup(|n| env.get(n).cloned()),
-                    plans: Default::default(),
+                    gateway: gateway(&[]),
                 }),
             }),
+            "auth" => {
+                let gateway = gateway(auth::CREDENTIAL_ROUTES);
+                Box::new(HttpFunction {
+                    router: auth::router(auth::AuthState {
+                        store: store.clone(),
+                        sessions: gateway.sessions.clone(),
+                        jwt: clients.jwt.clone(),
+                        passwords: clients.passwords.clone(),
+                        mailer: Arc::new(clients.mailer.clone()),
+                        gateway,
+                        app_url: lookup("APP_URL").unwrap_or_else(|| "http://localhost:5173".into()),
+                    }),
+                })
+            }
+            "authorizer" => Box::new(Authorizer(authorizer::Authorizer {
+                jwt: clients.jwt.clone(),
+                sessions: gateway(&[]).sessions,
+                store: store.clone(),
+            })),
             "ai-worker" => Box::new(AiWorker(ai_worker::Worker {
                 store: store.clone(),
                 publisher,
@@ -153,6 +173,19 @@ impl LambdaFunction for HttpFunction {
             };
             let response = response.await.map_err(|e| e.to_string())?;
             serde_json::to_value(response).map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The HttpApi Lambda authorizer: its event is the v2 REQUEST payload.
+struct Authorizer(authorizer::Authorizer);
+
+impl LambdaFunction for Authorizer {
+    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let request = serde_json::from_value(event).map_err(|e| format!("not an authorizer event: {e}"))?;
+            let answer = self.0.handle(request).await.map_err(|e| e.to_string())?;
+            serde_json::to_value(answer).map_err(|e| e.to_string())
         })
     }
 }

@@ -3,23 +3,89 @@
 //! into an HTTP response.
 
 use crate::functions::LocalFunction;
-use crate::template::{Cors, HttpRoute};
+use crate::template::{AuthorizerSpec, Cors, HttpRoute};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// API Gateway's own payload limit.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
-/// A route of the template and the function it invokes.
+/// A route of the template, the function it invokes and the authorizer that runs first.
 pub struct RouteEntry {
     pub route: HttpRoute,
     pub function: Arc<LocalFunction>,
+    pub authorizer: Option<Arc<LocalAuthorizer>>,
+}
+
+/// A Lambda authorizer as API Gateway runs it: identity sources checked first (401 when one is
+/// missing), the function's answer cached per identity for `ReauthorizeEvery` (allow and deny
+/// alike), 403 on deny, 500 when the function fails, and the context of an allow passed to the
+/// route's function as `requestContext.authorizer.lambda`.
+pub struct LocalAuthorizer {
+    pub spec: AuthorizerSpec,
+    pub function: Arc<LocalFunction>,
+    cache: Mutex<HashMap<String, (Instant, Option<Value>)>>,
+}
+
+impl LocalAuthorizer {
+    pub fn new(spec: AuthorizerSpec, function: Arc<LocalFunction>) -> Self {
+        Self { spec, function, cache: Default::default() }
+    }
+
+    /// The context to pass on, or API Gateway's refusal.
+    async fn authorize(&self, route_event: &Value, headers: &axum::http::HeaderMap) -> Result<Value, Response<Body>> {
+        let mut identity = Vec::new();
+        for name in &self.spec.identity_headers {
+            match headers.get(name.as_str()).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+                Some(value) => identity.push(value.to_string()),
+                None => return Err(plain(StatusCode::UNAUTHORIZED, "Unauthorized")),
+            }
+        }
+        let key = identity.join(",");
+        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let decision = match cached {
+            Some((at, decision)) if at.elapsed() < self.spec.cache_ttl => decision,
+            _ => {
+                let mut event = route_event.clone();
+                let obj = event.as_object_mut().expect("event is an object");
+                obj.remove("body");
+                obj.remove("isBase64Encoded");
+                let method = route_event["requestContext"]["http"]["method"].as_str().unwrap_or("GET");
+                let path = route_event["rawPath"].as_str().unwrap_or("/");
+                obj.insert("type".into(), json!("REQUEST"));
+                obj.insert("identitySource".into(), json!(identity));
+                obj.insert(
+                    "routeArn".into(),
+                    json!(format!("arn:aws:execute-api:local:123456789012:local/$default/{method}{path}")),
+                );
+                let answer = match self.function.invoke("authorizer", event).await {
+                    Ok(answer) => answer,
+                    Err(_) => return Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
+                };
+                let decision = match (self.spec.simple_responses, answer["isAuthorized"].as_bool()) {
+                    (true, Some(true)) => Some(answer.get("context").cloned().unwrap_or_else(|| json!({}))),
+                    (true, Some(false)) => None,
+                    // An IAM-policy answer (or garbage): the local runner does not evaluate policies.
+                    _ => return Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
+                };
+                if !self.spec.cache_ttl.is_zero() {
+                    self.cache
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, (Instant::now(), decision.clone()));
+                }
+                decision
+            }
+        };
+        decision.ok_or_else(|| plain(StatusCode::FORBIDDEN, "Forbidden"))
+    }
 }
 
 /// Picks the route API Gateway would: exact paths over parameters over greedy paths, a method
@@ -293,7 +359,13 @@ async fn route(routes: Arc<Vec<RouteEntry>>, peer: SocketAddr, request: Request<
         return plain(StatusCode::NOT_FOUND, "Not Found");
     };
     let request_id = uuid::Uuid::new_v4().to_string();
-    let event = to_event(&entry.route, &params, &parts, &body, peer, &request_id);
+    let mut event = to_event(&entry.route, &params, &parts, &body, peer, &request_id);
+    if let Some(authorizer) = &entry.authorizer {
+        match authorizer.authorize(&event, &parts.headers).await {
+            Ok(context) => event["requestContext"]["authorizer"] = json!({ "lambda": context }),
+            Err(refusal) => return refusal,
+        }
+    }
     match entry.function.invoke("http", event).await {
         Ok(answer) => {
             let mut response = from_response(answer);

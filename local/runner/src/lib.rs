@@ -106,6 +106,8 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         jwt: helpdesk_http::JwtKeys::hs256(&config.jwt_secret),
         sqs: aws_sdk_sqs::Client::new(&config.sdk),
         http: reqwest::Client::new(),
+        mailer: helpdesk_platform::mail::CapturingMailer::capturing(),
+        passwords: auth::passwords::Passwords::default(),
     };
     // Locally the functions' roles get the owner's password (none with trust authentication).
     let owner_password = url_password(&config.database_url);
@@ -134,10 +136,24 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         migrate.invoke("startup", serde_json::json!({})).await.map_err(|e| anyhow!("migrations failed: {e}"))?;
     }
 
+    let mut authorizers = BTreeMap::new();
+    for (name, spec) in &config.template.authorizers {
+        let function = functions
+            .iter()
+            .find(|f| f.spec.logical_id == spec.function)
+            .ok_or_else(|| anyhow!("authorizer {name} names {}, which is not a function", spec.function))?;
+        authorizers.insert(name.clone(), Arc::new(gateway::LocalAuthorizer::new(spec.clone(), function.clone())));
+    }
     let routes: Arc<Vec<RouteEntry>> = Arc::new(
         functions
             .iter()
-            .flat_map(|f| f.spec.routes.iter().map(|r| RouteEntry { route: r.clone(), function: f.clone() }))
+            .flat_map(|f| {
+                f.spec.routes.iter().map(|r| RouteEntry {
+                    route: r.clone(),
+                    function: f.clone(),
+                    authorizer: r.authorizer.as_ref().and_then(|name| authorizers.get(name).cloned()),
+                })
+            })
             .collect(),
     );
     let listener =

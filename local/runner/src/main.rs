@@ -1,20 +1,35 @@
 //! `helpdesk-local`: runs the platform locally (see README).
 //!
 //!     helpdesk-local serve [--bind ADDR] [--resources FILE] [--demo]
-//!     helpdesk-local create-org --name NAME [--email EMAIL]
+//!     helpdesk-local create-org --name NAME [--email EMAIL] [--base URL]
 //!
 //! Configuration comes from the environment `local/dev` prepares: DATABASE_URL, REDIS_URL,
 //! JWT_SECRET, AWS_ENDPOINT_URL and the AWS credentials.
 
 use anyhow::{anyhow, bail, Context, Result};
-use helpdesk_domain::Role;
 use local_runner::template::Template;
 use local_runner::{RunnerConfig, StackResources};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const DEMO_ORG: &str = "Demo Co";
-const TOKEN_TTL_SECS: i64 = 24 * 3600;
+const DEMO_SLUG: &str = "demo";
+const DEMO_EMAIL: &str = "admin@demo.example";
+/// Local only: the demo runs on loopback with data nobody cares about.
+const DEMO_PASSWORD: &str = "demo-password-1";
+
+/// Signs up an organisation on a running platform; returns the tokens.
+async fn signup(base: &str, name: &str, slug: Option<&str>, email: &str, password: &str) -> Result<serde_json::Value> {
+    let mut body = serde_json::json!({"organization_name": name, "email": email, "password": password});
+    if let Some(slug) = slug {
+        body["organization_slug"] = slug.into();
+    }
+    let response = reqwest::Client::new().post(format!("{base}/v1/auth/signup")).json(&body).send().await?;
+    if !response.status().is_success() {
+        bail!("sign-up at {base} failed: {} {}", response.status(), response.text().await?);
+    }
+    Ok(response.json().await?)
+}
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -28,14 +43,17 @@ async fn main() -> Result<()> {
         "create-org" => {
             let name = flag("--name").ok_or_else(|| anyhow!("create-org needs --name NAME"))?;
             let email = flag("--email").unwrap_or_else(|| "admin@example.com".to_string());
-            let store = store().await?;
-            let token = create_org(&store, &name, &email).await?;
-            println!("{token}");
+            let base = flag("--base").unwrap_or_else(|| "http://127.0.0.1:3000".to_string());
+            // A sign-up like any other, with a password nobody needs to know.
+            let password = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+            let tokens = signup(&base, &name, None, &email, &password).await?;
+            println!("{}", tokens["access_token"].as_str().unwrap_or_default());
             Ok(())
         }
         _ => {
             eprintln!("usage: helpdesk-local serve [--bind 127.0.0.1:3000] [--resources FILE] [--demo]");
-            eprintln!("       helpdesk-local create-org --name NAME [--email EMAIL]   (prints an admin token)");
+            eprintln!("       helpdesk-local create-org --name NAME [--email EMAIL] [--base URL]");
+            eprintln!("           (signs up on a running platform and prints the owner's access token)");
             bail!("unknown command {command:?}")
         }
     }
@@ -47,27 +65,6 @@ fn env(name: &str) -> Result<String> {
 
 fn repo_root() -> PathBuf {
     std::env::var("HELPDESK_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."))
-}
-
-async fn store() -> Result<helpdesk_store::PgStore> {
-    let store = helpdesk_store::PgStore::connect_lazy(&env("DATABASE_URL")?, 2)?;
-    store.migrate().await?;
-    Ok(store)
-}
-
-fn keys() -> Result<helpdesk_http::JwtKeys> {
-    let secret = env("JWT_SECRET")?;
-    if secret.len() < 32 {
-        bail!("JWT_SECRET must be at least 32 bytes");
-    }
-    Ok(helpdesk_http::JwtKeys::hs256(secret.as_bytes()))
-}
-
-/// Creates an organisation and its admin, and returns a token for that admin.
-async fn create_org(store: &helpdesk_store::PgStore, name: &str, email: &str) -> Result<String> {
-    let org = store.create_organization(name).await?;
-    let user = store.create_user(org, email, Some("Admin"), Role::Admin).await?;
-    Ok(keys()?.issue(org, user, Role::Admin, TOKEN_TTL_SECS)?)
 }
 
 async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> Result<()> {
@@ -100,7 +97,7 @@ async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> R
     let running = local_runner::start(config).await?;
     let base = format!("http://{}", running.addr);
     if demo {
-        seed_demo(&running.clients.owner, &base).await?;
+        seed_demo(&base).await?;
     } else {
         eprintln!("\nThe platform runs at {base}  (Ctrl-C stops it)\n");
     }
@@ -110,17 +107,23 @@ async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> R
 }
 
 /// A demo organisation with a few messages of its own, and what to try next.
-async fn seed_demo(store: &helpdesk_store::PgStore, base: &str) -> Result<()> {
-    let org = match store.find_organization_by_name(DEMO_ORG).await? {
-        Some(org) => org,
-        None => {
-            let org = store.create_organization(DEMO_ORG).await?;
-            store.create_user(org, "admin@demo.example", Some("Demo Admin"), Role::Admin).await?;
-            org
+async fn seed_demo(base: &str) -> Result<()> {
+    let tokens = match signup(base, DEMO_ORG, Some(DEMO_SLUG), DEMO_EMAIL, DEMO_PASSWORD).await {
+        Ok(tokens) => tokens,
+        // It exists from an earlier run: sign in.
+        Err(_) => {
+            let response = reqwest::Client::new()
+                .post(format!("{base}/v1/auth/login"))
+                .json(&serde_json::json!({"organization": DEMO_SLUG, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}))
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("signing in to the demo organisation failed: {} {}", response.status(), response.text().await?);
+            }
+            response.json().await?
         }
     };
-    let (user, role) = store.find_admin(org).await?.ok_or_else(|| anyhow!("the demo organisation has no admin"))?;
-    let token = keys()?.issue(org, user, role, TOKEN_TTL_SECS)?;
+    let token = tokens["access_token"].as_str().unwrap_or_default().to_string();
 
     let samples = [
         (
@@ -163,7 +166,9 @@ async fn seed_demo(store: &helpdesk_store::PgStore, base: &str) -> Result<()> {
         r#"
   The platform runs at {base}   (Ctrl-C stops it)
 
-  Demo organisation "{DEMO_ORG}" with three sample messages. Your admin token (24 h):
+  Demo organisation "{DEMO_ORG}" with three sample messages. Its owner signs in with
+  organisation "{DEMO_SLUG}", email {DEMO_EMAIL}, password {DEMO_PASSWORD}. An access token (15 min;
+  POST /v1/auth/refresh or /v1/auth/login for another):
 
     export TOKEN={token}
 
@@ -172,6 +177,7 @@ async fn seed_demo(store: &helpdesk_store::PgStore, base: &str) -> Result<()> {
     curl -s -X POST {base}/v1/messages -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
          -d '{{"channel":"api","from":{{"email":"you@example.com"}},"subject":"Hello","body":"My invoice is wrong, please help"}}'
     curl -s {base}/v1/messages/<id from the answer> -H "Authorization: Bearer $TOKEN"
+    curl -s {base}/v1/me -H "Authorization: Bearer $TOKEN"
     curl -s {base}/health/ready
 "#
     );

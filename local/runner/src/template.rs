@@ -23,6 +23,23 @@ pub struct HttpRoute {
     pub method: String,
     /// `/v1/messages/{id}`, `/{proxy+}` or `$default`.
     pub path: String,
+    /// The authorizer API Gateway runs first: the event's `Auth.Authorizer`, else the API's
+    /// `DefaultAuthorizer`; `None` for `Authorizer: NONE`.
+    pub authorizer: Option<String>,
+}
+
+/// A Lambda authorizer of the HttpApi's `Auth.Authorizers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerSpec {
+    pub name: String,
+    /// The function's logical id (from `FunctionArn: !GetAtt X.Arn`).
+    pub function: String,
+    /// The identity sources: request headers, lower-cased. A request missing one is refused
+    /// with 401 before the authorizer runs.
+    pub identity_headers: Vec<String>,
+    /// `ReauthorizeEvery`: how long an answer is cached per identity (0: not cached).
+    pub cache_ttl: Duration,
+    pub simple_responses: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +85,8 @@ pub struct Cors {
 pub struct Template {
     /// The HTTP API's CORS settings, if it has any.
     pub cors: Option<Cors>,
+    /// The HTTP API's Lambda authorizers, by name.
+    pub authorizers: BTreeMap<String, AuthorizerSpec>,
     pub functions: Vec<FunctionSpec>,
     pub parameters: BTreeMap<String, String>,
     /// Database roles other than the owner's (their secrets' usernames).
@@ -100,6 +119,42 @@ impl Template {
                 Value::Tagged(t) => t.value.as_str().map(str::to_string),
                 other => other.as_str().map(str::to_string),
             });
+
+        let http_api = resources
+            .iter()
+            .find(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::HttpApi"))
+            .and_then(|(_, r)| r.get("Properties").cloned())
+            .unwrap_or(Value::Null);
+        let auth = http_api.get("Auth").cloned().unwrap_or(Value::Null);
+        let default_authorizer = auth.get("DefaultAuthorizer").and_then(Value::as_str).map(str::to_string);
+        let mut authorizers = BTreeMap::new();
+        for (name, a) in auth.get("Authorizers").and_then(Value::as_mapping).into_iter().flatten() {
+            let name = name.as_str().unwrap_or_default().to_string();
+            let Some(function) = referenced_logical_id(a.get("FunctionArn")) else {
+                bail!(
+                    "authorizer {name}: only Lambda authorizers with FunctionArn: !GetAtt X.Arn are supported locally"
+                )
+            };
+            if a.get("AuthorizerPayloadFormatVersion").and_then(scalar).as_deref() != Some("2.0") {
+                bail!("authorizer {name}: only AuthorizerPayloadFormatVersion 2.0 is supported locally");
+            }
+            let identity = a.get("Identity").cloned().unwrap_or(Value::Null);
+            authorizers.insert(
+                name.clone(),
+                AuthorizerSpec {
+                    name,
+                    function,
+                    identity_headers: strings(identity.get("Headers"), &parameters)
+                        .into_iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect(),
+                    cache_ttl: Duration::from_secs(
+                        identity.get("ReauthorizeEvery").and_then(Value::as_u64).unwrap_or(300),
+                    ),
+                    simple_responses: a.get("EnableSimpleResponses").and_then(Value::as_bool).unwrap_or(false),
+                },
+            );
+        }
 
         let mut functions = Vec::new();
         for (id, resource) in resources {
@@ -138,6 +193,12 @@ impl Template {
                         Some("HttpApi") => spec.routes.push(HttpRoute {
                             method: p.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_ascii_uppercase(),
                             path: p.get("Path").and_then(Value::as_str).unwrap_or("$default").to_string(),
+                            authorizer: match p.get("Auth").and_then(|a| a.get("Authorizer")).and_then(Value::as_str) {
+                                Some("NONE") => None,
+                                Some(name) if authorizers.contains_key(name) => Some(name.to_string()),
+                                Some(name) => bail!("{logical_id}.{name}: unknown authorizer {name}"),
+                                None => default_authorizer.clone(),
+                            },
                         }),
                         Some("SQS") => spec.queues.push(SqsMapping {
                             event_name: name.clone(),
@@ -176,22 +237,18 @@ impl Template {
                 f.database_role = None; // the owner
             }
         }
-        let cors = resources
-            .iter()
-            .find(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::HttpApi"))
-            .and_then(|(_, r)| r.get("Properties")?.get("CorsConfiguration").cloned())
-            .map(|c| {
-                let list = |key: &str| strings(c.get(key), &parameters);
-                Cors {
-                    allow_origins: list("AllowOrigins"),
-                    allow_methods: list("AllowMethods"),
-                    allow_headers: list("AllowHeaders").into_iter().map(|h| h.to_ascii_lowercase()).collect(),
-                    expose_headers: list("ExposeHeaders"),
-                    max_age: c.get("MaxAge").and_then(Value::as_u64),
-                    allow_credentials: c.get("AllowCredentials").and_then(Value::as_bool).unwrap_or(false),
-                }
-            });
-        Ok(Self { cors, functions, parameters, database_roles })
+        let cors = http_api.get("CorsConfiguration").cloned().map(|c| {
+            let list = |key: &str| strings(c.get(key), &parameters);
+            Cors {
+                allow_origins: list("AllowOrigins"),
+                allow_methods: list("AllowMethods"),
+                allow_headers: list("AllowHeaders").into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+                expose_headers: list("ExposeHeaders"),
+                max_age: c.get("MaxAge").and_then(Value::as_u64),
+                allow_credentials: c.get("AllowCredentials").and_then(Value::as_bool).unwrap_or(false),
+            }
+        });
+        Ok(Self { cors, authorizers, functions, parameters, database_roles })
     }
 
     pub fn function_by_binary(&self, binary: &str) -> Option<&FunctionSpec> {
@@ -292,7 +349,19 @@ mod tests {
     fn reads_the_projects_template() {
         let t = Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")).unwrap();
         let api = t.function_by_binary("api").unwrap();
-        assert!(api.routes.contains(&HttpRoute { method: "POST".into(), path: "/v1/messages".into() }));
+        let bearer = Some("BearerAuthorizer".to_string());
+        let route = |method: &str, path: &str, authorizer: &Option<String>| HttpRoute {
+            method: method.into(),
+            path: path.into(),
+            authorizer: authorizer.clone(),
+        };
+        assert!(api.routes.contains(&route("POST", "/v1/messages", &bearer)));
+        assert!(api.routes.contains(&route("GET", "/health/live", &None)), "public routes say Authorizer: NONE");
+        let authorizer = &t.authorizers["BearerAuthorizer"];
+        assert_eq!(authorizer.function, "AuthorizerFunction");
+        assert_eq!(authorizer.identity_headers, ["authorization"]);
+        assert_eq!(authorizer.cache_ttl, Duration::from_secs(300));
+        assert!(authorizer.simple_responses);
         assert_eq!(api.env.get("INBOUND_MESSAGES_QUEUE_URL"), Some(&EnvValue::Ref("InboundMessagesQueue".into())));
         let worker = t.function_by_binary("ai-worker").unwrap();
         assert_eq!(worker.queues[0].queue, "InboundMessagesQueue");

@@ -61,3 +61,19 @@ id_type!(
     /// A conversation: the thread a contact's messages belong to.
     ConversationId
 );
+id_type!(
+    /// An API key (its secret is never stored, only a hash).
+    ApiKeyId
+);
+id_type!(
+    /// A custom role of an organisation.
+    RoleId
+);
+id_type!(
+    /// An invitation to join an organisation's team.
+    InvitationId
+);
+id_type!(
+    /// A signed-in session: one refresh-token family, from login to logout or revocation.
+    SessionId
+);

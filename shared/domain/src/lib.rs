@@ -4,20 +4,24 @@
 
 pub mod classify;
 pub mod conversation;
+pub mod identity;
 pub mod ids;
+pub mod mail;
 pub mod message;
 pub mod permissions;
 pub mod queue;
 
 pub use classify::{BaselineClassifier, Classification, Classifier, Sentiment, Urgency};
 pub use conversation::ConversationStatus;
-pub use ids::{ConversationId, MessageId, OrgId, UserId};
+pub use identity::{may_grant, Password, Principal, RoleName, Slug};
+pub use ids::{ApiKeyId, ConversationId, InvitationId, MessageId, OrgId, RoleId, SessionId, UserId};
+pub use mail::{Mailer, OutgoingEmail};
 pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
 pub use queue::{MessageClassified, MessageReceived, Publisher, Queue, QueueRecord};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -27,6 +31,12 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Agent, Role::Viewer];
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",

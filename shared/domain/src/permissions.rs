@@ -39,6 +39,8 @@ permissions! {
     IntegrationsRead => "integrations:read",
     IntegrationsWrite => "integrations:write",
     IntegrationsConfigure => "integrations:configure",
+    AuditRead => "audit:read",
+    ApiKeysWrite => "api_keys:write",
 }
 
 impl Permission {
@@ -66,6 +68,32 @@ impl PermissionSet {
 
     pub fn iter(self) -> impl Iterator<Item = Permission> {
         Permission::ALL.iter().copied().filter(move |p| self.contains(*p))
+    }
+
+    pub fn is_subset_of(self, other: PermissionSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    /// The permissions' wire names.
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter().map(Permission::as_str).collect()
+    }
+
+    /// Parses wire names; an unknown name is returned as the error.
+    pub fn parse_names<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
+        let mut set = Vec::with_capacity(names.len());
+        for name in names {
+            set.push(
+                Permission::parse(name.as_ref()).ok_or_else(|| format!("unknown permission '{}'", name.as_ref()))?,
+            );
+        }
+        Ok(Self::of(&set))
+    }
+
+    /// Parses wire names, skipping unknown ones (a token minted before a permission was
+    /// renamed must not fail; it just carries less).
+    pub fn from_known_names<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        Self::of(&names.into_iter().filter_map(|n| Permission::parse(n.as_ref())).collect::<Vec<_>>())
     }
 }
 

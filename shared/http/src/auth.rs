@@ -1,24 +1,35 @@
-//! Bearer-token authentication: HS256 JWTs with `sub`, `org` and `role`. Identity (issue 3)
-//! replaces the issuer; every route keeps asking for an [`AuthContext`].
+//! Who is calling. Access tokens are HS256 JWTs issued by the auth function; API Gateway's
+//! Lambda authorizer verifies them (or an API key) and hands the caller to the functions as its
+//! context, which [`AuthContext::from_authorizer_context`] reads back. The same types serve both
+//! ends, so the authorizer and the functions cannot disagree on the shape.
 
 use crate::problem::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use helpdesk_domain::{OrgId, Permission, PermissionSet, Role, UserId};
+use helpdesk_domain::{ApiKeyId, OrgId, Permission, PermissionSet, Principal, Role, RoleName, SessionId, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const ISSUER: &str = "helpdesk";
-/// Access tokens are for the API; other token kinds (refresh, invitations) get other audiences
-/// so that one can never be used as another.
+/// Access tokens are for the API; other token kinds get other audiences so that one can never
+/// be used as another.
 pub const AUDIENCE: &str = "helpdesk-api";
 
+/// An access token's claims.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
     pub sub: UserId,
     pub org: OrgId,
-    pub role: Role,
+    pub role: String,
+    /// The role's permissions when the token was issued (custom roles included), by name.
+    pub perms: Vec<String>,
+    /// The session (refresh-token family) the token belongs to: logout ends it.
+    pub sid: SessionId,
+    /// The user's authorisation version: a role change or deactivation bumps it.
+    pub ver: i64,
     pub iss: String,
     pub aud: String,
     pub iat: i64,
@@ -27,17 +38,49 @@ pub struct Claims {
 }
 
 /// Who is calling: every query is scoped to `org`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthContext {
     pub org: OrgId,
-    pub user: UserId,
-    pub role: Role,
+    pub principal: Principal,
+    pub role: RoleName,
     pub permissions: PermissionSet,
+    /// Set for a signed-in user; API keys have none.
+    pub session: Option<SessionId>,
+    pub authz_version: i64,
 }
 
+/// The role name an API key's context carries: keys have permissions, not roles.
+pub const API_KEY_ROLE: &str = "api_key";
+
 impl AuthContext {
-    pub fn new(org: OrgId, user: UserId, role: Role) -> Self {
-        Self { org, user, role, permissions: role.permissions() }
+    /// A signed-in user with a built-in role (tests and tools).
+    pub fn user(org: OrgId, user: UserId, role: Role, session: SessionId, authz_version: i64) -> Self {
+        Self {
+            org,
+            principal: Principal::User(user),
+            role: role.into(),
+            permissions: role.permissions(),
+            session: Some(session),
+            authz_version,
+        }
+    }
+
+    pub fn api_key(org: OrgId, key: ApiKeyId, permissions: PermissionSet) -> Self {
+        Self {
+            org,
+            principal: Principal::ApiKey(key),
+            role: RoleName::Custom(API_KEY_ROLE.into()),
+            permissions,
+            session: None,
+            authz_version: 0,
+        }
+    }
+
+    /// The calling user, or 403 for an API key (routes about "me" need a person).
+    pub fn user_id(&self) -> Result<UserId, ApiError> {
+        self.principal
+            .user()
+            .ok_or_else(|| ApiError::Forbidden("this route needs a signed-in user, not an API key".into()))
     }
 
     /// The route's permission, or 403 naming it.
@@ -47,6 +90,56 @@ impl AuthContext {
         } else {
             Err(ApiError::Forbidden(format!("this needs the {} permission", permission.as_str())))
         }
+    }
+
+    /// What the authorizer returns to API Gateway as `context` (string values only: API
+    /// Gateway passes them through as they are).
+    pub fn to_authorizer_context(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        map.insert("org_id".into(), self.org.to_string().into());
+        match self.principal {
+            Principal::User(id) => {
+                map.insert("principal_type".into(), "user".into());
+                map.insert("user_id".into(), id.to_string().into());
+            }
+            Principal::ApiKey(id) => {
+                map.insert("principal_type".into(), "api_key".into());
+                map.insert("key_id".into(), id.to_string().into());
+            }
+        }
+        map.insert("role".into(), self.role.as_str().into());
+        map.insert("permissions".into(), self.permissions.names().join(" ").into());
+        if let Some(sid) = self.session {
+            map.insert("session_id".into(), sid.to_string().into());
+        }
+        map.insert("authz_version".into(), self.authz_version.to_string().into());
+        map
+    }
+
+    /// Reads the caller back from the authorizer's context (`requestContext.authorizer.lambda`).
+    pub fn from_authorizer_context(map: &HashMap<String, Value>) -> Option<Self> {
+        let text = |k: &str| map.get(k).and_then(Value::as_str);
+        let org = text("org_id")?.parse().ok()?;
+        let principal = match text("principal_type")? {
+            "user" => Principal::User(text("user_id")?.parse().ok()?),
+            "api_key" => Principal::ApiKey(text("key_id")?.parse().ok()?),
+            _ => return None,
+        };
+        let session = match text("session_id") {
+            Some(s) => Some(s.parse().ok()?),
+            None => None,
+        };
+        if matches!(principal, Principal::User(_)) && session.is_none() {
+            return None;
+        }
+        Some(Self {
+            org,
+            principal,
+            role: RoleName::parse(text("role")?).ok()?,
+            permissions: PermissionSet::from_known_names(text("permissions")?.split_whitespace()),
+            session,
+            authz_version: text("authz_version").and_then(|v| v.parse().ok()).unwrap_or(0),
+        })
     }
 }
 
@@ -80,13 +173,19 @@ impl JwtKeys {
         }
     }
 
-    /// A token for the given user, valid for `ttl_secs`.
-    pub fn issue(&self, org: OrgId, user: UserId, role: Role, ttl_secs: i64) -> Result<String, ApiError> {
+    /// An access token for a signed-in user, valid for `ttl_secs`.
+    pub fn issue(&self, caller: &AuthContext, ttl_secs: i64) -> Result<String, ApiError> {
+        let (Principal::User(user), Some(sid)) = (caller.principal, caller.session) else {
+            return Err(ApiError::internal("access tokens are for signed-in users"));
+        };
         let now = chrono::Utc::now().timestamp();
         self.sign(&Claims {
             sub: user,
-            org,
-            role,
+            org: caller.org,
+            role: caller.role.as_str().to_string(),
+            perms: caller.permissions.names().into_iter().map(str::to_string).collect(),
+            sid,
+            ver: caller.authz_version,
             iss: ISSUER.to_string(),
             aud: AUDIENCE.to_string(),
             iat: now,
@@ -100,40 +199,49 @@ impl JwtKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(ApiError::internal)
     }
 
+    /// Checks the signature, algorithm, issuer, audience and times, and reads the caller.
     pub fn verify(&self, token: &str) -> Result<AuthContext, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?;
-        Ok(AuthContext::new(data.claims.org, data.claims.sub, data.claims.role))
-    }
-
-    /// Reads `Authorization: Bearer …` from request headers.
-    pub fn authenticate(&self, headers: &axum::http::HeaderMap) -> Result<AuthContext, ApiError> {
-        let value = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing Authorization header".into()))?
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into()))?;
-        self.verify(token.trim())
+        let c = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| ApiError::Unauthorized(format!("invalid bearer token: {e}")))?
+            .claims;
+        let role = RoleName::parse(&c.role).map_err(|_| ApiError::Unauthorized("invalid bearer token: role".into()))?;
+        Ok(AuthContext {
+            org: c.org,
+            principal: Principal::User(c.sub),
+            role,
+            permissions: PermissionSet::from_known_names(&c.perms),
+            session: Some(c.sid),
+            authz_version: c.ver,
+        })
     }
 }
 
-/// Extracts the caller from the request, given state that holds the keys.
-impl<S> FromRequestParts<S> for AuthContext
-where
-    S: Send + Sync + AsRef<JwtKeys>,
-{
+/// The credential in `Authorization: Bearer …`, if the header is there and well formed.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("missing Authorization header".into()))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into()))?;
+    Ok(token.trim())
+}
+
+/// The caller, as the gateway middleware left it after checking the authorizer's context
+/// against the live session state. A route reached without it (a function invoked other than
+/// through API Gateway's authorizer) is refused.
+impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        // A middleware that already verified the token (the rate limiter) leaves the caller here.
-        let auth = match parts.extensions.get::<AuthContext>() {
-            Some(auth) => *auth,
-            None => state.as_ref().authenticate(&parts.headers)?,
-        };
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let auth = parts
+            .extensions
+            .get::<AuthContext>()
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthorized("this route needs a bearer token or API key".into()))?;
         tracing::Span::current().record("org", tracing::field::display(auth.org));
         Ok(auth)
     }
@@ -145,12 +253,29 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+    fn agent() -> AuthContext {
+        AuthContext::user(OrgId::new(), UserId::new(), Role::Agent, SessionId::new(), 3)
+    }
+
     #[test]
     fn round_trips_a_token() {
         let keys = JwtKeys::hs256(SECRET);
-        let (org, user) = (OrgId::new(), UserId::new());
-        let token = keys.issue(org, user, Role::Agent, 60).unwrap();
-        assert_eq!(keys.verify(&token).unwrap(), AuthContext::new(org, user, Role::Agent));
+        let caller = agent();
+        let token = keys.issue(&caller, 60).unwrap();
+        assert_eq!(keys.verify(&token).unwrap(), caller);
+    }
+
+    #[test]
+    fn round_trips_the_authorizer_context() {
+        let caller = agent();
+        let read =
+            |c: &AuthContext| AuthContext::from_authorizer_context(&c.to_authorizer_context().into_iter().collect());
+        assert_eq!(read(&caller), Some(caller));
+        let key = AuthContext::api_key(OrgId::new(), ApiKeyId::new(), Role::Viewer.permissions());
+        assert_eq!(read(&key), Some(key));
+        let mut no_session: HashMap<String, Value> = agent().to_authorizer_context().into_iter().collect();
+        no_session.remove("session_id");
+        assert_eq!(AuthContext::from_authorizer_context(&no_session), None, "a user always has a session");
     }
 
     fn claims(keys_org: OrgId) -> Claims {
@@ -158,7 +283,10 @@ mod tests {
         Claims {
             sub: UserId::new(),
             org: keys_org,
-            role: Role::Admin,
+            role: "admin".into(),
+            perms: vec!["messages:read".into()],
+            sid: SessionId::new(),
+            ver: 1,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             iat: now,
@@ -202,10 +330,10 @@ mod tests {
     fn refuses_forged_expired_and_unsigned_tokens() {
         let keys = JwtKeys::hs256(SECRET);
         let other = JwtKeys::hs256(b"another-secret-another-secret-xx");
-        let forged = other.issue(OrgId::new(), UserId::new(), Role::Admin, 60).unwrap();
+        let forged = other.issue(&agent(), 60).unwrap();
         assert!(keys.verify(&forged).is_err());
 
-        let expired = keys.issue(OrgId::new(), UserId::new(), Role::Admin, -120).unwrap();
+        let expired = keys.issue(&agent(), -120).unwrap();
         assert!(keys.verify(&expired).is_err());
 
         // alg: none with the same claims.

@@ -21,6 +21,29 @@ impl Bootstrap {
         self.secrets.database(&self.settings).await
     }
 
+    /// Redis, from `REDIS_URL`.
+    pub fn redis(&self) -> anyhow::Result<crate::RedisHandle> {
+        Ok(crate::RedisHandle::new(&self.settings.redis_url)?)
+    }
+
+    /// The gateway layer (rate limits, caller checks) from the function's environment.
+    pub fn gateway(
+        store: PgStore,
+        redis: crate::RedisHandle,
+        lookup: impl Fn(&str) -> Option<String>,
+        credential_routes: &'static [&'static str],
+    ) -> crate::Gateway {
+        let prefix = lookup("REDIS_KEY_PREFIX").unwrap_or_else(|| "helpdesk".into());
+        crate::Gateway {
+            limiter: crate::RateLimiter::new(redis.clone(), prefix.clone()),
+            limits: crate::RateLimits::from_lookup(&lookup),
+            plans: Default::default(),
+            sessions: crate::Sessions::new(redis, prefix),
+            store,
+            credential_routes,
+        }
+    }
+
     /// A publisher to the queues whose URLs the function's environment names.
     pub fn publisher(&self) -> SqsPublisher {
         SqsPublisher::new(aws_sdk_sqs::Client::new(&self.sdk), QueueUrls::from_env())

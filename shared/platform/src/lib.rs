@@ -3,15 +3,21 @@
 
 pub mod bootstrap;
 pub mod config;
+pub mod credentials;
+pub mod gateway;
+pub mod mail;
 pub mod outbox;
 pub mod ratelimit;
 pub mod redis_handle;
+pub mod sessions;
 pub mod telemetry;
 
 pub use bootstrap::Bootstrap;
 pub use config::{Secrets, Settings};
+pub use gateway::{Gateway, PlanCache, RateLimits};
 pub use ratelimit::{Limit, RateLimiter};
 pub use redis_handle::RedisHandle;
+pub use sessions::Sessions;
 
 /// The version every function reports in `/health/detailed` and its logs.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

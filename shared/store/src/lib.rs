@@ -3,12 +3,17 @@
 //! security checks again, so a query can only ever see one tenant's rows.
 
 mod classifications;
+mod identity;
 mod messages;
 mod organizations;
 mod outbox;
 mod records;
 
 pub use classifications::{MessageToClassify, SaveClassificationOutcome};
+pub use identity::{
+    ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, OrganizationRecord, PendingInvitation,
+    Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,
+};
 pub use messages::{AcceptOutcome, AcceptedMessage, ConversationFilter, IdempotencyKey};
 pub use outbox::PendingOutbox;
 pub use records::{ClassificationRecord, ConversationRecord, ConversationSummary, MessageRecord};

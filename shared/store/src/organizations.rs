@@ -5,9 +5,11 @@ impl PgStore {
     pub async fn create_organization(&self, name: &str) -> Result<OrgId> {
         let id = OrgId::new();
         let mut tx = self.tenant(id).await?;
-        sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, $2)")
+        // A sign-in name nobody chose: the id itself (sign-up lets people pick one).
+        sqlx::query("INSERT INTO organizations (id, name, slug) VALUES ($1, $2, $3)")
             .bind(id.0)
             .bind(name)
+            .bind(id.0.simple().to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -121,9 +121,8 @@ async fn unknown_routes_methods_ids_and_tokens_get_problems() {
         (app.http.get(format!("{}/v1/conversations?cursor=garbage", app.base)).bearer_auth(&token), 400),
         (app.http.get(format!("{}/v1/conversations?limit=1000", app.base)).bearer_auth(&token), 400),
         (app.http.get(format!("{}/v1/conversations?colour=red", app.base)).bearer_auth(&token), 400),
-        (app.http.get(format!("{}/v1/conversations", app.base)), 401),
-        (app.http.get(format!("{}/v1/conversations", app.base)).bearer_auth("not.a.token"), 401),
-        (app.http.get(format!("{}/health/detailed", app.base)), 401),
+        (app.http.post(format!("{}/v1/auth/login", app.base)).body("{}"), 415),
+        (app.http.post(format!("{}/v1/auth/refresh", app.base)).json(&serde_json::json!({"refresh_token": "x"})), 401),
     ];
     for (request, status) in checks {
         let response = request.send().await.unwrap();
@@ -131,4 +130,10 @@ async fn unknown_routes_methods_ids_and_tokens_get_problems() {
         assert_eq!(response.status().as_u16(), status, "{url}");
         assert_eq!(response.headers()["content-type"], "application/problem+json", "{url}");
     }
+    // Before any function runs, API Gateway's own answers: no credential, a refused one.
+    let bare = app.http.get(format!("{}/health/detailed", app.base)).send().await.unwrap();
+    assert_eq!(bare.status(), 401);
+    let refused =
+        app.http.get(format!("{}/v1/conversations", app.base)).bearer_auth("not.a.token").send().await.unwrap();
+    assert_eq!(refused.status(), 403);
 }

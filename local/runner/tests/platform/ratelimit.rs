@@ -23,14 +23,15 @@ async fn statuses(app: &TestApp, token: &str, n: usize) -> Vec<reqwest::Response
 
 #[tokio::test]
 async fn over_the_ip_limit_answers_429_with_retry_after() {
-    let app = spawn_app_with(limits("60/3", "free=6000/1000")).await;
+    // Four: the sign-up takes one from the same address.
+    let app = spawn_app_with(limits("60/4", "free=6000/1000")).await;
     let (_, token) = app.org().await;
     let answers = statuses(&app, &token, 4).await;
     let remaining: Vec<&str> =
         answers[..3].iter().map(|a| a.headers()["ratelimit-remaining"].to_str().unwrap()).collect();
     assert_eq!(remaining, ["2", "1", "0"]);
     assert!(answers[..3].iter().all(|a| a.status() == 200));
-    assert_eq!(answers[0].headers()["ratelimit-limit"], "3");
+    assert_eq!(answers[0].headers()["ratelimit-limit"], "4");
 
     let refused = &answers[3];
     assert_eq!(refused.status(), 429);
@@ -61,7 +62,36 @@ async fn without_redis_the_limit_holds_in_memory_and_nothing_fails() {
     let mut options = limits("60/2", "free=6000/1000");
     options.redis_url = Some("redis://127.0.0.1:1".into());
     let app = spawn_app_with(options).await;
-    let (_, token) = app.org().await;
-    let answers: Vec<u16> = statuses(&app, &token, 3).await.iter().map(|a| a.status().as_u16()).collect();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(app.http.get(format!("{}/health/live", app.base)).send().await.unwrap().status().as_u16());
+    }
     assert_eq!(answers, [200, 200, 429]);
+}
+
+#[tokio::test]
+async fn without_redis_sign_in_is_unavailable_not_broken() {
+    let mut options = limits("6000/1000", "free=6000/1000");
+    options.redis_url = Some("redis://127.0.0.1:1".into());
+    let app = spawn_app_with(options).await;
+    // Sessions live in Redis: with it gone, signing in answers 503 (a problem, never a 500).
+    let body = serde_json::json!({"organization": "acme", "email": "a@acme.example", "password": "whatever password"});
+    let response = app.post(None, "/v1/auth/login", &body).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn the_credential_routes_have_a_tighter_bucket_per_ip() {
+    let mut options = limits("6000/1000", "free=6000/1000");
+    options.env_overrides.insert("RATE_LIMIT_CREDENTIALS".into(), "60/3".into());
+    let app = spawn_app_with(options).await;
+    let body = serde_json::json!({"organization": "acme", "email": "a@acme.example", "password": "whatever password"});
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(app.post(None, "/v1/auth/login", &body).await.status().as_u16());
+    }
+    assert_eq!(answers, [401, 401, 401, 429]);
+    // Other routes from the same address are not held back.
+    assert_eq!(app.http.get(format!("{}/health/live", app.base)).send().await.unwrap().status(), 200);
 }

@@ -1,0 +1,121 @@
+//! API keys for API consumers: scoped to permissions their creator holds, shown once, stored
+//! as a hash, revocable at once.
+
+use crate::routes::parse_permissions;
+use crate::{session_store_down, AuthState, ClientInfo};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use helpdesk_domain::{ApiKeyId, Permission, ValidationError};
+use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, Problem};
+use helpdesk_platform::credentials::{Credential, Kind};
+use helpdesk_store::ApiKeyRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    pub name: String,
+    /// Permission names, e.g. `["messages:write"]`; each must be one the caller holds.
+    pub permissions: Vec<String>,
+    /// Days until the key stops working; never when left out.
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedApiKey {
+    /// The key itself, for `Authorization: Bearer`. Shown only in this answer.
+    pub key: String,
+    #[serde(flatten)]
+    pub record: ApiKeyRecord,
+}
+
+/// `POST /v1/api-keys`: a new key; the answer is the only time its secret is shown.
+#[utoipa::path(
+    post, path = "/v1/api-keys", tag = "api-keys",
+    request_body = ApiKeyRequest,
+    responses(
+        (status = 201, description = "The key (shown once) and its record", body = CreatedApiKey),
+        (status = 422, description = "Invalid fields or unknown permission", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["api_keys:write"]))
+)]
+pub async fn create(
+    State(state): State<AuthState>,
+    auth: AuthContext,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ApiKeyRequest>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::ApiKeysWrite)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
+        return Err(ApiError::Validation(vec![ValidationError::new("name", "must be 1 to 100 characters")]));
+    }
+    let permissions = parse_permissions("permissions", &body.permissions)?;
+    if permissions.iter().next().is_none() {
+        return Err(ApiError::Validation(vec![ValidationError::new("permissions", "must name at least one")]));
+    }
+    if !permissions.is_subset_of(auth.permissions) {
+        return Err(ApiError::Forbidden("an API key can only carry permissions you hold".into()));
+    }
+    if body.expires_in_days.is_some_and(|d| d == 0 || d > 3650) {
+        return Err(ApiError::Validation(vec![ValidationError::new("expires_in_days", "must be 1 to 3650")]));
+    }
+    let id = ApiKeyId::new();
+    let key = Credential::generate(Kind::ApiKey, &[auth.org.0, id.0]);
+    let expires_at = body.expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d.into()));
+    let record = state
+        .store
+        .create_api_key(auth.org, id, name, &key.secret_hash(), &permissions.names(), auth.principal.user(), expires_at)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut entry = client.entry("api_key.created", auth.principal.user());
+    entry.target_type = Some("api_key");
+    entry.target_id = Some(id.to_string());
+    entry.details = json!({ "name": name, "permissions": permissions.names() });
+    state.audit(auth.org, entry).await?;
+    Ok((StatusCode::CREATED, Json(CreatedApiKey { key: key.encode(), record })).into_response())
+}
+
+/// `GET /v1/api-keys`: the organisation's keys (never their secrets).
+#[utoipa::path(
+    get, path = "/v1/api-keys", tag = "api-keys",
+    responses((status = 200, description = "Keys", body = [ApiKeyRecord])),
+    security(("bearer" = ["api_keys:write"]))
+)]
+pub async fn list(State(state): State<AuthState>, auth: AuthContext) -> Result<Json<Vec<ApiKeyRecord>>, ApiError> {
+    auth.require(Permission::ApiKeysWrite)?;
+    Ok(Json(state.store.list_api_keys(auth.org).await.map_err(ApiError::internal)?))
+}
+
+/// `DELETE /v1/api-keys/{id}`: revokes a key; its next call fails.
+#[utoipa::path(
+    delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    params(("id" = uuid::Uuid, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No live key with this id in your organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["api_keys:write"]))
+)]
+pub async fn revoke(
+    State(state): State<AuthState>,
+    auth: AuthContext,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require(Permission::ApiKeysWrite)?;
+    let id: ApiKeyId = parse_id(&id, "API key")?;
+    if !state.store.revoke_api_key(auth.org, id).await.map_err(ApiError::internal)? {
+        return Err(ApiError::NotFound("no live API key with this id in your organisation".into()));
+    }
+    state.sessions.revoke_key(id).await.map_err(session_store_down)?;
+    let mut entry = client.entry("api_key.revoked", auth.principal.user());
+    entry.target_type = Some("api_key");
+    entry.target_id = Some(id.to_string());
+    state.audit(auth.org, entry).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,279 @@
+//! Sign-up, sign-in, refresh, logout and the caller's own profile.
+
+use crate::passwords::Verdict;
+use crate::{role_and_permissions, session_store_down, AuthState, ClientInfo, Tokens};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use helpdesk_domain::identity::field;
+use helpdesk_domain::{EmailAddress, OrgId, Password, SessionId, Slug, UserId};
+use helpdesk_http::{ApiError, ApiJson, AuthContext, Problem};
+use helpdesk_platform::credentials::{Credential, Kind};
+use helpdesk_platform::sessions::Rotation;
+use helpdesk_store::{OrganizationRecord, SignupOutcome, UserRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    /// The organisation's display name.
+    pub organization_name: String,
+    /// Its sign-in name (letters, digits, dashes); made from the name when left out.
+    pub organization_slug: Option<String>,
+    pub email: String,
+    /// At least 10 characters.
+    pub password: String,
+    pub name: Option<String>,
+}
+
+/// `POST /v1/auth/signup`: a new organisation with the caller as its owner, signed in.
+#[utoipa::path(
+    post, path = "/v1/auth/signup", tag = "auth",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Organisation and owner created; signed in", body = Tokens),
+        (status = 409, description = "The sign-in name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn signup(
+    State(state): State<AuthState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<SignupRequest>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    let name = body.organization_name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.contains('\0') {
+        errors.push(helpdesk_domain::ValidationError::new("organization_name", "must be 1 to 200 characters"));
+    }
+    let slug = match &body.organization_slug {
+        Some(slug) => field("organization_slug", Slug::parse(slug), &mut errors),
+        None => field(
+            "organization_slug",
+            Slug::from_name(&name).ok_or_else(|| "cannot be made from this name; choose one".to_string()),
+            &mut errors,
+        ),
+    };
+    let email = field("email", EmailAddress::parse(&body.email), &mut errors);
+    let password = field("password", Password::parse(&body.password), &mut errors);
+    let person = optional_name(body.name.as_deref(), &mut errors);
+    let (Some(slug), Some(email), Some(password), true) = (slug, email, password, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let hash = hash(&state, password).await?;
+    let (org, owner) =
+        match state.store.signup(&name, &slug, &email, person.as_deref(), &hash).await.map_err(ApiError::internal)? {
+            SignupOutcome::Created { org, owner } => (org, owner),
+            SignupOutcome::SlugTaken => {
+                return Err(ApiError::Conflict(format!("the sign-in name '{slug}' is taken; choose another")))
+            }
+        };
+    let mut entry = client.entry("organization.created", Some(owner));
+    entry.details = json!({ "slug": slug.as_str() });
+    state.audit(org, entry).await?;
+    let user = state
+        .store
+        .credentials_by_id(org, owner)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("the owner just created is missing"))?;
+    let tokens = state.start_session(org, &user).await?;
+    Ok((StatusCode::CREATED, Json(tokens)).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The organisation's sign-in name.
+    pub organization: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /v1/auth/login`: the same work and the same answer whether or not the account exists.
+/// Five failures in a row lock the account for 30 s, doubling with each further failure (up to
+/// an hour).
+#[utoipa::path(
+    post, path = "/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = Tokens),
+        (status = 401, description = "Wrong organisation, email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn login(
+    State(state): State<AuthState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<Tokens>, ApiError> {
+    let mut errors = Vec::new();
+    let slug = field("organization", Slug::parse(&body.organization), &mut errors);
+    let email = field("email", EmailAddress::parse(&body.email), &mut errors);
+    if body.password.is_empty() || body.password.chars().count() > Password::MAX_CHARS {
+        errors.push(helpdesk_domain::ValidationError::new("password", "must be 1 to 256 characters"));
+    }
+    let (Some(slug), Some(email), true) = (slug, email, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let account = format!("{slug}:{email}");
+    if let Some(secs) = state.sessions.locked_for(&account).await.map_err(session_store_down)? {
+        return Err(locked(secs));
+    }
+    let org = state.store.organization_by_slug(slug.as_str()).await.map_err(ApiError::internal)?;
+    let user = match org {
+        Some(org) => state.store.credentials_by_email(org, &email).await.map_err(ApiError::internal)?,
+        None => None,
+    };
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let passwords = state.passwords.clone();
+    let password = body.password.clone();
+    let verdict = tokio::task::spawn_blocking(move || passwords.verify(stored.as_deref(), &password))
+        .await
+        .map_err(ApiError::internal)?;
+    let (org, user, needs_rehash) = match (org, user, verdict) {
+        (Some(org), Some(user), Verdict::Valid { needs_rehash }) if user.active => (org, user, needs_rehash),
+        (org, user, verdict) => {
+            let lock = state.sessions.record_failure(&account).await.map_err(session_store_down)?;
+            if let Some(org) = org {
+                let reason = match (&user, verdict) {
+                    (None, _) => "unknown_email",
+                    (Some(u), Verdict::Valid { .. }) if !u.active => "deactivated",
+                    _ => "wrong_password",
+                };
+                let mut entry = client.entry("login.failure", user.as_ref().map(|u| UserId(u.id)));
+                entry.details = json!({ "email": email.as_str(), "reason": reason, "locked_for_secs": lock });
+                state.audit(org, entry).await?;
+            }
+            return Err(ApiError::Unauthorized("the organisation, email or password is wrong".into()));
+        }
+    };
+    state.sessions.clear_failures(&account).await.map_err(session_store_down)?;
+    // A hash made with older parameters is replaced now, while the password is at hand.
+    let rehash = match Password::parse(&body.password) {
+        Ok(password) if needs_rehash => Some(hash(&state, password).await?),
+        _ => None,
+    };
+    state.store.record_login(org, UserId(user.id), rehash.as_deref()).await.map_err(ApiError::internal)?;
+    state.audit(org, client.entry("login.success", Some(UserId(user.id)))).await?;
+    Ok(Json(state.start_session(org, &user).await?))
+}
+
+fn locked(secs: u64) -> ApiError {
+    ApiError::TooManyRequests {
+        detail: format!("too many failed sign-ins for this account; try again in {secs} s"),
+        retry_after_secs: secs,
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// `POST /v1/auth/refresh`: new tokens for a refresh token, which is then spent. Presenting a
+/// spent refresh token ends its whole session (someone else may hold it) and is audited.
+#[utoipa::path(
+    post, path = "/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New access and refresh tokens", body = Tokens),
+        (status = 401, description = "Unknown, spent or revoked refresh token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn refresh(
+    State(state): State<AuthState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Json<Tokens>, ApiError> {
+    let refused = || ApiError::Unauthorized("this refresh token is not valid; sign in again".into());
+    let presented = Credential::decode(Kind::Refresh, &body.refresh_token).ok_or_else(refused)?;
+    let (org, user, sid) = (OrgId(presented.ids[0]), UserId(presented.ids[1]), SessionId(presented.ids[2]));
+    let next = Credential::generate(Kind::Refresh, &[org.0, user.0, sid.0]);
+    let rotation = state
+        .sessions
+        .rotate(user, sid, &presented.secret_hash(), &next.secret_hash())
+        .await
+        .map_err(session_store_down)?;
+    match rotation {
+        Rotation::Rotated { org: session_org } if session_org == org => {}
+        Rotation::Reused { org: session_org } if session_org == org => {
+            let mut entry = client.entry("refresh.reuse", Some(user));
+            entry.target_type = Some("session");
+            entry.target_id = Some(sid.to_string());
+            entry.details = json!({ "session_revoked": true });
+            state.audit(org, entry).await?;
+            tracing::warn!(%org, session = %sid, "refresh token reused: session revoked");
+            return Err(refused());
+        }
+        _ => return Err(refused()),
+    }
+    let current = state.store.credentials_by_id(org, user).await.map_err(ApiError::internal)?;
+    let Some(current) = current.filter(|u| u.active) else {
+        state.sessions.revoke(user, sid).await.map_err(session_store_down)?;
+        return Err(refused());
+    };
+    state.sessions.set_session_version(user, sid, current.authz_version).await.map_err(session_store_down)?;
+    Ok(Json(state.tokens(org, &current, sid, &next)?))
+}
+
+/// `POST /v1/auth/logout`: ends the caller's session; its access and refresh tokens stop
+/// working on their next use.
+#[utoipa::path(
+    post, path = "/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "Signed out")),
+    security(("bearer" = []))
+)]
+pub async fn logout(State(state): State<AuthState>, auth: AuthContext) -> Result<StatusCode, ApiError> {
+    let user = auth.user_id()?;
+    let sid = auth.session.ok_or_else(|| ApiError::Unauthorized("no session".into()))?;
+    state.sessions.revoke(user, sid).await.map_err(session_store_down)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub user: UserRecord,
+    pub organization: OrganizationRecord,
+    /// What the caller may do, by name.
+    pub permissions: Vec<String>,
+}
+
+/// `GET /v1/me`: the signed-in user, their organisation and their permissions.
+#[utoipa::path(
+    get, path = "/v1/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = Me)),
+    security(("bearer" = []))
+)]
+pub async fn me(State(state): State<AuthState>, auth: AuthContext) -> Result<Json<Me>, ApiError> {
+    let user_id = auth.user_id()?;
+    let user = state.store.user(auth.org, user_id).await.map_err(ApiError::internal)?;
+    let organization = state.store.organization(auth.org).await.map_err(ApiError::internal)?;
+    let (Some(user), Some(organization)) = (user, organization) else {
+        return Err(ApiError::Unauthorized("this account no longer exists".into()));
+    };
+    let current = state.store.credentials_by_id(auth.org, user_id).await.map_err(ApiError::internal)?;
+    let permissions = match current {
+        Some(c) => role_and_permissions(&c)?.1,
+        None => auth.permissions,
+    };
+    Ok(Json(Me { user, organization, permissions: permissions.names().into_iter().map(String::from).collect() }))
+}
+
+pub(crate) fn optional_name(name: Option<&str>, errors: &mut Vec<helpdesk_domain::ValidationError>) -> Option<String> {
+    let name = name.map(str::trim).filter(|n| !n.is_empty())?;
+    if name.chars().count() > 200 || name.contains('\0') {
+        errors.push(helpdesk_domain::ValidationError::new("name", "must be at most 200 characters"));
+        return None;
+    }
+    Some(name.to_string())
+}
+
+/// Hashes off the async threads: argon2 takes tens of milliseconds of CPU.
+pub(crate) async fn hash(state: &AuthState, password: Password) -> Result<String, ApiError> {
+    let passwords = state.passwords.clone();
+    tokio::task::spawn_blocking(move || passwords.hash(&password)).await.map_err(ApiError::internal)
+}
