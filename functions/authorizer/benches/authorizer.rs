@@ -12,7 +12,7 @@ use helpdesk_domain::{ApiKeyId, OrgId, Role, SessionId, UserId};
 use helpdesk_http::{AuthContext, JwtKeys};
 use helpdesk_platform::credentials::{Credential, Kind};
 use helpdesk_platform::{Limit, RateLimiter, RedisHandle, Sessions};
-use helpdesk_store::PgStore;
+use helpdesk_store::{NewApiKey, PgStore};
 use std::time::{Duration, Instant};
 
 fn report(name: &str, mut samples: Vec<Duration>) {
@@ -94,10 +94,16 @@ fn main() {
                 let org = store.create_organization("Authorizer bench").await.unwrap();
                 let id = ApiKeyId::new();
                 let key = Credential::generate(Kind::ApiKey, &[org.0, id.0]);
-                store
-                    .create_api_key(org, id, "bench", &key.secret_hash(), &["messages:read"], None, None)
-                    .await
-                    .unwrap();
+                let (hash, permissions) = (key.secret_hash(), ["messages:read"]);
+                let new_key = NewApiKey {
+                    id,
+                    name: "bench",
+                    secret_hash: &hash,
+                    permissions: &permissions,
+                    created_by: None,
+                    expires_at: None,
+                };
+                store.create_api_key(org, new_key).await.unwrap();
                 let header = format!("Bearer {}", key.encode());
                 let samples = time(5_000, |_| async {
                     assert!(authorizer.decide(&header).await.unwrap().is_ok());

@@ -116,6 +116,28 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// An invitation to store (its token's secret only as a hash).
+#[derive(Debug, Clone)]
+pub struct NewInvitation<'a> {
+    pub id: InvitationId,
+    pub email: &'a EmailAddress,
+    pub role: &'a RoleName,
+    pub secret_hash: &'a [u8],
+    pub invited_by: Option<UserId>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An API key to store (its secret only as a hash).
+#[derive(Debug, Clone)]
+pub struct NewApiKey<'a> {
+    pub id: ApiKeyId,
+    pub name: &'a str,
+    pub secret_hash: &'a [u8],
+    pub permissions: &'a [&'a str],
+    pub created_by: Option<UserId>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// Why a sign-up did not create an organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignupOutcome {
@@ -439,13 +461,9 @@ impl PgStore {
     pub async fn create_invitation(
         &self,
         org: OrgId,
-        id: InvitationId,
-        email: &EmailAddress,
-        role: &RoleName,
-        secret_hash: &[u8],
-        invited_by: Option<UserId>,
-        expires_at: DateTime<Utc>,
+        invitation: NewInvitation<'_>,
     ) -> Result<Result<InvitationRecord, Refusal>> {
+        let NewInvitation { id, email, role, secret_hash, invited_by, expires_at } = invitation;
         let mut tx = self.tenant(org).await?;
         let member: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE organization_id = $1 AND email = $2)")
@@ -553,16 +571,8 @@ impl PgStore {
         Ok(done == 1)
     }
 
-    pub async fn create_api_key(
-        &self,
-        org: OrgId,
-        id: ApiKeyId,
-        name: &str,
-        secret_hash: &[u8],
-        permissions: &[&str],
-        created_by: Option<UserId>,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<ApiKeyRecord> {
+    pub async fn create_api_key(&self, org: OrgId, key: NewApiKey<'_>) -> Result<ApiKeyRecord> {
+        let NewApiKey { id, name, secret_hash, permissions, created_by, expires_at } = key;
         let mut tx = self.tenant(org).await?;
         let row = sqlx::query_as(&format!(
             "INSERT INTO api_keys (id, organization_id, name, secret_hash, permissions, created_by, expires_at) \

@@ -11,8 +11,8 @@ mod records;
 
 pub use classifications::{MessageToClassify, SaveClassificationOutcome};
 pub use identity::{
-    ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, OrganizationRecord, PendingInvitation,
-    Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,
+    ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, NewApiKey, NewInvitation,
+    OrganizationRecord, PendingInvitation, Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,
 };
 pub use messages::{AcceptOutcome, AcceptedMessage, ConversationFilter, IdempotencyKey};
 pub use outbox::PendingOutbox;

@@ -10,7 +10,7 @@ use axum::Json;
 use helpdesk_domain::{ApiKeyId, Permission, ValidationError};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
-use helpdesk_store::ApiKeyRecord;
+use helpdesk_store::{ApiKeyRecord, NewApiKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -66,11 +66,16 @@ pub async fn create(
     let id = ApiKeyId::new();
     let key = Credential::generate(Kind::ApiKey, &[auth.org.0, id.0]);
     let expires_at = body.expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d.into()));
-    let record = state
-        .store
-        .create_api_key(auth.org, id, name, &key.secret_hash(), &permissions.names(), auth.principal.user(), expires_at)
-        .await
-        .map_err(ApiError::internal)?;
+    let (secret_hash, names) = (key.secret_hash(), permissions.names());
+    let new_key = NewApiKey {
+        id,
+        name,
+        secret_hash: &secret_hash,
+        permissions: &names,
+        created_by: auth.principal.user(),
+        expires_at,
+    };
+    let record = state.store.create_api_key(auth.org, new_key).await.map_err(ApiError::internal)?;
     let mut entry = client.entry("api_key.created", auth.principal.user());
     entry.target_type = Some("api_key");
     entry.target_id = Some(id.to_string());

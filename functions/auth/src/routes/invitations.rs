@@ -11,7 +11,7 @@ use helpdesk_domain::identity::field;
 use helpdesk_domain::{may_grant, EmailAddress, InvitationId, OrgId, OutgoingEmail, Password, Permission, RoleName};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
-use helpdesk_store::{InvitationRecord, Refusal};
+use helpdesk_store::{InvitationRecord, NewInvitation, Refusal};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -56,11 +56,10 @@ pub async fn create(
     let token = Credential::generate(Kind::Invitation, &[auth.org.0, id.0]);
     let expires_at = chrono::Utc::now() + chrono::Duration::days(INVITATION_TTL_DAYS);
     let inviter = auth.principal.user();
-    let created = state
-        .store
-        .create_invitation(auth.org, id, &email, &role, &token.secret_hash(), inviter, expires_at)
-        .await
-        .map_err(ApiError::internal)?;
+    let secret_hash = token.secret_hash();
+    let invitation =
+        NewInvitation { id, email: &email, role: &role, secret_hash: &secret_hash, invited_by: inviter, expires_at };
+    let created = state.store.create_invitation(auth.org, invitation).await.map_err(ApiError::internal)?;
     let invitation = match created {
         Ok(invitation) => invitation,
         Err(_) => return Err(ApiError::Conflict(format!("{email} is already a member of your organisation"))),

@@ -404,3 +404,24 @@ async fn forged_and_mangled_tokens_are_refused_at_the_gateway() {
     assert_eq!(bare.status(), 401);
     assert_eq!(bare.json::<Value>().await.unwrap(), json!({"message": "Unauthorized"}));
 }
+
+/// The lock's backoff, straight against Redis: 30 s at the fifth failure, doubling with each
+/// further one, never more than an hour; a success forgets the failures.
+#[tokio::test]
+async fn failed_sign_ins_lock_with_doubling_backoff() {
+    let env = crate::helpers::test_env();
+    let redis = helpdesk_platform::RedisHandle::new(&env.redis_url).unwrap();
+    let sessions = helpdesk_platform::Sessions::new(redis, format!("t{}", uuid::Uuid::new_v4().simple()));
+    let mut locks = Vec::new();
+    for _ in 0..13 {
+        locks.push(sessions.record_failure("acme:ana@acme.example").await.unwrap());
+    }
+    let expected: Vec<Option<u64>> =
+        [None, None, None, None].into_iter().chain([30, 60, 120, 240, 480, 960, 1920, 3600, 3600].map(Some)).collect();
+    assert_eq!(locks, expected);
+    let left = sessions.locked_for("acme:ana@acme.example").await.unwrap().unwrap();
+    assert!((3590..=3600).contains(&left), "{left}");
+    assert_eq!(sessions.locked_for("acme:ben@acme.example").await.unwrap(), None, "per account");
+    sessions.clear_failures("acme:ana@acme.example").await.unwrap();
+    assert_eq!(sessions.record_failure("acme:ana@acme.example").await.unwrap(), None, "counting starts again");
+}

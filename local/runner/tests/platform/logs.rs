@@ -56,3 +56,51 @@ async fn each_request_and_record_logs_one_json_line_with_ids_and_no_customer_tex
     assert!(!text.contains(&marker), "a message body was logged");
     assert!(!text.contains(&email), "a customer address was logged");
 }
+
+#[tokio::test]
+async fn no_password_token_or_invitee_address_reaches_the_logs() {
+    let logs = logs();
+    let app = spawn_app().await;
+    let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+    let slug = format!("logs-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let body = serde_json::json!({
+        "organization_name": "Logs", "organization_slug": slug, "email": format!("owner@{slug}.example"), "password": password,
+    });
+    let tokens: Value = app.post(None, "/v1/auth/signup", &body).await.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let invitee = format!("{}@invitee.example", uuid::Uuid::new_v4().simple());
+    let invited =
+        app.post(Some(token), "/v1/invitations", &serde_json::json!({"email": invitee, "role": "agent"})).await;
+    assert_eq!(invited.status(), 201);
+    let key: Value = app
+        .post(Some(token), "/v1/api-keys", &serde_json::json!({"name": "k", "permissions": ["messages:read"]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let login =
+        serde_json::json!({"organization": slug, "email": format!("owner@{slug}.example"), "password": password});
+    assert_eq!(app.post(None, "/v1/auth/login", &login).await.status(), 200);
+
+    // The invitation was sent (the log names it, masked) and the authorizer ran.
+    let masked = format!("{}***@invitee.example", &invitee[..1]);
+    eventually("the email's log line", Duration::from_secs(10), || {
+        let found =
+            logs.lines().into_iter().any(|l| l["message"] == "email sent (captured)" && l["to"] == masked.as_str());
+        async move { found.then_some(()) }
+    })
+    .await;
+    assert!(logs.lines().iter().any(|l| l["function"] == "AuthorizerFunction" && l["trigger"] == "authorizer"));
+
+    let text = logs.text();
+    for secret in [
+        password.as_str(),
+        token,
+        tokens["refresh_token"].as_str().unwrap(),
+        key["key"].as_str().unwrap(),
+        &app.invitation_token(&invitee),
+        &invitee,
+    ] {
+        assert!(!text.contains(secret), "logged: {secret}");
+    }
+}
