@@ -216,20 +216,6 @@ impl JwtKeys {
     }
 }
 
-/// The credential in `Authorization: Bearer …`, if the header is there and well formed.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::Unauthorized("missing Authorization header".into()))?
-        .to_str()
-        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into()))?;
-    Ok(token.trim())
-}
-
 /// The caller, as the gateway middleware left it after checking the authorizer's context
 /// against the live session state. A route reached without it (a function invoked other than
 /// through API Gateway's authorizer) is refused.

@@ -8,7 +8,7 @@ pub mod headers;
 pub mod problem;
 pub mod request_id;
 
-pub use auth::{bearer, AuthContext, Claims, JwtKeys};
+pub use auth::{AuthContext, Claims, JwtKeys};
 pub use cursor::Cursor;
 pub use extract::{parse_id, ApiJson, ApiQuery};
 pub use problem::{ApiError, Problem};

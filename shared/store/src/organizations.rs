@@ -27,30 +27,6 @@ impl PgStore {
         Ok(plan)
     }
 
-    /// The oldest organisation with this name. It looks across organisations, so only the owner
-    /// role sees anything (the local demo finds its own organisation this way).
-    pub async fn find_organization_by_name(&self, name: &str) -> Result<Option<OrgId>> {
-        Ok(sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(OrgId))
-    }
-
-    /// The first owner or admin of an organisation.
-    pub async fn find_admin(&self, org: OrgId) -> Result<Option<(UserId, Role)>> {
-        let mut tx = self.tenant(org).await?;
-        let row: Option<(uuid::Uuid, String)> = sqlx::query_as(
-            "SELECT id, role FROM users WHERE organization_id = $1 AND role IN ('owner', 'admin') AND active \
-             ORDER BY created_at LIMIT 1",
-        )
-        .bind(org.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(row.map(|(id, role)| (UserId(id), if role == "owner" { Role::Owner } else { Role::Admin })))
-    }
-
     pub async fn create_user(&self, org: OrgId, email: &str, name: Option<&str>, role: Role) -> Result<UserId> {
         let id = UserId::new();
         let mut tx = self.tenant(org).await?;
@@ -64,18 +40,6 @@ impl PgStore {
             .await?;
         tx.commit().await?;
         Ok(id)
-    }
-
-    /// Whether the user exists and is active in the organisation.
-    pub async fn user_is_active(&self, org: OrgId, user: UserId) -> Result<bool> {
-        let mut tx = self.tenant(org).await?;
-        let active = sqlx::query_scalar::<_, bool>("SELECT active FROM users WHERE organization_id = $1 AND id = $2")
-            .bind(org.0)
-            .bind(user.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(active.unwrap_or(false))
     }
 
     pub async fn contact_count(&self, org: OrgId) -> Result<i64> {
