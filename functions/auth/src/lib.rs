@@ -84,6 +84,7 @@ impl AuthState {
             permissions,
             session: Some(sid),
             authz_version: user.authz_version,
+            expires_at: None,
         };
         Ok(Tokens {
             access_token: self.jwt.issue(&caller, ACCESS_TTL_SECS)?,
@@ -132,7 +133,8 @@ pub(crate) fn session_store_down(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Access and refresh tokens, as sign-up, sign-in, refresh and accepting an invitation answer.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+/// (No Debug: it holds secrets.)
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     /// A JWT for `Authorization: Bearer`, valid `expires_in` seconds.
     pub access_token: String,
@@ -154,6 +156,15 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// An event done by the caller (a user, or an API key).
+    pub(crate) fn entry_by(&self, action: &'static str, caller: &AuthContext) -> AuditEntry {
+        let mut entry = self.entry(action, caller.principal.user());
+        if let Principal::ApiKey(key) = caller.principal {
+            entry.actor_key = Some(key);
+        }
+        entry
+    }
+
     pub(crate) fn entry(&self, action: &'static str, actor: Option<UserId>) -> AuditEntry {
         AuditEntry {
             action,

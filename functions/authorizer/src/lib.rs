@@ -105,6 +105,7 @@ impl Authorizer {
         if stored.revoked_at.is_some() || expired {
             return Ok(Err(Denial::RevokedOrExpiredKey));
         }
-        Ok(Ok(AuthContext::api_key(org, id, PermissionSet::from_known_names(&stored.permissions))))
+        let permissions = PermissionSet::from_known_names(&stored.permissions);
+        Ok(Ok(AuthContext::api_key(org, id, permissions, stored.expires_at.map(|at| at.timestamp()))))
     }
 }

@@ -47,6 +47,9 @@ pub struct AuthContext {
     /// Set for a signed-in user; API keys have none.
     pub session: Option<SessionId>,
     pub authz_version: i64,
+    /// When the credential stops working (Unix seconds): the access token's `exp`, an API key's
+    /// expiry. Checked again by the functions, as API Gateway's cache may outlive it.
+    pub expires_at: Option<i64>,
 }
 
 /// The role name an API key's context carries: keys have permissions, not roles.
@@ -62,10 +65,11 @@ impl AuthContext {
             permissions: role.permissions(),
             session: Some(session),
             authz_version,
+            expires_at: None,
         }
     }
 
-    pub fn api_key(org: OrgId, key: ApiKeyId, permissions: PermissionSet) -> Self {
+    pub fn api_key(org: OrgId, key: ApiKeyId, permissions: PermissionSet, expires_at: Option<i64>) -> Self {
         Self {
             org,
             principal: Principal::ApiKey(key),
@@ -73,7 +77,13 @@ impl AuthContext {
             permissions,
             session: None,
             authz_version: 0,
+            expires_at,
         }
+    }
+
+    /// Whether the credential has expired by `now` (Unix seconds).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 
     /// The calling user, or 403 for an API key (routes about "me" need a person).
@@ -113,6 +123,9 @@ impl AuthContext {
             map.insert("session_id".into(), sid.to_string().into());
         }
         map.insert("authz_version".into(), self.authz_version.to_string().into());
+        if let Some(at) = self.expires_at {
+            map.insert("expires_at".into(), at.to_string().into());
+        }
         map
     }
 
@@ -139,6 +152,10 @@ impl AuthContext {
             permissions: PermissionSet::from_known_names(text("permissions")?.split_whitespace()),
             session,
             authz_version: text("authz_version").and_then(|v| v.parse().ok()).unwrap_or(0),
+            expires_at: match text("expires_at") {
+                Some(at) => Some(at.parse().ok()?),
+                None => None,
+            },
         })
     }
 }
@@ -212,6 +229,7 @@ impl JwtKeys {
             permissions: PermissionSet::from_known_names(&c.perms),
             session: Some(c.sid),
             authz_version: c.ver,
+            expires_at: Some(c.exp),
         })
     }
 }
@@ -248,17 +266,22 @@ mod tests {
         let keys = JwtKeys::hs256(SECRET);
         let caller = agent();
         let token = keys.issue(&caller, 60).unwrap();
-        assert_eq!(keys.verify(&token).unwrap(), caller);
+        let verified = keys.verify(&token).unwrap();
+        assert!(verified.expires_at.is_some_and(|at| at > chrono::Utc::now().timestamp()));
+        assert_eq!(AuthContext { expires_at: None, ..verified }, caller);
     }
 
     #[test]
     fn round_trips_the_authorizer_context() {
-        let caller = agent();
+        let caller = AuthContext { expires_at: Some(1_900_000_000), ..agent() };
         let read =
             |c: &AuthContext| AuthContext::from_authorizer_context(&c.to_authorizer_context().into_iter().collect());
-        assert_eq!(read(&caller), Some(caller));
-        let key = AuthContext::api_key(OrgId::new(), ApiKeyId::new(), Role::Viewer.permissions());
-        assert_eq!(read(&key), Some(key));
+        assert_eq!(read(&caller), Some(caller.clone()));
+        let key = AuthContext::api_key(OrgId::new(), ApiKeyId::new(), Role::Viewer.permissions(), None);
+        assert_eq!(read(&key), Some(key.clone()));
+        // The functions refuse what has expired, whatever API Gateway's cache still holds.
+        assert!(caller.expired(1_900_000_000) && !caller.expired(1_899_999_999));
+        assert!(!key.expired(i64::MAX), "a key without an expiry does not expire");
         let mut no_session: HashMap<String, Value> = agent().to_authorizer_context().into_iter().collect();
         no_session.remove("session_id");
         assert_eq!(AuthContext::from_authorizer_context(&no_session), None, "a user always has a session");

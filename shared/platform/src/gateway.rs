@@ -113,6 +113,9 @@ pub async fn guard(State(gw): State<Gateway>, mut request: Request, next: Next) 
         match caller {
             None => {}
             Some(None) => return refuse(ApiError::Unauthorized("the authorizer's context is malformed".into())),
+            Some(Some(caller)) if caller.expired(chrono::Utc::now().timestamp()) => {
+                return refuse(ApiError::Unauthorized("this credential has expired".into()))
+            }
             Some(Some(caller)) => {
                 match gw.sessions.is_live(&caller).await {
                     Ok(true) => {}

@@ -25,18 +25,25 @@ pub const MAX_LOCK_SECS: i64 = 3600;
 /// Failures are forgotten a day after the last one.
 const FAILURE_MEMORY_SECS: i64 = 24 * 3600;
 
-// KEYS[1] session; ARGV: presented hash, next hash. Returns {1, org} rotated, {-1, org} reused
-// (the family is revoked), {0} unknown.
+// KEYS[1] session, KEYS[2] the user's set of sessions; ARGV: organisation, presented hash, next
+// hash, the user's authorisation version now. Returns 1 rotated, -1 reused (the secret before the
+// current one: the family is revoked), 0 unknown (no such session, another organisation's, or a
+// secret it never had — which revokes nothing, so a guess cannot end someone's session).
+// The version only moves up: a role change that lands during a refresh is not undone.
 const ROTATE: &str = r#"
-local current = redis.call('HGET', KEYS[1], 'refresh')
-if not current then return {0} end
-local org = redis.call('HGET', KEYS[1], 'org')
-if current == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
-  return {1, org}
+local state = redis.call('HMGET', KEYS[1], 'org', 'refresh', 'previous', 'ver')
+if not state[1] or state[1] ~= ARGV[1] then return 0 end
+if state[2] == ARGV[2] then
+  local ver = math.max(tonumber(state[4]) or 0, tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[1], 'refresh', ARGV[3], 'previous', ARGV[2], 'ver', ver)
+  return 1
 end
-redis.call('DEL', KEYS[1])
-return {-1, org}
+if state[3] and state[3] == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[5])
+  return -1
+end
+return 0
 "#;
 
 // KEYS[1] the user's set of sessions; ARGV: session key prefix, version. Sessions that have
@@ -45,7 +52,8 @@ const SET_VERSION: &str = r#"
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local key = ARGV[1] .. sid
   if redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, 'ver', ARGV[2])
+    local ver = tonumber(redis.call('HGET', key, 'ver')) or 0
+    redis.call('HSET', key, 'ver', math.max(ver, tonumber(ARGV[2])))
   else
     redis.call('SREM', KEYS[1], sid)
   end
@@ -63,27 +71,41 @@ redis.call('DEL', KEYS[1])
 return n
 "#;
 
-// KEYS[1] failures, KEYS[2] lock; ARGV: threshold, first lock, max lock, memory. Returns the
-// lock's length in seconds, or 0.
-const FAIL: &str = r#"
+// KEYS[1] attempts, KEYS[2] lock; ARGV: threshold, first lock, max lock, memory. Counts the
+// attempt before the password is checked, so parallel guesses cannot all slip in before the
+// first failure is counted. Returns {locked seconds left, 0} when locked, else {0, the lock this
+// attempt sets if it fails (0: none)}.
+const ATTEMPT: &str = r#"
+local left = redis.call('TTL', KEYS[2])
+if left > 0 then return {left, 0} end
 local n = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 local threshold = tonumber(ARGV[1])
-if n < threshold then return 0 end
+if n < threshold then return {0, 0} end
 local secs = math.min(tonumber(ARGV[3]), tonumber(ARGV[2]) * 2 ^ (n - threshold))
 redis.call('SET', KEYS[2], '1', 'EX', secs)
-return secs
+return {0, secs}
 "#;
 
 /// The outcome of presenting a refresh token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
     /// The secret was current: it is replaced by the next one.
-    Rotated { org: OrgId },
-    /// The secret was already used: the whole family is revoked.
-    Reused { org: OrgId },
-    /// No such session (logged out, revoked, expired).
+    Rotated,
+    /// The secret was the one before: someone else may hold it, and the whole family is revoked.
+    Reused,
+    /// No such session (logged out, revoked, expired, another organisation's) or a secret it
+    /// never had.
     Unknown,
+}
+
+/// What a sign-in attempt may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The account is locked for this many more seconds: the password is not even checked.
+    Locked(u64),
+    /// Go on; if the password is wrong, the account is now locked for this long.
+    Allowed { lock_if_wrong: Option<u64> },
 }
 
 #[derive(Clone)]
@@ -93,7 +115,7 @@ pub struct Sessions {
     rotate: Arc<redis::Script>,
     set_version: Arc<redis::Script>,
     revoke_all: Arc<redis::Script>,
-    fail: Arc<redis::Script>,
+    attempt: Arc<redis::Script>,
 }
 
 type Result<T> = std::result::Result<T, redis::RedisError>;
@@ -107,7 +129,7 @@ impl Sessions {
             rotate: Arc::new(redis::Script::new(ROTATE)),
             set_version: Arc::new(redis::Script::new(SET_VERSION)),
             revoke_all: Arc::new(redis::Script::new(REVOKE_ALL)),
-            fail: Arc::new(redis::Script::new(FAIL)),
+            attempt: Arc::new(redis::Script::new(ATTEMPT)),
         }
     }
 
@@ -149,24 +171,34 @@ impl Sessions {
             .await
     }
 
-    /// Presents a refresh secret; on success the session's secret becomes `next_hash`.
-    pub async fn rotate(&self, user: UserId, sid: SessionId, presented: &[u8], next_hash: &[u8]) -> Result<Rotation> {
+    /// Presents a refresh secret of `org`'s session; on success the session's secret becomes
+    /// `next_hash` and its version at least `version` (the user's, read just before).
+    pub async fn rotate(
+        &self,
+        org: OrgId,
+        user: UserId,
+        sid: SessionId,
+        presented: &[u8],
+        next_hash: &[u8],
+        version: i64,
+    ) -> Result<Rotation> {
         let mut conn = self.redis.connection().await?;
-        let answer: Vec<redis::Value> =
-            self.rotate.key(self.session_key(user, sid)).arg(presented).arg(next_hash).invoke_async(&mut conn).await?;
-        let code = answer.first().and_then(|v| redis::from_redis_value::<i64>(v).ok()).unwrap_or(0);
-        let org = answer.get(1).and_then(|v| redis::from_redis_value::<String>(v).ok()).and_then(|s| s.parse().ok());
-        Ok(match (code, org) {
-            (1, Some(org)) => Rotation::Rotated { org },
-            (-1, Some(org)) => Rotation::Reused { org },
+        let code: i64 = self
+            .rotate
+            .key(self.session_key(user, sid))
+            .key(self.user_sessions_key(user))
+            .arg(org.to_string())
+            .arg(presented)
+            .arg(next_hash)
+            .arg(version)
+            .arg(sid.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match code {
+            1 => Rotation::Rotated,
+            -1 => Rotation::Reused,
             _ => Rotation::Unknown,
         })
-    }
-
-    /// Records the user's current authorisation version on one session (after a refresh).
-    pub async fn set_session_version(&self, user: UserId, sid: SessionId, version: i64) -> Result<()> {
-        let mut conn = self.redis.connection().await?;
-        conn.hset::<_, _, _, ()>(self.session_key(user, sid), "ver", version).await
     }
 
     /// Records a new authorisation version on every session of the user: tokens issued before
@@ -223,22 +255,15 @@ impl Sessions {
         (format!("{tag}:failures"), format!("{tag}:lock"))
     }
 
-    /// Seconds left on a lock of this account, if it is locked. An account is named by what
-    /// was typed (organisation and email) whether or not it exists, so a lock says nothing about
-    /// existence.
-    pub async fn locked_for(&self, account: &str) -> Result<Option<u64>> {
+    /// Counts a sign-in attempt on an account, before its password is checked, or says how
+    /// long it is locked. An account is named by what was typed (organisation and email)
+    /// whether or not it exists, so a lock says nothing about existence.
+    pub async fn begin_attempt(&self, account: &str) -> Result<Attempt> {
         let mut conn = self.redis.connection().await?;
-        let ttl: i64 = conn.ttl(self.login_keys(account).1).await?;
-        Ok((ttl > 0).then_some(ttl as u64))
-    }
-
-    /// Counts a failed sign-in; returns the lock it caused, in seconds.
-    pub async fn record_failure(&self, account: &str) -> Result<Option<u64>> {
-        let mut conn = self.redis.connection().await?;
-        let (failures, lock) = self.login_keys(account);
-        let secs: i64 = self
-            .fail
-            .key(failures)
+        let (attempts, lock) = self.login_keys(account);
+        let (left, sets): (i64, i64) = self
+            .attempt
+            .key(attempts)
             .key(lock)
             .arg(LOCK_AFTER_FAILURES)
             .arg(FIRST_LOCK_SECS)
@@ -246,13 +271,17 @@ impl Sessions {
             .arg(FAILURE_MEMORY_SECS)
             .invoke_async(&mut conn)
             .await?;
-        Ok((secs > 0).then_some(secs as u64))
+        Ok(if left > 0 {
+            Attempt::Locked(left as u64)
+        } else {
+            Attempt::Allowed { lock_if_wrong: (sets > 0).then_some(sets as u64) }
+        })
     }
 
-    /// A successful sign-in forgets the failures.
+    /// A successful sign-in forgets the attempts (and a lock the attempt itself set).
     pub async fn clear_failures(&self, account: &str) -> Result<()> {
         let mut conn = self.redis.connection().await?;
-        let (failures, _) = self.login_keys(account);
-        conn.del::<_, ()>(failures).await
+        let (attempts, lock) = self.login_keys(account);
+        conn.del::<_, ()>(&[attempts, lock]).await
     }
 }

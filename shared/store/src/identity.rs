@@ -59,6 +59,7 @@ pub struct InvitationRecord {
 /// An invitation with its secret's hash (never shown).
 #[derive(Debug, Clone, FromRow)]
 pub struct PendingInvitation {
+    pub invited_by: Option<Uuid>,
     pub email: String,
     pub role: String,
     pub secret_hash: Vec<u8>,
@@ -109,6 +110,8 @@ pub struct AuditRecord {
 pub struct AuditEntry {
     pub action: &'static str,
     pub actor: Option<UserId>,
+    /// When an API key acted (recorded in `details` as `actor_api_key`).
+    pub actor_key: Option<ApiKeyId>,
     pub target_type: Option<&'static str>,
     pub target_id: Option<String>,
     pub ip: Option<String>,
@@ -282,6 +285,7 @@ impl PgStore {
     /// Changes a user's role and bumps their authorisation version (returned).
     pub async fn set_user_role(&self, org: OrgId, user: UserId, role: &RoleName) -> Result<Result<i64, Refusal>> {
         let mut tx = self.tenant(org).await?;
+        self.lock_members(&mut tx, org).await?;
         if let RoleName::Custom(name) = role {
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE organization_id = $1 AND name = $2)")
@@ -310,9 +314,11 @@ impl PgStore {
         Ok(Ok(version))
     }
 
-    /// Deactivates a user (they can no longer sign in or refresh); returns the new version.
-    pub async fn deactivate_user(&self, org: OrgId, user: UserId) -> Result<Result<i64, Refusal>> {
+    /// Deactivates a user (they can no longer sign in or refresh), revokes the API keys they
+    /// made and withdraws their pending invitations; returns the revoked keys.
+    pub async fn deactivate_user(&self, org: OrgId, user: UserId) -> Result<Result<Vec<ApiKeyId>, Refusal>> {
         let mut tx = self.tenant(org).await?;
+        self.lock_members(&mut tx, org).await?;
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE users SET active = false, deactivated_at = COALESCE(deactivated_at, now()), \
              authz_version = authz_version + 1, updated_at = now() \
@@ -322,12 +328,37 @@ impl PgStore {
         .bind(user.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(version) = version else { return Ok(Err(Refusal::NotFound)) };
+        if version.is_none() {
+            return Ok(Err(Refusal::NotFound));
+        }
         if !self.has_active_owner(&mut tx, org).await? {
             return Ok(Err(Refusal::LastOwner));
         }
+        let keys: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE api_keys SET revoked_at = now() WHERE organization_id = $1 AND created_by = $2 \
+             AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(org.0)
+        .bind(user.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE invitations SET revoked_at = now() WHERE organization_id = $1 AND invited_by = $2 \
+             AND accepted_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(org.0)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(Ok(version))
+        Ok(Ok(keys.into_iter().map(ApiKeyId).collect()))
+    }
+
+    /// Serialises changes to an organisation's members: two owners demoting each other at the
+    /// same moment must not both see the other as the remaining owner.
+    async fn lock_members(&self, tx: &mut sqlx::PgConnection, org: OrgId) -> Result<()> {
+        sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE").bind(org.0).execute(tx).await?;
+        Ok(())
     }
 
     async fn has_active_owner(&self, tx: &mut sqlx::PgConnection, org: OrgId) -> Result<bool> {
@@ -506,7 +537,7 @@ impl PgStore {
     pub async fn invitation(&self, org: OrgId, id: InvitationId) -> Result<Option<PendingInvitation>> {
         let mut tx = self.tenant(org).await?;
         let row = sqlx::query_as(
-            "SELECT email, role, secret_hash, expires_at, accepted_at, revoked_at FROM invitations \
+            "SELECT invited_by, email, role, secret_hash, expires_at, accepted_at, revoked_at FROM invitations \
              WHERE organization_id = $1 AND id = $2",
         )
         .bind(org.0)
@@ -634,6 +665,10 @@ impl PgStore {
     }
 
     pub async fn audit(&self, org: OrgId, entry: AuditEntry) -> Result<()> {
+        let mut details = if entry.details.is_object() { entry.details.clone() } else { serde_json::json!({}) };
+        if let Some(key) = entry.actor_key {
+            details["actor_api_key"] = key.to_string().into();
+        }
         let mut tx = self.tenant(org).await?;
         sqlx::query(
             "INSERT INTO audit_log (id, organization_id, actor_user_id, action, target_type, target_id, ip, \
@@ -647,7 +682,7 @@ impl PgStore {
         .bind(entry.target_id)
         .bind(entry.ip)
         .bind(entry.user_agent)
-        .bind(if entry.details.is_null() { serde_json::json!({}) } else { entry.details })
+        .bind(details)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -24,7 +24,8 @@ pub struct ApiKeyRequest {
     pub expires_in_days: Option<u32>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+// No Debug: it holds the key.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The key itself, for `Authorization: Bearer`. Shown only in this answer.
     pub key: String,
@@ -32,7 +33,8 @@ pub struct CreatedApiKey {
     pub record: ApiKeyRecord,
 }
 
-/// `POST /v1/api-keys`: a new key; the answer is the only time its secret is shown.
+/// `POST /v1/api-keys`: a new key, made by a signed-in member; the answer is the only time its
+/// secret is shown. Deactivating the member revokes the keys they made.
 #[utoipa::path(
     post, path = "/v1/api-keys", tag = "api-keys",
     request_body = ApiKeyRequest,
@@ -49,6 +51,8 @@ pub async fn create(
     ApiJson(body): ApiJson<ApiKeyRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::ApiKeysWrite)?;
+    // Only a person makes keys: a key cannot mint keys that outlive its own revocation.
+    let creator = auth.user_id()?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
         return Err(ApiError::Validation(vec![ValidationError::new("name", "must be 1 to 100 characters")]));
@@ -67,16 +71,10 @@ pub async fn create(
     let key = Credential::generate(Kind::ApiKey, &[auth.org.0, id.0]);
     let expires_at = body.expires_in_days.map(|d| chrono::Utc::now() + chrono::Duration::days(d.into()));
     let (secret_hash, names) = (key.secret_hash(), permissions.names());
-    let new_key = NewApiKey {
-        id,
-        name,
-        secret_hash: &secret_hash,
-        permissions: &names,
-        created_by: auth.principal.user(),
-        expires_at,
-    };
+    let new_key =
+        NewApiKey { id, name, secret_hash: &secret_hash, permissions: &names, created_by: Some(creator), expires_at };
     let record = state.store.create_api_key(auth.org, new_key).await.map_err(ApiError::internal)?;
-    let mut entry = client.entry("api_key.created", auth.principal.user());
+    let mut entry = client.entry_by("api_key.created", &auth);
     entry.target_type = Some("api_key");
     entry.target_id = Some(id.to_string());
     entry.details = json!({ "name": name, "permissions": permissions.names() });
@@ -117,10 +115,10 @@ pub async fn revoke(
     if !state.store.revoke_api_key(auth.org, id).await.map_err(ApiError::internal)? {
         return Err(ApiError::NotFound("no live API key with this id in your organisation".into()));
     }
-    state.sessions.revoke_key(id).await.map_err(session_store_down)?;
-    let mut entry = client.entry("api_key.revoked", auth.principal.user());
+    let mut entry = client.entry_by("api_key.revoked", &auth);
     entry.target_type = Some("api_key");
     entry.target_id = Some(id.to_string());
     state.audit(auth.org, entry).await?;
+    state.sessions.revoke_key(id).await.map_err(session_store_down)?;
     Ok(StatusCode::NO_CONTENT)
 }

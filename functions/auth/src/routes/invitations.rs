@@ -2,13 +2,15 @@
 //! accepts with a password and is signed in.
 
 use crate::routes::session::{hash, optional_name};
-use crate::{permissions_of, AuthState, ClientInfo, Tokens, INVITATION_TTL_DAYS};
+use crate::{permissions_of, role_and_permissions, AuthState, ClientInfo, Tokens, INVITATION_TTL_DAYS};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use helpdesk_domain::identity::field;
-use helpdesk_domain::{may_grant, EmailAddress, InvitationId, OrgId, OutgoingEmail, Password, Permission, RoleName};
+use helpdesk_domain::{
+    may_grant, EmailAddress, InvitationId, OrgId, OutgoingEmail, Password, Permission, RoleName, UserId,
+};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
 use helpdesk_store::{InvitationRecord, NewInvitation, Refusal};
@@ -78,8 +80,13 @@ pub async fn create(
             token.encode()
         ),
     };
-    state.mailer.send(email_message).await.map_err(ApiError::internal)?;
-    let mut entry = client.entry("invitation.created", inviter);
+    if let Err(e) = state.mailer.send(email_message).await {
+        // Not sent, so not pending: withdraw it and let the caller retry.
+        tracing::error!(error = %e, "invitation email not sent");
+        state.store.revoke_invitation(auth.org, id).await.map_err(ApiError::internal)?;
+        return Err(ApiError::Unavailable("the invitation email could not be sent; retry shortly".into()));
+    }
+    let mut entry = client.entry_by("invitation.created", &auth);
     entry.target_type = Some("invitation");
     entry.target_id = Some(id.to_string());
     entry.details = json!({ "email": email.as_str(), "role": role.as_str() });
@@ -120,14 +127,15 @@ pub async fn revoke(
     if !state.store.revoke_invitation(auth.org, id).await.map_err(ApiError::internal)? {
         return Err(ApiError::NotFound("no pending invitation with this id in your organisation".into()));
     }
-    let mut entry = client.entry("invitation.revoked", auth.principal.user());
+    let mut entry = client.entry_by("invitation.revoked", &auth);
     entry.target_type = Some("invitation");
     entry.target_id = Some(id.to_string());
     state.audit(auth.org, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+// No Debug: it holds a password and a token.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptRequest {
     /// The token from the invitation email.
@@ -138,7 +146,7 @@ pub struct AcceptRequest {
 }
 
 /// `POST /v1/invitations/accept`: joins the organisation and signs in. A token works once,
-/// before it expires and unless it was withdrawn.
+/// before it expires, unless it was withdrawn, and while its inviter may still grant its role.
 #[utoipa::path(
     post, path = "/v1/invitations/accept", tag = "users",
     request_body = AcceptRequest,
@@ -169,6 +177,19 @@ pub async fn accept(
         && invitation.expires_at > chrono::Utc::now()
         && token.matches(&invitation.secret_hash);
     if !usable {
+        return Err(gone());
+    }
+    // The invitation grants what its inviter may still grant: not after they were deactivated
+    // or demoted, nor a custom role that has since been widened or deleted.
+    let role = RoleName::parse(&invitation.role).map_err(|_| gone())?;
+    let inviter = match invitation.invited_by {
+        Some(id) => state.store.credentials_by_id(org, UserId(id)).await.map_err(ApiError::internal)?,
+        None => None,
+    };
+    let Some(inviter) = inviter.filter(|i| i.active) else { return Err(gone()) };
+    let (inviter_role, inviter_permissions) = role_and_permissions(&inviter)?;
+    let grants = permissions_of(&state.store, org, &role).await.map_err(|_| gone())?;
+    if !may_grant(&inviter_role, inviter_permissions, &role, grants) {
         return Err(gone());
     }
     let hash = hash(&state, password).await?;

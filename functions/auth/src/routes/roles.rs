@@ -101,7 +101,7 @@ pub async fn create(
         .await
         .map_err(ApiError::internal)?
         .map_err(|_| ApiError::Conflict(format!("a role named '{name}' exists")))?;
-    let mut entry = client.entry("role.created", auth.principal.user());
+    let mut entry = client.entry_by("role.created", &auth);
     entry.target_type = Some("role");
     entry.target_id = Some(created.id.to_string());
     entry.details = json!({ "name": name, "permissions": permissions.names() });
@@ -155,7 +155,7 @@ pub async fn update(
     for (user, version) in &holders {
         state.sessions.set_user_version(*user, *version).await.map_err(session_store_down)?;
     }
-    let mut entry = client.entry("role.permissions_changed", auth.principal.user());
+    let mut entry = client.entry_by("role.permissions_changed", &auth);
     entry.target_type = Some("role");
     entry.target_id = Some(id.to_string());
     entry.details =
@@ -189,7 +189,7 @@ pub async fn delete(
         Err(Refusal::InUse) => return Err(ApiError::Conflict("members still have this role".into())),
         Err(_) => return Err(ApiError::NotFound("no such custom role in your organisation".into())),
     }
-    let mut entry = client.entry("role.deleted", auth.principal.user());
+    let mut entry = client.entry_by("role.deleted", &auth);
     entry.target_type = Some("role");
     entry.target_id = Some(id.to_string());
     state.audit(auth.org, entry).await?;

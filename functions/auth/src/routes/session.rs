@@ -10,12 +10,13 @@ use helpdesk_domain::identity::field;
 use helpdesk_domain::{EmailAddress, OrgId, Password, SessionId, Slug, UserId};
 use helpdesk_http::{ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
-use helpdesk_platform::sessions::Rotation;
+use helpdesk_platform::sessions::{Attempt, Rotation};
 use helpdesk_store::{OrganizationRecord, SignupOutcome, UserRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+// No Debug: it holds a password.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     /// The organisation's display name.
@@ -83,7 +84,7 @@ pub async fn signup(
     Ok((StatusCode::CREATED, Json(tokens)).into_response())
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The organisation's sign-in name.
@@ -119,14 +120,15 @@ pub async fn login(
         return Err(ApiError::Validation(errors));
     };
     let account = format!("{slug}:{email}");
-    if let Some(secs) = state.sessions.locked_for(&account).await.map_err(session_store_down)? {
-        return Err(locked(secs));
-    }
-    let org = state.store.organization_by_slug(slug.as_str()).await.map_err(ApiError::internal)?;
-    let user = match org {
-        Some(org) => state.store.credentials_by_email(org, &email).await.map_err(ApiError::internal)?,
-        None => None,
+    let lock_if_wrong = match state.sessions.begin_attempt(&account).await.map_err(session_store_down)? {
+        Attempt::Locked(secs) => return Err(locked(secs)),
+        Attempt::Allowed { lock_if_wrong } => lock_if_wrong,
     };
+    let org = state.store.organization_by_slug(slug.as_str()).await.map_err(ApiError::internal)?;
+    // An unknown organisation still costs the same query (it finds nothing), so timing does not
+    // tell which part was wrong.
+    let user = state.store.credentials_by_email(org.unwrap_or(OrgId(uuid::Uuid::nil())), &email).await;
+    let user = user.map_err(ApiError::internal)?.filter(|_| org.is_some());
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let passwords = state.passwords.clone();
     let password = body.password.clone();
@@ -136,7 +138,6 @@ pub async fn login(
     let (org, user, needs_rehash) = match (org, user, verdict) {
         (Some(org), Some(user), Verdict::Valid { needs_rehash }) if user.active => (org, user, needs_rehash),
         (org, user, verdict) => {
-            let lock = state.sessions.record_failure(&account).await.map_err(session_store_down)?;
             if let Some(org) = org {
                 let reason = match (&user, verdict) {
                     (None, _) => "unknown_email",
@@ -144,7 +145,7 @@ pub async fn login(
                     _ => "wrong_password",
                 };
                 let mut entry = client.entry("login.failure", user.as_ref().map(|u| UserId(u.id)));
-                entry.details = json!({ "email": email.as_str(), "reason": reason, "locked_for_secs": lock });
+                entry.details = json!({ "email": email.as_str(), "reason": reason, "locked_for_secs": lock_if_wrong });
                 state.audit(org, entry).await?;
             }
             return Err(ApiError::Unauthorized("the organisation, email or password is wrong".into()));
@@ -168,7 +169,7 @@ fn locked(secs: u64) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
@@ -192,32 +193,32 @@ pub async fn refresh(
     let refused = || ApiError::Unauthorized("this refresh token is not valid; sign in again".into());
     let presented = Credential::decode(Kind::Refresh, &body.refresh_token).ok_or_else(refused)?;
     let (org, user, sid) = (OrgId(presented.ids[0]), UserId(presented.ids[1]), SessionId(presented.ids[2]));
+    // The user as they are now, read before rotating: the rotation then records their version
+    // in the same step, so a logout, deactivation or role change cannot fall in between.
+    let current = state.store.credentials_by_id(org, user).await.map_err(ApiError::internal)?;
+    let Some(current) = current.filter(|u| u.active) else {
+        state.sessions.revoke(user, sid).await.map_err(session_store_down)?;
+        return Err(refused());
+    };
     let next = Credential::generate(Kind::Refresh, &[org.0, user.0, sid.0]);
     let rotation = state
         .sessions
-        .rotate(user, sid, &presented.secret_hash(), &next.secret_hash())
+        .rotate(org, user, sid, &presented.secret_hash(), &next.secret_hash(), current.authz_version)
         .await
         .map_err(session_store_down)?;
     match rotation {
-        Rotation::Rotated { org: session_org } if session_org == org => {}
-        Rotation::Reused { org: session_org } if session_org == org => {
+        Rotation::Rotated => Ok(Json(state.tokens(org, &current, sid, &next)?)),
+        Rotation::Reused => {
             let mut entry = client.entry("refresh.reuse", Some(user));
             entry.target_type = Some("session");
             entry.target_id = Some(sid.to_string());
             entry.details = json!({ "session_revoked": true });
             state.audit(org, entry).await?;
             tracing::warn!(%org, session = %sid, "refresh token reused: session revoked");
-            return Err(refused());
+            Err(refused())
         }
-        _ => return Err(refused()),
+        Rotation::Unknown => Err(refused()),
     }
-    let current = state.store.credentials_by_id(org, user).await.map_err(ApiError::internal)?;
-    let Some(current) = current.filter(|u| u.active) else {
-        state.sessions.revoke(user, sid).await.map_err(session_store_down)?;
-        return Err(refused());
-    };
-    state.sessions.set_session_version(user, sid, current.authz_version).await.map_err(session_store_down)?;
-    Ok(Json(state.tokens(org, &current, sid, &next)?))
 }
 
 /// `POST /v1/auth/logout`: ends the caller's session; its access and refresh tokens stop
@@ -227,10 +228,18 @@ pub async fn refresh(
     responses((status = 204, description = "Signed out")),
     security(("bearer" = []))
 )]
-pub async fn logout(State(state): State<AuthState>, auth: AuthContext) -> Result<StatusCode, ApiError> {
+pub async fn logout(
+    State(state): State<AuthState>,
+    auth: AuthContext,
+    client: ClientInfo,
+) -> Result<StatusCode, ApiError> {
     let user = auth.user_id()?;
     let sid = auth.session.ok_or_else(|| ApiError::Unauthorized("no session".into()))?;
     state.sessions.revoke(user, sid).await.map_err(session_store_down)?;
+    let mut entry = client.entry("session.logout", Some(user));
+    entry.target_type = Some("session");
+    entry.target_id = Some(sid.to_string());
+    state.audit(auth.org, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

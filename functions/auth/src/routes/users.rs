@@ -28,7 +28,8 @@ pub struct RoleChange {
     pub role: String,
 }
 
-/// Loads a member the caller may manage: not themselves, and an owner only by an owner.
+/// Loads a member the caller may manage: not themselves, nobody whose role allows more than the
+/// caller's, and an owner only by an owner.
 async fn manageable(state: &AuthState, auth: &AuthContext, id: &str) -> Result<UserRecord, ApiError> {
     let target: UserId = parse_id(id, "user")?;
     let user = state
@@ -42,6 +43,12 @@ async fn manageable(state: &AuthState, auth: &AuthContext, id: &str) -> Result<U
     }
     if user.role == "owner" && !is_owner(&auth.role) {
         return Err(ApiError::Forbidden("only an owner can change an owner".into()));
+    }
+    let role = RoleName::parse(&user.role).map_err(ApiError::internal)?;
+    // A custom role deleted since grants nothing; so anyone who may manage members may manage them.
+    let holds = permissions_of(&state.store, auth.org, &role).await.unwrap_or_default();
+    if !holds.is_subset_of(auth.permissions) {
+        return Err(ApiError::Forbidden("this member's role allows more than yours".into()));
     }
     Ok(user)
 }
@@ -82,18 +89,19 @@ pub async fn change_role(
         Err(Refusal::LastOwner) => return Err(ApiError::Conflict("the organisation must keep an owner".into())),
         Err(_) => return Err(ApiError::NotFound("no such user or role in your organisation".into())),
     };
-    state.sessions.set_user_version(user, version).await.map_err(session_store_down)?;
-    let mut entry = client.entry("user.role_changed", auth.principal.user());
+    let mut entry = client.entry_by("user.role_changed", &auth);
     entry.target_type = Some("user");
     entry.target_id = Some(user.to_string());
     entry.details = json!({ "from": target.role, "to": role.as_str() });
     state.audit(auth.org, entry).await?;
+    state.sessions.set_user_version(user, version).await.map_err(session_store_down)?;
     let user = state.store.user(auth.org, user).await.map_err(ApiError::internal)?;
     Ok(Json(user.ok_or_else(|| ApiError::NotFound("no such user in your organisation".into()))?))
 }
 
 /// `POST /v1/users/{id}/deactivate`: the member can no longer sign in; every session they have
-/// ends, so their next call fails whatever their token's expiry.
+/// ends, so their next call fails whatever their token's expiry; the API keys they made are
+/// revoked and their pending invitations withdrawn.
 #[utoipa::path(
     post, path = "/v1/users/{id}/deactivate", tag = "users",
     params(("id" = uuid::Uuid, Path, description = "User id")),
@@ -114,16 +122,21 @@ pub async fn deactivate(
     auth.require(Permission::UsersDelete)?;
     let target = manageable(&state, &auth, &id).await?;
     let user = UserId(target.id);
-    match state.store.deactivate_user(auth.org, user).await.map_err(ApiError::internal)? {
-        Ok(_) => {}
+    let keys = match state.store.deactivate_user(auth.org, user).await.map_err(ApiError::internal)? {
+        Ok(keys) => keys,
         Err(Refusal::LastOwner) => return Err(ApiError::Conflict("the organisation must keep an owner".into())),
         Err(_) => return Err(ApiError::NotFound("no such user in your organisation".into())),
-    }
-    let ended = state.sessions.revoke_user(user).await.map_err(session_store_down)?;
-    let mut entry = client.entry("user.deactivated", auth.principal.user());
+    };
+    // Audited before the sessions end: if Redis fails now, the event is on record and the
+    // request can be repeated (it is idempotent); sign-in and refresh already refuse the user.
+    let mut entry = client.entry_by("user.deactivated", &auth);
     entry.target_type = Some("user");
     entry.target_id = Some(user.to_string());
-    entry.details = json!({ "sessions_ended": ended });
+    entry.details = json!({ "api_keys_revoked": keys.len() });
     state.audit(auth.org, entry).await?;
+    state.sessions.revoke_user(user).await.map_err(session_store_down)?;
+    for key in keys {
+        state.sessions.revoke_key(key).await.map_err(session_store_down)?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -405,23 +405,126 @@ async fn forged_and_mangled_tokens_are_refused_at_the_gateway() {
     assert_eq!(bare.json::<Value>().await.unwrap(), json!({"message": "Unauthorized"}));
 }
 
-/// The lock's backoff, straight against Redis: 30 s at the fifth failure, doubling with each
-/// further one, never more than an hour; a success forgets the failures.
+/// The lock's backoff, straight against Redis: the fifth attempt in a row sets a 30 s lock if it
+/// fails, each further one (once a lock has run out) doubles it, never past an hour; a success
+/// forgets them.
 #[tokio::test]
 async fn failed_sign_ins_lock_with_doubling_backoff() {
+    use helpdesk_platform::sessions::Attempt;
     let env = crate::helpers::test_env();
     let redis = helpdesk_platform::RedisHandle::new(&env.redis_url).unwrap();
-    let sessions = helpdesk_platform::Sessions::new(redis, format!("t{}", uuid::Uuid::new_v4().simple()));
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let sessions = helpdesk_platform::Sessions::new(redis.clone(), prefix.clone());
+    let account = "acme:ana@acme.example";
+    // Stands in for waiting out a lock.
+    let lock_runs_out = || {
+        let redis = redis.clone();
+        let key = format!("{prefix}:{{login:{account}}}:lock");
+        async move {
+            let mut conn = redis.connection().await.unwrap();
+            redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await.unwrap();
+        }
+    };
     let mut locks = Vec::new();
     for _ in 0..13 {
-        locks.push(sessions.record_failure("acme:ana@acme.example").await.unwrap());
+        match sessions.begin_attempt(account).await.unwrap() {
+            Attempt::Allowed { lock_if_wrong } => locks.push(lock_if_wrong),
+            Attempt::Locked(secs) => panic!("locked for {secs} s"),
+        }
+        if let Some(Some(secs)) = locks.last() {
+            assert!(matches!(sessions.begin_attempt(account).await.unwrap(), Attempt::Locked(s) if s <= *secs));
+            lock_runs_out().await;
+        }
     }
     let expected: Vec<Option<u64>> =
         [None, None, None, None].into_iter().chain([30, 60, 120, 240, 480, 960, 1920, 3600, 3600].map(Some)).collect();
     assert_eq!(locks, expected);
-    let left = sessions.locked_for("acme:ana@acme.example").await.unwrap().unwrap();
-    assert!((3590..=3600).contains(&left), "{left}");
-    assert_eq!(sessions.locked_for("acme:ben@acme.example").await.unwrap(), None, "per account");
-    sessions.clear_failures("acme:ana@acme.example").await.unwrap();
-    assert_eq!(sessions.record_failure("acme:ana@acme.example").await.unwrap(), None, "counting starts again");
+    assert_eq!(
+        sessions.begin_attempt("acme:ben@acme.example").await.unwrap(),
+        Attempt::Allowed { lock_if_wrong: None },
+        "per account"
+    );
+    sessions.clear_failures(account).await.unwrap();
+    assert_eq!(
+        sessions.begin_attempt(account).await.unwrap(),
+        Attempt::Allowed { lock_if_wrong: None },
+        "counting starts again"
+    );
+}
+
+/// A refresh token's ids are not secret (they are in the access token too): a made-up secret
+/// for a live session is refused without ending it. Only the secret spent last counts as reuse.
+#[tokio::test]
+async fn a_guessed_refresh_secret_ends_nothing() {
+    use helpdesk_platform::credentials::{Credential, Kind};
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let ids = Credential::decode(Kind::Refresh, &owner.refresh).unwrap().ids;
+    let guess = Credential::generate(Kind::Refresh, &ids).encode();
+    assert_eq!(refresh(&app, &guess).await.status(), 401);
+    assert_eq!(app.get(&owner.token, "/v1/me").await.status(), 200, "the session lives on");
+    assert_eq!(refresh(&app, &owner.refresh).await.status(), 200);
+    let token = login(&app, &owner.slug, &owner.email, PASSWORD).await.json::<Value>().await.unwrap();
+    let reuse = app.get_json(token["access_token"].as_str().unwrap(), "/v1/audit-log?action=refresh.reuse").await;
+    assert_eq!(reuse["items"], json!([]), "a guess is not a reuse");
+}
+
+/// What a deactivated member set in motion stops with them: the keys they made are revoked and
+/// their pending invitations can no longer be accepted. A member cannot manage someone whose
+/// role allows more than theirs, and a key cannot mint keys.
+#[tokio::test]
+async fn deactivation_takes_keys_and_invitations_with_it_and_nobody_manages_up() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let admin = app.invite(&owner, "admin").await;
+    let key: Value = app
+        .post(
+            Some(&admin.token),
+            "/v1/api-keys",
+            &json!({"name": "admin's", "permissions": ["messages:write", "api_keys:write"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let message = crate::helpers::sample_message("d@customer.example", "before");
+    assert_eq!(app.post(Some(&key), "/v1/messages", &message).await.status(), 202);
+    let minted =
+        app.post(Some(&key), "/v1/api-keys", &json!({"name": "child", "permissions": ["messages:write"]})).await;
+    assert_eq!(minted.status(), 403, "only people make keys");
+    let invitee = "pending@team.example";
+    let invited = app.post(Some(&admin.token), "/v1/invitations", &json!({"email": invitee, "role": "agent"})).await;
+    assert_eq!(invited.status(), 201);
+
+    // A custom role that may manage members, but holds less than an admin.
+    app.post(
+        Some(&owner.token),
+        "/v1/roles",
+        &json!({"name": "hr", "permissions": ["users:read", "users:write", "users:delete"]}),
+    )
+    .await;
+    let hr = app.invite(&owner, "hr").await;
+    let up = app
+        .http
+        .post(format!("{}/v1/users/{}/deactivate", app.base, admin.user))
+        .bearer_auth(&hr.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 403, "the admin's role allows more than hr's");
+
+    let done = app
+        .http
+        .post(format!("{}/v1/users/{}/deactivate", app.base, admin.user))
+        .bearer_auth(&owner.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 204);
+    assert_ne!(app.post(Some(&key), "/v1/messages", &message).await.status(), 202, "the admin's key is revoked");
+    let keys = app.get_json(&owner.token, "/v1/api-keys").await;
+    assert!(keys[0]["revoked_at"].is_string());
+    let accept = json!({"token": app.invitation_token(invitee), "password": PASSWORD});
+    assert_eq!(app.post(None, "/v1/invitations/accept", &accept).await.status(), 404);
 }
