@@ -1,0 +1,63 @@
+//! The platform's local AI engine: everything that classifies text on the CPU with no network
+//! and no LLM. It knows nothing about AWS, SQL or HTTP; the functions feed it text and store
+//! what it answers.
+//!
+//! - [`text`]: normalisation shared by every model.
+//! - [`features`]: word and character n-grams, weighted TF-IDF, over a vocabulary learnt from
+//!   the training texts.
+//! - [`linear`]: multinomial logistic regression over sparse features, trained here.
+//! - [`category`]: the category (intent) model: training with a held-out split, calibrated
+//!   confidence (temperature scaling), an out-of-scope threshold, saving and loading.
+//! - [`metrics`]: accuracy, macro-F1, per-class figures, out-of-scope recall.
+//! - [`dataset`]: labelled CSV files.
+
+pub mod category;
+pub mod dataset;
+pub mod features;
+pub mod linear;
+pub mod metrics;
+pub mod text;
+
+pub use category::{CategoryModel, Prediction, TrainConfig, TrainReport};
+pub use dataset::Dataset;
+pub use metrics::Evaluation;
+
+/// What can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum AiError {
+    #[error("{0}")]
+    Data(String),
+    #[error("model files: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("model format: {0}")]
+    Format(#[from] serde_json::Error),
+    #[error("CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+pub type Result<T, E = AiError> = std::result::Result<T, E>;
+
+/// A small deterministic generator (xorshift64*): training must be reproducible run to run.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Fisher–Yates.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}

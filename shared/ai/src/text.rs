@@ -1,0 +1,51 @@
+//! Text normalisation shared by every model: lower case, digits folded, whitespace collapsed.
+
+/// The form every feature is computed from. Digits become `0` so that "order 1042" and "order
+/// 7781" look alike to a model; punctuation becomes spaces except inside words (`can't`).
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last_space = true;
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let keep = if c.is_alphabetic() {
+            Some(c)
+        } else if c.is_numeric() {
+            Some('0')
+        } else if c == '\'' || c == '’' {
+            // An apostrophe inside a word stays (it changes meaning: "can't").
+            let inside = i > 0 && chars[i - 1].is_alphabetic() && chars.get(i + 1).is_some_and(|n| n.is_alphabetic());
+            inside.then_some('\'')
+        } else {
+            None
+        };
+        match keep {
+            Some(c) => {
+                out.extend(c.to_lowercase());
+                last_space = false;
+            }
+            None if !last_space => {
+                out.push(' ');
+                last_space = true;
+            }
+            None => {}
+        }
+    }
+    if out.ends_with(' ') {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_digits_punctuation_and_space() {
+        assert_eq!(normalise("  Where's my ORDER #1042?!  "), "where's my order 0000");
+        assert_eq!(normalise("I can’t log-in"), "i can't log in");
+        assert_eq!(normalise("Ünïcode déjà vu"), "ünïcode déjà vu");
+        assert_eq!(normalise("'quoted'"), "quoted");
+        assert_eq!(normalise(""), "");
+    }
+}
