@@ -5,11 +5,13 @@
 //! On disk a model is a directory: `model.json` (labels, vocabulary, calibration, figures) and
 //! `weights.bin` (little-endian f32).
 
+use crate::encoder::{SentenceEncoder, MODEL_NAME};
 use crate::features::{NgramConfig, NgramFeaturizer, SparseVec};
 use crate::linear::{softmax_in_place, SoftmaxRegression, TrainOptions};
 use crate::{AiError, Result, Rng};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The label a rejected text gets when the model was trained without out-of-scope examples.
@@ -26,6 +28,9 @@ pub struct TrainConfig {
     pub oos_label: Option<String>,
     /// After calibrating, train again on everything (the held-out part included).
     pub refit_on_all: bool,
+    /// How much the sentence embedding weighs against the n-gram vector (both unit length),
+    /// when the model is trained with an encoder.
+    pub embedding_weight: f32,
 }
 
 impl Default for TrainConfig {
@@ -36,6 +41,7 @@ impl Default for TrainConfig {
             validation_fraction: 0.1,
             oos_label: None,
             refit_on_all: true,
+            embedding_weight: 1.0,
         }
     }
 }
@@ -73,6 +79,11 @@ struct Header {
     dims: usize,
     report: TrainReport,
     featurizer: NgramFeaturizer,
+    /// The sentence encoder the model was trained with (`None`: n-grams only).
+    #[serde(default)]
+    encoder: Option<String>,
+    #[serde(default)]
+    embedding_weight: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -84,11 +95,48 @@ pub struct CategoryModel {
     pub report: TrainReport,
     featurizer: NgramFeaturizer,
     regression: SoftmaxRegression,
+    encoder: Option<Arc<SentenceEncoder>>,
+    embedding_weight: f32,
+}
+
+/// The n-gram vector, followed (when there is an embedding) by the weighted embedding.
+fn join(mut ngrams: SparseVec, offset: usize, embedding: Option<&[f32]>, weight: f32) -> SparseVec {
+    if let Some(e) = embedding {
+        ngrams.extend(e.iter().enumerate().map(|(k, v)| ((offset + k) as u32, v * weight)));
+    }
+    ngrams
+}
+
+/// Embeddings in batches (the encoder is fastest on a few dozen texts at a time).
+fn embed_all<S: AsRef<str>>(encoder: &SentenceEncoder, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(32) {
+        out.extend(encoder.encode(chunk)?);
+    }
+    Ok(out)
 }
 
 impl CategoryModel {
+    /// An n-gram model.
     pub fn train<S: AsRef<str>>(texts: &[S], labels: &[S], config: &TrainConfig) -> Result<Self> {
+        Self::train_with(texts, labels, config, None)
+    }
+
+    /// A model over n-grams and, with an encoder, sentence embeddings.
+    pub fn train_with<S: AsRef<str>>(
+        texts: &[S],
+        labels: &[S],
+        config: &TrainConfig,
+        encoder: Option<Arc<SentenceEncoder>>,
+    ) -> Result<Self> {
         let started = Instant::now();
+        let embeddings = match &encoder {
+            Some(e) => Some(embed_all(e, texts)?),
+            None => None,
+        };
+        let weight = config.embedding_weight;
+        let embedding_of = |i: usize| embeddings.as_ref().map(|e| e[i].as_slice());
+        let extra = encoder.as_ref().map_or(0, |e| e.dims());
         if texts.len() != labels.len() {
             return Err(AiError::Data("one label per text".into()));
         }
@@ -124,16 +172,29 @@ impl CategoryModel {
                 rows.iter().copied().filter(|&i| class_of(labels[i].as_ref()).is_some()).collect();
             let texts_in: Vec<&str> = in_scope.iter().map(|&i| texts[i].as_ref()).collect();
             let featurizer = NgramFeaturizer::fit(config.ngram.clone(), &texts_in);
-            let xs: Vec<SparseVec> = texts_in.iter().map(|t| featurizer.transform(t)).collect();
+            let xs: Vec<SparseVec> = in_scope
+                .iter()
+                .map(|&i| join(featurizer.transform(texts[i].as_ref()), featurizer.dims(), embedding_of(i), weight))
+                .collect();
             let ys: Vec<usize> = in_scope.iter().map(|&i| class_of(labels[i].as_ref()).unwrap()).collect();
-            let regression = SoftmaxRegression::train(&xs, &ys, classes.len(), featurizer.dims(), config.options);
+            let dims = featurizer.dims() + extra;
+            let regression = SoftmaxRegression::train(&xs, &ys, classes.len(), dims, config.options);
             (featurizer, regression)
         };
         let (featurizer, regression) = fit(&train);
 
         // Calibration and threshold on the held-out rows.
-        let logits: Vec<Vec<f32>> =
-            held.iter().map(|&i| regression.logits(&featurizer.transform(texts[i].as_ref()))).collect();
+        let logits: Vec<Vec<f32>> = held
+            .iter()
+            .map(|&i| {
+                regression.logits(&join(
+                    featurizer.transform(texts[i].as_ref()),
+                    featurizer.dims(),
+                    embedding_of(i),
+                    weight,
+                ))
+            })
+            .collect();
         let truth: Vec<Option<usize>> = held.iter().map(|&i| class_of(labels[i].as_ref())).collect();
         let temperature = fit_temperature(&logits, &truth);
         let scored: Vec<(usize, f32)> = logits.iter().map(|l| best(l, temperature)).collect();
@@ -168,13 +229,41 @@ impl CategoryModel {
             report,
             featurizer,
             regression,
+            encoder,
+            embedding_weight: weight,
         })
     }
 
-    pub fn predict(&self, text: &str) -> Prediction {
-        let (class, confidence) = best(&self.regression.logits(&self.featurizer.transform(text)), self.temperature);
-        let label = (confidence >= self.threshold).then(|| self.labels[class].clone());
-        Prediction { label, confidence }
+    /// Whether the model needs the sentence encoder.
+    pub fn uses_encoder(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    pub fn predict(&self, text: &str) -> Result<Prediction> {
+        Ok(self.predict_batch(&[text])?.remove(0))
+    }
+
+    /// Predictions for many texts (embedded in batches).
+    pub fn predict_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>> {
+        let embeddings = match &self.encoder {
+            Some(e) => Some(embed_all(e, texts)?),
+            None => None,
+        };
+        Ok(texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let x = join(
+                    self.featurizer.transform(text.as_ref()),
+                    self.featurizer.dims(),
+                    embeddings.as_ref().map(|e| e[i].as_slice()),
+                    self.embedding_weight,
+                );
+                let (class, confidence) = best(&self.regression.logits(&x), self.temperature);
+                let label = (confidence >= self.threshold).then(|| self.labels[class].clone());
+                Prediction { label, confidence }
+            })
+            .collect())
     }
 
     /// The label to write for a prediction: the class, or the out-of-scope label when rejected.
@@ -195,21 +284,42 @@ impl CategoryModel {
             dims: self.regression.dims,
             report: self.report.clone(),
             featurizer: self.featurizer.clone(),
+            encoder: self.encoder.as_ref().map(|_| MODEL_NAME.to_string()),
+            embedding_weight: self.embedding_weight,
         };
         std::fs::write(dir.join("model.json"), serde_json::to_vec(&header)?)?;
         std::fs::write(dir.join("weights.bin"), self.regression.to_bytes())?;
         Ok(())
     }
 
-    pub fn load(dir: &Path) -> Result<Self> {
+    /// Whether the model in `dir` was trained with the sentence encoder (so loading it needs one).
+    pub fn needs_encoder(dir: &Path) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Peek {
+            #[serde(default)]
+            encoder: Option<String>,
+        }
+        let peek: Peek = serde_json::from_slice(&std::fs::read(dir.join("model.json"))?)?;
+        Ok(peek.encoder.is_some())
+    }
+
+    /// Loads a model; one trained with the sentence encoder needs it passed in (loaded once per
+    /// process and shared by every model).
+    pub fn load(dir: &Path, encoder: Option<Arc<SentenceEncoder>>) -> Result<Self> {
         let header: Header = serde_json::from_slice(&std::fs::read(dir.join("model.json"))?)?;
+        let encoder = match (&header.encoder, encoder) {
+            (None, _) => None,
+            (Some(name), Some(e)) if name == MODEL_NAME => Some(e),
+            (Some(name), _) => return Err(AiError::Data(format!("this model needs the sentence encoder {name}"))),
+        };
         if header.format != FORMAT || header.kind != "ngram-logreg" {
             return Err(AiError::Data(format!("unsupported model: {} format {}", header.kind, header.format)));
         }
         let regression =
             SoftmaxRegression::from_bytes(header.classes, header.dims, &std::fs::read(dir.join("weights.bin"))?)
                 .ok_or_else(|| AiError::Data("weights.bin does not match model.json".into()))?;
-        if header.labels.len() != header.classes || header.featurizer.dims() != header.dims {
+        let extra = encoder.as_ref().map_or(0, |e| e.dims());
+        if header.labels.len() != header.classes || header.featurizer.dims() + extra != header.dims {
             return Err(AiError::Data("model.json is inconsistent".into()));
         }
         Ok(Self {
@@ -220,6 +330,8 @@ impl CategoryModel {
             report: header.report,
             featurizer: header.featurizer,
             regression,
+            encoder,
+            embedding_weight: header.embedding_weight,
         })
     }
 }
@@ -310,17 +422,17 @@ mod tests {
         let config = TrainConfig { oos_label: Some("oos".into()), ..TrainConfig::default() };
         let model = CategoryModel::train(&texts, &labels, &config).unwrap();
         assert_eq!(model.labels, ["account", "delivery", "refund"]);
-        assert_eq!(model.predict("please refund me").label.as_deref(), Some("refund"));
-        assert_eq!(model.predict("my parcel has not arrived yet").label.as_deref(), Some("delivery"));
-        let p = model.predict("password reset please");
+        assert_eq!(model.predict("please refund me").unwrap().label.as_deref(), Some("refund"));
+        assert_eq!(model.predict("my parcel has not arrived yet").unwrap().label.as_deref(), Some("delivery"));
+        let p = model.predict("password reset please").unwrap();
         assert_eq!(p.label.as_deref(), Some("account"));
         assert!(p.confidence > 0.0 && p.confidence <= 1.0);
 
         let dir = std::env::temp_dir().join(format!("helpdesk-ai-test-{}", std::process::id()));
         model.save(&dir).unwrap();
-        let back = CategoryModel::load(&dir).unwrap();
+        let back = CategoryModel::load(&dir, None).unwrap();
         for t in ["refund the charge", "tell me a joke", "where is my parcel"] {
-            assert_eq!(back.predict(t), model.predict(t), "{t}");
+            assert_eq!(back.predict(t).unwrap(), model.predict(t).unwrap(), "{t}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

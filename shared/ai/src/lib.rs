@@ -3,6 +3,7 @@
 //! what it answers.
 //!
 //! - [`text`]: normalisation shared by every model.
+//! - [`encoder`]: the sentence encoder (all-MiniLM-L6-v2 on candle).
 //! - [`features`]: word and character n-grams, weighted TF-IDF, over a vocabulary learnt from
 //!   the training texts.
 //! - [`linear`]: multinomial logistic regression over sparse features, trained here.
@@ -13,6 +14,7 @@
 
 pub mod category;
 pub mod dataset;
+pub mod encoder;
 pub mod features;
 pub mod linear;
 pub mod metrics;
@@ -33,6 +35,8 @@ pub enum AiError {
     Format(#[from] serde_json::Error),
     #[error("CSV: {0}")]
     Csv(#[from] csv::Error),
+    #[error("model: {0}")]
+    Model(String),
 }
 
 pub type Result<T, E = AiError> = std::result::Result<T, E>;

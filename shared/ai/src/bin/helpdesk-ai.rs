@@ -4,23 +4,61 @@
 //!     helpdesk-ai predict --model DIR --data F.csv [--text-col text]          (CSV label,confidence)
 //!     helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]
 //!
-//! `eval`'s last line is its figures as JSON.
+//! `eval`'s last line is its figures as JSON. `train` joins sentence embeddings to the n-grams
+//! when the encoder's files are found (`--encoder DIR`, else `$HELPDESK_MODELS/all-MiniLM-L6-v2`,
+//! else `.local/models/all-MiniLM-L6-v2`); `--no-encoder` trains the n-gram model alone.
 
 use anyhow::{anyhow, bail, Context, Result};
 use helpdesk_ai::category::TrainConfig;
+use helpdesk_ai::encoder::{SentenceEncoder, MODEL_NAME};
 use helpdesk_ai::{metrics, CategoryModel, Dataset};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 const USAGE: &str = "usage:
   helpdesk-ai train   --data F.csv --out DIR [--text-col text] [--label-col label] [--oos-label L]
+                      [--encoder DIR | --no-encoder]
   helpdesk-ai predict --model DIR --data F.csv [--text-col text]
   helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]";
 
 struct Args(Vec<String>);
 
 impl Args {
+    fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+
+    /// Where the sentence encoder's files are, if they are there.
+    fn encoder_dir(&self) -> Option<PathBuf> {
+        let dir = self.get("--encoder").map(PathBuf::from).unwrap_or_else(|| {
+            std::env::var("HELPDESK_MODELS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| PathBuf::from(".local/models"))
+                .join(MODEL_NAME)
+        });
+        dir.join("model.safetensors").exists().then_some(dir)
+    }
+
+    fn encoder(&self) -> Result<Option<Arc<SentenceEncoder>>> {
+        match self.encoder_dir() {
+            Some(dir) => Ok(Some(Arc::new(SentenceEncoder::load(&dir)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The model of `--model`, with the encoder when it needs one.
+    fn model(&self) -> Result<CategoryModel> {
+        let dir = self.path("--model")?;
+        let encoder = if CategoryModel::needs_encoder(&dir)? {
+            Some(self.encoder()?.ok_or_else(|| anyhow!("this model needs the sentence encoder: --encoder DIR"))?)
+        } else {
+            None
+        };
+        Ok(CategoryModel::load(&dir, encoder)?)
+    }
+
     fn get(&self, name: &str) -> Option<String> {
         self.0.iter().position(|a| a == name).and_then(|i| self.0.get(i + 1)).cloned()
     }
@@ -65,7 +103,14 @@ fn main() -> Result<()> {
             if let Some(v) = number("--char-max")? {
                 config.ngram.char_max = v as usize;
             }
-            let model = CategoryModel::train(&data.texts, &labels, &config)?;
+            let encoder = if args.flag("--no-encoder") { None } else { args.encoder()? };
+            if encoder.is_none() && !args.flag("--no-encoder") {
+                eprintln!("no sentence encoder found (python local/models.py fetch): training the n-gram model alone");
+            }
+            if let Some(v) = number("--embedding-weight")? {
+                config.embedding_weight = v as f32;
+            }
+            let model = CategoryModel::train_with(&data.texts, &labels, &config, encoder)?;
             let out = args.path("--out")?;
             model.save(&out).with_context(|| format!("writing {}", out.display()))?;
             eprintln!(
@@ -82,23 +127,22 @@ fn main() -> Result<()> {
             );
         }
         "predict" => {
-            let model = CategoryModel::load(&args.path("--model")?)?;
+            let model = args.model()?;
             let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
             let stdout = std::io::stdout();
             let mut out = csv::Writer::from_writer(stdout.lock());
             out.write_record(["label", "confidence"])?;
-            for text in &data.texts {
-                let p = model.predict(text);
+            for p in model.predict_batch(&data.texts)? {
                 out.write_record([model.label_of(&p), format!("{:.4}", p.confidence)])?;
             }
             out.flush()?;
         }
         "eval" => {
-            let model = CategoryModel::load(&args.path("--model")?)?;
+            let model = args.model()?;
             let data = Dataset::from_csv(&args.path("--data")?, &text_col, Some(&label_col))?;
             let truth = data.labels.unwrap_or_default();
             let started = Instant::now();
-            let predicted: Vec<String> = data.texts.iter().map(|t| model.label_of(&model.predict(t))).collect();
+            let predicted: Vec<String> = model.predict_batch(&data.texts)?.iter().map(|p| model.label_of(p)).collect();
             let seconds = started.elapsed().as_secs_f64();
             let oos = args.get("--oos-label");
             let e = metrics::evaluate(&truth, &predicted, oos.as_deref(), seconds);
