@@ -41,13 +41,17 @@ async fn each_request_and_record_logs_one_json_line_with_ids_and_no_customer_tex
     assert_eq!(records[0]["span"]["org"], org.to_string());
     assert_eq!(records[0]["span"]["message_id"], accepted["id"]);
 
-    // The runner logs each invocation: function, trigger, duration, outcome.
-    let invocations: Vec<Value> = logs.lines().into_iter().filter(|l| l["message"] == "invocation").collect();
+    // The runner logs each invocation, once it has returned: function, trigger, duration, outcome.
     for (function, trigger) in [("ApiFunction", "http"), ("AiWorkerFunction", "sqs"), ("MigrateFunction", "startup")] {
-        let line = invocations
-            .iter()
-            .find(|l| l["function"] == function && l["trigger"] == trigger)
-            .unwrap_or_else(|| panic!("no invocation line for {function} ({trigger})"));
+        let line =
+            eventually(&format!("an invocation line for {function} ({trigger})"), Duration::from_secs(10), || {
+                let found = logs
+                    .lines()
+                    .into_iter()
+                    .find(|l| l["message"] == "invocation" && l["function"] == function && l["trigger"] == trigger);
+                async move { found }
+            })
+            .await;
         assert!(line["duration_ms"].as_f64().is_some());
         assert_eq!(line["outcome"], "ok");
     }
