@@ -11,6 +11,7 @@
 //!   confidence (temperature scaling), an out-of-scope threshold, saving and loading.
 //! - [`metrics`]: accuracy, macro-F1, per-class figures, out-of-scope recall.
 //! - [`dataset`]: labelled CSV files.
+//! - [`pii`]: personal data detection and reversible redaction.
 
 pub mod category;
 pub mod dataset;
@@ -18,6 +19,8 @@ pub mod encoder;
 pub mod features;
 pub mod linear;
 pub mod metrics;
+pub mod pii;
+pub mod pii_eval;
 pub mod text;
 
 pub use category::{CategoryModel, Prediction, TrainConfig, TrainReport};

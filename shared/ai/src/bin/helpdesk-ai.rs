@@ -21,7 +21,8 @@ const USAGE: &str = "usage:
   helpdesk-ai train   --data F.csv --out DIR [--text-col text] [--label-col label] [--oos-label L]
                       [--encoder DIR | --no-encoder]
   helpdesk-ai predict --model DIR --data F.csv [--text-col text]
-  helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]";
+  helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]
+  helpdesk-ai pii-eval [--n 2000] [--seed 1]";
 
 struct Args(Vec<String>);
 
@@ -162,6 +163,27 @@ fn main() -> Result<()> {
                 writeln!(out, "out-of-scope recall {r:.4}")?;
             }
             writeln!(out, "messages per second {:.0}", e.messages_per_second)?;
+            writeln!(out, "{}", serde_json::to_string(&e)?)?;
+        }
+        "pii-eval" => {
+            let n = args.get("--n").map(|v| v.parse()).transpose()?.unwrap_or(2000);
+            let seed = args.get("--seed").map(|v| v.parse()).transpose()?.unwrap_or(1);
+            let snippets = helpdesk_ai::pii_eval::generate(n, seed);
+            let started = Instant::now();
+            let e = helpdesk_ai::pii_eval::evaluate(&snippets);
+            let seconds = started.elapsed().as_secs_f64();
+            let mut out = std::io::stdout().lock();
+            for (kind, f) in &e.by_kind {
+                writeln!(
+                    out,
+                    "{kind:<12} recall {:.4}  precision {:.4}  (expected {}, found {}, correct {})",
+                    f.recall, f.precision, f.expected, f.found, f.correct
+                )?;
+            }
+            writeln!(out, "snippets     {}", e.snippets)?;
+            writeln!(out, "recall       {:.4}", e.recall)?;
+            writeln!(out, "precision    {:.4}", e.precision)?;
+            writeln!(out, "snippets per second {:.0}", n as f64 / seconds)?;
             writeln!(out, "{}", serde_json::to_string(&e)?)?;
         }
         _ => bail!("unknown command {command:?}\n{USAGE}"),
