@@ -6,6 +6,7 @@
 //! - [`encoder`]: the sentence encoder (all-MiniLM-L6-v2 on candle).
 //! - [`features`]: word and character n-grams, weighted TF-IDF, over a vocabulary learnt from
 //!   the training texts.
+//! - [`language`]: language detection (lingua) over the support languages, ISO 639-3.
 //! - [`linear`]: multinomial logistic regression over sparse features, trained here.
 //! - [`category`]: the category (intent) model: training with a held-out split, calibrated
 //!   confidence (temperature scaling), an out-of-scope threshold, saving and loading.
@@ -17,6 +18,7 @@ pub mod category;
 pub mod dataset;
 pub mod encoder;
 pub mod features;
+pub mod language;
 pub mod linear;
 pub mod metrics;
 pub mod pii;

@@ -22,6 +22,8 @@ const USAGE: &str = "usage:
                       [--encoder DIR | --no-encoder]
   helpdesk-ai predict --model DIR --data F.csv [--text-col text]
   helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]
+  helpdesk-ai language --data F.csv [--text-col text] [--languages eng,spa,…]   (CSV language,confidence)
+  helpdesk-ai language-eval --data tatoeba.tsv [--languages eng,spa,…]          (id<TAB>lang<TAB>text lines)
   helpdesk-ai pii-eval [--n 2000] [--seed 1]";
 
 struct Args(Vec<String>);
@@ -71,6 +73,14 @@ impl Args {
     fn path(&self, name: &str) -> Result<PathBuf> {
         self.need(name).map(PathBuf::from)
     }
+}
+
+/// The detector over `--languages` (ISO 639-3, comma-separated), or every compiled-in language.
+fn language_detector(args: &Args) -> Result<helpdesk_ai::language::Detector> {
+    Ok(match args.get("--languages") {
+        Some(list) => helpdesk_ai::language::Detector::new(&list.split(',').collect::<Vec<_>>())?,
+        None => helpdesk_ai::language::Detector::all_supported(),
+    })
 }
 
 fn main() -> Result<()> {
@@ -163,6 +173,58 @@ fn main() -> Result<()> {
                 writeln!(out, "out-of-scope recall {r:.4}")?;
             }
             writeln!(out, "messages per second {:.0}", e.messages_per_second)?;
+            writeln!(out, "{}", serde_json::to_string(&e)?)?;
+        }
+        "language" => {
+            let detector = language_detector(&args)?;
+            let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
+            let stdout = std::io::stdout();
+            let mut out = csv::Writer::from_writer(stdout.lock());
+            out.write_record(["language", "confidence"])?;
+            for text in &data.texts {
+                let (language, confidence) = detector.detect(text);
+                out.write_record([language, format!("{confidence:.4}")])?;
+            }
+            out.flush()?;
+        }
+        "language-eval" => {
+            let detector = language_detector(&args)?;
+            let supported: Vec<String> = match args.get("--languages") {
+                Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
+                None => helpdesk_ai::language::SUPPORTED.iter().map(|s| s.to_string()).collect(),
+            };
+            let path = args.path("--data")?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let rows: Vec<(&str, &str)> = text
+                .lines()
+                .filter_map(|l| {
+                    let mut parts = l.splitn(3, '\t');
+                    let (_, lang, sentence) = (parts.next()?, parts.next()?, parts.next()?);
+                    Some((lang, sentence))
+                })
+                .collect();
+            let (scored, skipped): (Vec<_>, Vec<_>) = rows.iter().partition(|(l, _)| supported.iter().any(|s| s == l));
+            let started = Instant::now();
+            let predicted: Vec<String> = scored.iter().map(|(_, t)| detector.detect(t).0).collect();
+            let seconds = started.elapsed().as_secs_f64();
+            let truth: Vec<String> = scored.iter().map(|(l, _)| l.to_string()).collect();
+            let e = metrics::evaluate(&truth, &predicted, None, seconds);
+            let mut out = std::io::stdout().lock();
+            for c in &e.per_class {
+                writeln!(
+                    out,
+                    "{:<6} precision {:.3}  recall {:.3}  f1 {:.3}  n {}",
+                    c.label, c.precision, c.recall, c.f1, c.support
+                )?;
+            }
+            writeln!(
+                out,
+                "sentences           {} (skipped {} in languages the detector does not support)",
+                e.examples,
+                skipped.len()
+            )?;
+            writeln!(out, "accuracy            {:.4}", e.accuracy)?;
+            writeln!(out, "sentences per second {:.0}", e.messages_per_second)?;
             writeln!(out, "{}", serde_json::to_string(&e)?)?;
         }
         "pii-eval" => {
