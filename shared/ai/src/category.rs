@@ -306,7 +306,16 @@ impl CategoryModel {
     /// Loads a model; one trained with the sentence encoder needs it passed in (loaded once per
     /// process and shared by every model).
     pub fn load(dir: &Path, encoder: Option<Arc<SentenceEncoder>>) -> Result<Self> {
-        let header: Header = serde_json::from_slice(&std::fs::read(dir.join("model.json"))?)?;
+        Self::from_parts(&std::fs::read(dir.join("model.json"))?, &std::fs::read(dir.join("weights.bin"))?, encoder)
+    }
+
+    /// An n-gram model from its two files' bytes (a model shipped inside the binary).
+    pub fn from_bytes(model_json: &[u8], weights: &[u8]) -> Result<Self> {
+        Self::from_parts(model_json, weights, None)
+    }
+
+    fn from_parts(model_json: &[u8], weights: &[u8], encoder: Option<Arc<SentenceEncoder>>) -> Result<Self> {
+        let header: Header = serde_json::from_slice(model_json)?;
         let encoder = match (&header.encoder, encoder) {
             (None, _) => None,
             (Some(name), Some(e)) if name == MODEL_NAME => Some(e),
@@ -315,9 +324,8 @@ impl CategoryModel {
         if header.format != FORMAT || header.kind != "ngram-logreg" {
             return Err(AiError::Data(format!("unsupported model: {} format {}", header.kind, header.format)));
         }
-        let regression =
-            SoftmaxRegression::from_bytes(header.classes, header.dims, &std::fs::read(dir.join("weights.bin"))?)
-                .ok_or_else(|| AiError::Data("weights.bin does not match model.json".into()))?;
+        let regression = SoftmaxRegression::from_bytes(header.classes, header.dims, weights)
+            .ok_or_else(|| AiError::Data("weights.bin does not match model.json".into()))?;
         let extra = encoder.as_ref().map_or(0, |e| e.dims());
         if header.labels.len() != header.classes || header.featurizer.dims() + extra != header.dims {
             return Err(AiError::Data("model.json is inconsistent".into()));

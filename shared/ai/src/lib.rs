@@ -13,6 +13,7 @@
 //! - [`metrics`]: accuracy, macro-F1, per-class figures, out-of-scope recall.
 //! - [`dataset`]: labelled CSV files.
 //! - [`pii`]: personal data detection and reversible redaction.
+//! - [`sentiment`]: polarity with a score, and emotions, from a model shipped in the binary.
 
 pub mod category;
 pub mod dataset;
@@ -23,6 +24,7 @@ pub mod linear;
 pub mod metrics;
 pub mod pii;
 pub mod pii_eval;
+pub mod sentiment;
 pub mod text;
 
 pub use category::{CategoryModel, Prediction, TrainConfig, TrainReport};

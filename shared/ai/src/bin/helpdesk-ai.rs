@@ -24,6 +24,9 @@ const USAGE: &str = "usage:
   helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]
   helpdesk-ai language --data F.csv [--text-col text] [--languages eng,spa,…]   (CSV language,confidence)
   helpdesk-ai language-eval --data tatoeba.tsv [--languages eng,spa,…]          (id<TAB>lang<TAB>text lines)
+  helpdesk-ai sentiment --data F.csv [--text-col text]                          (CSV label,score)
+  helpdesk-ai sentiment-eval [--data-dir ../shared/data/uci_sentiment] [--folds 5]
+  helpdesk-ai sentiment-train [--data-dir ../shared/data/uci_sentiment] --out DIR
   helpdesk-ai pii-eval [--n 2000] [--seed 1]";
 
 struct Args(Vec<String>);
@@ -226,6 +229,35 @@ fn main() -> Result<()> {
             writeln!(out, "accuracy            {:.4}", e.accuracy)?;
             writeln!(out, "sentences per second {:.0}", e.messages_per_second)?;
             writeln!(out, "{}", serde_json::to_string(&e)?)?;
+        }
+        "sentiment" => {
+            let model = helpdesk_ai::sentiment::SentimentModel::shipped();
+            let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
+            let stdout = std::io::stdout();
+            let mut out = csv::Writer::from_writer(stdout.lock());
+            out.write_record(["label", "score"])?;
+            for text in &data.texts {
+                let s = model.analyse(text);
+                out.write_record([s.label.as_str().to_string(), format!("{:.4}", s.score)])?;
+            }
+            out.flush()?;
+        }
+        "sentiment-eval" | "sentiment-train" => {
+            let dir = args
+                .get("--data-dir")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("../shared/data/uci_sentiment"));
+            let rows = helpdesk_ai::sentiment::read_uci(&dir)?;
+            if command == "sentiment-train" {
+                let out = args.path("--out")?;
+                helpdesk_ai::sentiment::train(&rows)?.save(&out)?;
+                eprintln!("trained on {} sentences; written to {}", rows.len(), out.display());
+            } else {
+                let folds = args.get("--folds").map(|v| v.parse()).transpose()?.unwrap_or(5);
+                let accuracy = helpdesk_ai::sentiment::cross_validate(&rows, folds)?;
+                println!("{folds}-fold cross-validated accuracy on {} UCI sentences: {accuracy:.4}", rows.len());
+                println!("{}", serde_json::json!({"sentences": rows.len(), "folds": folds, "accuracy": accuracy}));
+            }
         }
         "pii-eval" => {
             let n = args.get("--n").map(|v| v.parse()).transpose()?.unwrap_or(2000);
