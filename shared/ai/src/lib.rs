@@ -13,6 +13,7 @@
 //! - [`metrics`]: accuracy, macro-F1, per-class figures, out-of-scope recall.
 //! - [`dataset`]: labelled CSV files.
 //! - [`pii`]: personal data detection and reversible redaction.
+//! - [`urgency`]: low / normal / high / urgent, with the reasons.
 //! - [`sentiment`]: polarity with a score, and emotions, from a model shipped in the binary.
 
 pub mod category;
@@ -26,6 +27,7 @@ pub mod pii;
 pub mod pii_eval;
 pub mod sentiment;
 pub mod text;
+pub mod urgency;
 
 pub use category::{CategoryModel, Prediction, TrainConfig, TrainReport};
 pub use dataset::Dataset;
