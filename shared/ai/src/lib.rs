@@ -2,6 +2,7 @@
 //! and no LLM. It knows nothing about AWS, SQL or HTTP; the functions feed it text and store
 //! what it answers.
 //!
+//! - [`prepare`]: HTML to text; quoted replies and signatures removed from email.
 //! - [`text`]: normalisation shared by every model.
 //! - [`encoder`]: the sentence encoder (all-MiniLM-L6-v2 on candle).
 //! - [`features`]: word and character n-grams, weighted TF-IDF, over a vocabulary learnt from
@@ -13,6 +14,7 @@
 //! - [`metrics`]: accuracy, macro-F1, per-class figures, out-of-scope recall.
 //! - [`dataset`]: labelled CSV files.
 //! - [`pii`]: personal data detection and reversible redaction.
+//! - [`signals`]: auto-replies (RFC 3834), bulk mail, a spam score.
 //! - [`urgency`]: low / normal / high / urgent, with the reasons.
 //! - [`sentiment`]: polarity with a score, and emotions, from a model shipped in the binary.
 
@@ -25,7 +27,9 @@ pub mod linear;
 pub mod metrics;
 pub mod pii;
 pub mod pii_eval;
+pub mod prepare;
 pub mod sentiment;
+pub mod signals;
 pub mod text;
 pub mod urgency;
 

@@ -1,0 +1,103 @@
+//! Text preparation before any model sees a message: HTML rendered to plain text, and for email
+//! the quoted earlier messages and the signature removed, so a reply is classified by what the
+//! customer wrote now.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// Where a client starts quoting the previous message (English, Spanish, French, German,
+/// Portuguese, Italian, Outlook's separator).
+static QUOTE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?mi)^\s*(?:on\s.{0,120}\swrote:|el\s.{0,120}\sescribió:|le\s.{0,120}\sa écrit\s?:|am\s.{0,120}\sschrieb\s.{0,60}:|em\s.{0,120}\sescreveu:|il\s.{0,120}\sha scritto:|-{2,}\s*original message\s*-{2,}|-{2,}\s*mensaje original\s*-{2,}|_{5,}\s*$|from:\s.+\n\s*sent:\s)",
+    )
+    .unwrap()
+});
+/// The usual signature delimiter and the phone-client footers.
+static SIGNATURE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?mi)^(?:-- ?$|sent from my \w+|enviado desde mi \w+|envoyé de mon \w+|von meinem \w+ gesendet|get outlook for \w+)")
+        .unwrap()
+});
+/// A sign-off line, after which only a short block (name, title, phone) may follow.
+static SIGN_OFF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?mi)^\s*(?:best regards|kind regards|regards|best|cheers|thanks|thank you|many thanks|sincerely|saludos|un saludo|atentamente|cordialement|bien à vous|mit freundlichen grüßen|viele grüße|gruß)[,.!]?\s*$")
+        .unwrap()
+});
+
+/// HTML as the plain text a reader sees (links keep their text, scripts and styles go).
+pub fn html_to_text(html: &str) -> String {
+    html2text::from_read(html.as_bytes(), 10_000).unwrap_or_else(|_| html.to_string()).trim().to_string()
+}
+
+/// The new part of an email reply: quoted lines, the quoted previous message and the signature
+/// removed. Never empties a message: if nothing would be left, the text is returned as it was.
+pub fn strip_email(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    let mut cut = text.len();
+    if let Some(m) = QUOTE_HEADER.find(&text) {
+        cut = cut.min(m.start());
+    }
+    if let Some(m) = SIGNATURE.find(&text[..cut]) {
+        cut = cut.min(m.start());
+    }
+    if let Some(m) = SIGN_OFF.find_iter(&text[..cut]).last() {
+        // Only a short block after the sign-off: a name, a title, a phone number.
+        let after = &text[m.end()..cut];
+        if after.lines().filter(|l| !l.trim().is_empty()).count() <= 4 && after.len() < 300 {
+            cut = m.start();
+        }
+    }
+    let kept: Vec<&str> = text[..cut].lines().filter(|l| !l.trim_start().starts_with('>')).collect();
+    let kept = kept.join("\n").trim().to_string();
+    if kept.is_empty() {
+        text.trim().to_string()
+    } else {
+        kept
+    }
+}
+
+/// A message body ready for the models.
+pub fn prepare(body: &str, is_html: bool, is_email: bool) -> String {
+    let text = if is_html { html_to_text(body) } else { body.to_string() };
+    if is_email {
+        strip_email(&text)
+    } else {
+        text.trim().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_html_as_text() {
+        let text = html_to_text(
+            "<html><head><style>p{}</style></head><body><p>My <b>order</b> is late.</p><p>Help!</p></body></html>",
+        );
+        assert!(text.contains("My **order** is late.") || text.contains("My order is late."), "{text}");
+        assert!(text.contains("Help!") && !text.contains("<p>") && !text.contains("p{}"), "{text}");
+    }
+
+    #[test]
+    fn keeps_only_what_the_customer_wrote_now() {
+        let reply = "Still no refund, please check again.\n\nBest regards,\nAna López\n+34 600 000 000\n\nOn Mon, 3 Jun 2024 at 10:02, Support <help@shop.example> wrote:\n> We have issued your refund.\n> Kind regards";
+        assert_eq!(strip_email(reply), "Still no refund, please check again.");
+        let spanish = "¿Dónde está mi pedido?\n\nEnviado desde mi iPhone\n\nEl lun, 3 jun 2024 a las 10:02, Tienda escribió:\n> Hola";
+        assert_eq!(strip_email(spanish), "¿Dónde está mi pedido?");
+        let outlook = "Please cancel it.\n\n-----Original Message-----\nFrom: Shop\nSent: Monday\nYour order shipped";
+        assert_eq!(strip_email(outlook), "Please cancel it.");
+        let signature = "The app crashes on login.\n-- \nBen\nCTO, Example Ltd";
+        assert_eq!(strip_email(signature), "The app crashes on login.");
+        // A long text after "Thanks," is the message, not a signature.
+        let long = "Thanks,\nI tried the steps you sent, but the export still fails with error 500 every time I press the button on the reports page, on every browser, since the last update; my whole team is blocked and we need the monthly report for our board meeting.";
+        assert_eq!(strip_email(long), long);
+        assert_eq!(strip_email("> only a quote"), "> only a quote", "never empties a message");
+    }
+
+    #[test]
+    fn prepares_by_channel() {
+        assert_eq!(prepare("  hi  ", false, false), "hi");
+        assert!(prepare("<p>Refund please</p><blockquote>old</blockquote>", true, true).starts_with("Refund please"));
+    }
+}
