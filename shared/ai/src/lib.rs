@@ -13,6 +13,7 @@
 //!   confidence (temperature scaling), an out-of-scope threshold, saving and loading.
 //! - [`metrics`]: accuracy, macro-F1, per-class figures, out-of-scope recall.
 //! - [`dataset`]: labelled CSV files.
+//! - [`defaults`]: the default categories, zero-shot from descriptions and example phrases.
 //! - [`pii`]: personal data detection and reversible redaction.
 //! - [`signals`]: auto-replies (RFC 3834), bulk mail, a spam score.
 //! - [`urgency`]: low / normal / high / urgent, with the reasons.
@@ -20,6 +21,7 @@
 
 pub mod category;
 pub mod dataset;
+pub mod defaults;
 pub mod encoder;
 pub mod features;
 pub mod language;

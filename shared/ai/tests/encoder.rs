@@ -46,3 +46,19 @@ fn similar_requests_land_close_and_unrelated_ones_far() {
     let alone = encoder.encode(&["Please refund me, the blender arrived damaged"]).unwrap();
     assert!(cosine(&alone[0], &v[1]) > 0.9999);
 }
+
+#[test]
+fn the_default_categories_work_before_any_training() {
+    let Some(dir) = model_dir() else { return };
+    let encoder = std::sync::Arc::new(SentenceEncoder::load(&dir).unwrap());
+    let zero_shot = helpdesk_ai::defaults::ZeroShot::new(encoder).unwrap();
+    let texts = [
+        "I still haven't received my money back for the returned shoes",
+        "The courier says my parcel was delivered but it is not here",
+        "I can't sign in, the password reset email never comes",
+        "Please stop my subscription, I no longer need it",
+        "Let me speak to a real person please",
+    ];
+    let got: Vec<&str> = zero_shot.classify(&texts).unwrap().into_iter().map(|(c, _)| c).collect();
+    assert_eq!(got, ["refund", "delivery", "account", "cancellation", "contact"]);
+}

@@ -27,6 +27,7 @@ const USAGE: &str = "usage:
   helpdesk-ai sentiment --data F.csv [--text-col text]                          (CSV label,score)
   helpdesk-ai sentiment-eval [--data-dir ../shared/data/uci_sentiment] [--folds 5]
   helpdesk-ai sentiment-train [--data-dir ../shared/data/uci_sentiment] --out DIR
+  helpdesk-ai zero-shot-eval [--data ../shared/data/bitext/customer_support.csv]
   helpdesk-ai pii-eval [--n 2000] [--seed 1]";
 
 struct Args(Vec<String>);
@@ -258,6 +259,46 @@ fn main() -> Result<()> {
                 println!("{folds}-fold cross-validated accuracy on {} UCI sentences: {accuracy:.4}", rows.len());
                 println!("{}", serde_json::json!({"sentences": rows.len(), "folds": folds, "accuracy": accuracy}));
             }
+        }
+        "zero-shot-eval" => {
+            let encoder =
+                args.encoder()?.ok_or_else(|| anyhow!("zero-shot needs the sentence encoder: --encoder DIR"))?;
+            let zero_shot = helpdesk_ai::defaults::ZeroShot::new(encoder)?;
+            let path = args
+                .get("--data")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("../shared/data/bitext/customer_support.csv"));
+            let data = Dataset::from_csv(&path, "instruction", Some("category"))?;
+            let truth = data.labels.unwrap_or_default();
+            let started = Instant::now();
+            let predicted = zero_shot.classify(&data.texts)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let mut by_category: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+            for (t, (p, _)) in truth.iter().zip(&predicted) {
+                let entry = by_category.entry(t.as_str()).or_default();
+                entry.1 += 1;
+                if helpdesk_ai::defaults::bitext_mapping(t).contains(p) {
+                    entry.0 += 1;
+                }
+            }
+            let correct: usize = by_category.values().map(|v| v.0).sum();
+            let mut out = std::io::stdout().lock();
+            for (c, (ok, n)) in &by_category {
+                writeln!(
+                    out,
+                    "{c:<18} {:.3}  ({ok}/{n}) → {:?}",
+                    *ok as f64 / *n as f64,
+                    helpdesk_ai::defaults::bitext_mapping(c)
+                )?;
+            }
+            let accuracy = correct as f64 / truth.len().max(1) as f64;
+            writeln!(
+                out,
+                "accuracy            {accuracy:.4} over {} requests, {:.0} per second",
+                truth.len(),
+                truth.len() as f64 / seconds
+            )?;
+            writeln!(out, "{}", serde_json::json!({"examples": truth.len(), "accuracy": accuracy}))?;
         }
         "pii-eval" => {
             let n = args.get("--n").map(|v| v.parse()).transpose()?.unwrap_or(2000);

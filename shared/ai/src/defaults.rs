@@ -1,0 +1,243 @@
+//! The categories a new organisation starts with, and how they work before any training:
+//! zero-shot, by comparing a message's sentence embedding with those of each category's
+//! description and example phrases (written for this project). Agents' confirmations and
+//! corrections then train the organisation's own model.
+
+use crate::encoder::SentenceEncoder;
+use crate::Result;
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DefaultCategory {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub examples: &'static [&'static str],
+}
+
+pub const DEFAULT_CATEGORIES: &[DefaultCategory] = &[
+    DefaultCategory {
+        name: "account",
+        description: "Signing up, logging in, passwords, profile details, switching or deleting an account",
+        examples: &[
+            "I can't log in to my account",
+            "How do I reset my password?",
+            "I want to create an account",
+            "Please delete my account and my data",
+            "How can I change the email on my profile?",
+            "I forgot my password and the reset link does not work",
+            "I'd like to switch to another account",
+            "There is a problem with my registration",
+        ],
+    },
+    DefaultCategory {
+        name: "billing",
+        description: "Payments, payment methods, charges, invoices and receipts",
+        examples: &[
+            "My payment was declined",
+            "Which payment methods do you accept?",
+            "I was charged twice",
+            "Can you send me the invoice for my purchase?",
+            "Where can I download my receipt?",
+            "There is a charge on my card I don't recognise",
+            "I need a copy of my bill",
+            "Can I pay with PayPal?",
+        ],
+    },
+    DefaultCategory {
+        name: "refund",
+        description: "Getting money back, refund status and the refund policy",
+        examples: &[
+            "I want a refund",
+            "When will I get my money back?",
+            "What is your refund policy?",
+            "My refund has not arrived yet",
+            "Can I get reimbursed for the broken item?",
+            "How do I track my refund?",
+            "Please return my money",
+            "I returned the product, where is my refund?",
+        ],
+    },
+    DefaultCategory {
+        name: "order",
+        description: "Placing, changing or checking an order and its status",
+        examples: &[
+            "I want to place an order",
+            "Can I change the items in my order?",
+            "What is the status of my order?",
+            "I need to add something to my purchase",
+            "How do I buy this product?",
+            "Where can I see my orders?",
+            "Please update the quantity in my order",
+            "I want to track my order",
+        ],
+    },
+    DefaultCategory {
+        name: "delivery",
+        description: "Shipping options, delivery times, tracking parcels and delivery addresses",
+        examples: &[
+            "When will my package arrive?",
+            "My parcel has not been delivered",
+            "What shipping options do you have?",
+            "How long does delivery take?",
+            "I need to change my shipping address",
+            "The courier lost my package",
+            "Do you deliver to my country?",
+            "How do I set up a delivery address?",
+        ],
+    },
+    DefaultCategory {
+        name: "cancellation",
+        description: "Cancelling an order or a subscription and cancellation fees",
+        examples: &[
+            "I want to cancel my order",
+            "How do I cancel my subscription?",
+            "Is there a fee for cancelling?",
+            "Please cancel my purchase",
+            "What does it cost to cancel early?",
+            "Stop my subscription from renewing",
+            "Can I still cancel the order I placed yesterday?",
+            "Check the cancellation charges",
+        ],
+    },
+    DefaultCategory {
+        name: "technical",
+        description: "Something does not work: errors, bugs, crashes, the app or website failing",
+        examples: &[
+            "The app crashes when I open it",
+            "I get an error when I try to check out",
+            "The website is not loading",
+            "The device stopped working",
+            "The feature is broken since the update",
+            "Sync is failing with error 500",
+            "The page shows a blank screen",
+            "It keeps freezing",
+        ],
+    },
+    DefaultCategory {
+        name: "complaint",
+        description: "Dissatisfaction with the service, the product or the staff",
+        examples: &[
+            "I want to make a complaint",
+            "Your service is terrible",
+            "I am very unhappy with how I was treated",
+            "This is unacceptable",
+            "I want to file a complaint about the agent",
+            "The quality of the product is awful",
+            "I'm disappointed with your company",
+            "How do I lodge a formal complaint?",
+        ],
+    },
+    DefaultCategory {
+        name: "feedback",
+        description: "Reviews, suggestions, compliments and opinions about the product or service",
+        examples: &[
+            "I'd like to leave a review",
+            "Here is some feedback on your service",
+            "Great job, I love the product",
+            "I have a suggestion for your app",
+            "Where can I rate my experience?",
+            "Thanks for the quick help",
+            "I want to share my opinion",
+            "How do I write a review?",
+        ],
+    },
+    DefaultCategory {
+        name: "contact",
+        description: "Reaching a person: customer service hours, phone numbers, talking to a human agent",
+        examples: &[
+            "I want to talk to a human",
+            "How can I contact customer service?",
+            "What are your opening hours?",
+            "Can I speak to a real person?",
+            "Give me your phone number",
+            "Connect me with an agent",
+            "How do I reach support?",
+            "Is there a live chat?",
+        ],
+    },
+    DefaultCategory {
+        name: "other",
+        description: "Newsletters, subscriptions to emails, marketing, spam and anything else",
+        examples: &[
+            "Unsubscribe me from the newsletter",
+            "I want to subscribe to your newsletter",
+            "Stop sending me promotional emails",
+            "How do I sign up for your mailing list?",
+            "Buy cheap followers now",
+            "Are you hiring?",
+            "I have a business proposal",
+            "Just saying hello",
+        ],
+    },
+];
+
+/// Zero-shot classification over the default categories.
+pub struct ZeroShot {
+    encoder: Arc<SentenceEncoder>,
+    /// (category index, embedding) for each description and example.
+    prototypes: Vec<(usize, Vec<f32>)>,
+}
+
+impl ZeroShot {
+    pub fn new(encoder: Arc<SentenceEncoder>) -> Result<Self> {
+        let mut texts = Vec::new();
+        let mut owners = Vec::new();
+        for (i, c) in DEFAULT_CATEGORIES.iter().enumerate() {
+            texts.push(c.description);
+            owners.push(i);
+            for e in c.examples {
+                texts.push(e);
+                owners.push(i);
+            }
+        }
+        let embeddings = encoder.encode(&texts)?;
+        Ok(Self { encoder, prototypes: owners.into_iter().zip(embeddings).collect() })
+    }
+
+    /// For each text, the best category and its score: the mean of its two most similar
+    /// prototypes (one near phrase is luck; two is a pattern).
+    pub fn classify<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<(&'static str, f32)>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(32) {
+            for e in self.encoder.encode(chunk)? {
+                let mut best: Vec<[f32; 2]> = vec![[-1.0, -1.0]; DEFAULT_CATEGORIES.len()];
+                for (i, p) in &self.prototypes {
+                    let s: f32 = e.iter().zip(p).map(|(a, b)| a * b).sum();
+                    let top = &mut best[*i];
+                    if s > top[0] {
+                        top[1] = top[0];
+                        top[0] = s;
+                    } else if s > top[1] {
+                        top[1] = s;
+                    }
+                }
+                let (i, score) = best
+                    .iter()
+                    .map(|t| (t[0] + t[1]) / 2.0)
+                    .enumerate()
+                    .fold((0, f32::MIN), |(bi, bs), (i, s)| if s > bs { (i, s) } else { (bi, bs) });
+                out.push((DEFAULT_CATEGORIES[i].name, score));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Bitext's eleven categories on ours (a Bitext category may land on either of two of ours when
+/// ours splits it: its FEEDBACK holds complaints, its ORDER holds cancellations).
+pub fn bitext_mapping(category: &str) -> &'static [&'static str] {
+    match category {
+        "ACCOUNT" => &["account"],
+        "ORDER" => &["order", "cancellation"],
+        "REFUND" => &["refund"],
+        "DELIVERY" => &["delivery"],
+        "SHIPPING_ADDRESS" => &["delivery"],
+        "INVOICE" | "PAYMENT" => &["billing"],
+        "FEEDBACK" => &["feedback", "complaint"],
+        "CONTACT" => &["contact"],
+        "CANCELLATION_FEE" => &["cancellation"],
+        "NEWSLETTER" => &["other"],
+        _ => &[],
+    }
+}
