@@ -266,6 +266,17 @@ impl CategoryModel {
             .collect())
     }
 
+    /// The calibrated probability of each label (in `labels` order), for an n-gram model.
+    pub fn probabilities(&self, text: &str) -> Result<Vec<f32>> {
+        if self.encoder.is_some() {
+            return Err(AiError::Data("probabilities() is for n-gram models".into()));
+        }
+        let mut p: Vec<f32> =
+            self.regression.logits(&self.featurizer.transform(text)).iter().map(|l| l / self.temperature).collect();
+        softmax_in_place(&mut p);
+        Ok(p)
+    }
+
     /// The label to write for a prediction: the class, or the out-of-scope label when rejected.
     pub fn label_of(&self, prediction: &Prediction) -> String {
         prediction.label.clone().unwrap_or_else(|| self.oos_label.clone().unwrap_or_else(|| UNKNOWN.to_string()))

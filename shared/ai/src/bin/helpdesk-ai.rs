@@ -25,8 +25,8 @@ const USAGE: &str = "usage:
   helpdesk-ai language --data F.csv [--text-col text] [--languages eng,spa,…]   (CSV language,confidence)
   helpdesk-ai language-eval --data tatoeba.tsv [--languages eng,spa,…]          (id<TAB>lang<TAB>text lines)
   helpdesk-ai sentiment --data F.csv [--text-col text]                          (CSV label,score)
-  helpdesk-ai sentiment-eval [--data-dir ../shared/data/uci_sentiment] [--folds 5]
-  helpdesk-ai sentiment-train [--data-dir ../shared/data/uci_sentiment] --out DIR
+  helpdesk-ai sentiment-eval [--data-dir ../shared/data] [--folds 5]
+  helpdesk-ai sentiment-train [--data-dir ../shared/data] --out DIR
   helpdesk-ai zero-shot-eval [--data ../shared/data/bitext/customer_support.csv]
   helpdesk-ai pii-eval [--n 2000] [--seed 1]";
 
@@ -244,20 +244,27 @@ fn main() -> Result<()> {
             out.flush()?;
         }
         "sentiment-eval" | "sentiment-train" => {
-            let dir = args
-                .get("--data-dir")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("../shared/data/uci_sentiment"));
-            let rows = helpdesk_ai::sentiment::read_uci(&dir)?;
+            let dir = args.get("--data-dir").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
+            let uci = helpdesk_ai::sentiment::read_uci(&dir.join("uci_sentiment"))?;
+            let neutral = helpdesk_ai::sentiment::read_neutral(&dir.join("bitext/customer_support.csv"))?;
             if command == "sentiment-train" {
                 let out = args.path("--out")?;
+                let rows: Vec<(String, String)> = uci.iter().chain(&neutral).cloned().collect();
                 helpdesk_ai::sentiment::train(&rows)?.save(&out)?;
-                eprintln!("trained on {} sentences; written to {}", rows.len(), out.display());
+                eprintln!(
+                    "trained on {} sentences ({} neutral); written to {}",
+                    rows.len(),
+                    neutral.len(),
+                    out.display()
+                );
             } else {
                 let folds = args.get("--folds").map(|v| v.parse()).transpose()?.unwrap_or(5);
-                let accuracy = helpdesk_ai::sentiment::cross_validate(&rows, folds)?;
-                println!("{folds}-fold cross-validated accuracy on {} UCI sentences: {accuracy:.4}", rows.len());
-                println!("{}", serde_json::json!({"sentences": rows.len(), "folds": folds, "accuracy": accuracy}));
+                let accuracy = helpdesk_ai::sentiment::cross_validate(&uci, &neutral, folds)?;
+                println!(
+                    "{folds}-fold cross-validated polarity accuracy on {} UCI sentences: {accuracy:.4}",
+                    uci.len()
+                );
+                println!("{}", serde_json::json!({"sentences": uci.len(), "folds": folds, "accuracy": accuracy}));
             }
         }
         "zero-shot-eval" => {
