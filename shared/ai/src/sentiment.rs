@@ -222,15 +222,10 @@ pub fn read_neutral(bitext_csv: &Path) -> Result<Vec<(String, String)>> {
     Ok(rows.into_iter().step_by(step).take(NEUTRAL_ROWS).map(|t| (t, "neutral".to_string())).collect())
 }
 
-/// How the shipped model is trained.
-pub fn train_config() -> TrainConfig {
-    TrainConfig::default()
-}
-
 pub fn train(rows: &[(String, String)]) -> Result<CategoryModel> {
     let texts: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     let labels: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-    CategoryModel::train(&texts, &labels, &train_config())
+    CategoryModel::train(&texts, &labels, &TrainConfig::default())
 }
 
 /// Polarity accuracy of k-fold cross-validation on the UCI sentences (folds interleaved, so

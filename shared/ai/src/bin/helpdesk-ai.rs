@@ -79,6 +79,17 @@ impl Args {
     }
 }
 
+/// Writes `label,value` rows to stdout as CSV, one per input row, in order.
+fn write_csv(header: [&str; 2], rows: impl Iterator<Item = (String, f32)>) -> Result<()> {
+    let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    out.write_record(header)?;
+    for (label, value) in rows {
+        out.write_record([label, format!("{value:.4}")])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// The detector over `--languages` (ISO 639-3, comma-separated), or every compiled-in language.
 fn language_detector(args: &Args) -> Result<helpdesk_ai::language::Detector> {
     Ok(match args.get("--languages") {
@@ -144,13 +155,8 @@ fn main() -> Result<()> {
         "predict" => {
             let model = args.model()?;
             let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
-            let stdout = std::io::stdout();
-            let mut out = csv::Writer::from_writer(stdout.lock());
-            out.write_record(["label", "confidence"])?;
-            for p in model.predict_batch(&data.texts)? {
-                out.write_record([model.label_of(&p), format!("{:.4}", p.confidence)])?;
-            }
-            out.flush()?;
+            let rows = model.predict_batch(&data.texts)?.into_iter().map(|p| (model.label_of(&p), p.confidence));
+            write_csv(["label", "confidence"], rows)?;
         }
         "eval" => {
             let model = args.model()?;
@@ -182,14 +188,11 @@ fn main() -> Result<()> {
         "language" => {
             let detector = language_detector(&args)?;
             let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
-            let stdout = std::io::stdout();
-            let mut out = csv::Writer::from_writer(stdout.lock());
-            out.write_record(["language", "confidence"])?;
-            for text in &data.texts {
-                let (language, confidence) = detector.detect(text);
-                out.write_record([language, format!("{confidence:.4}")])?;
-            }
-            out.flush()?;
+            let rows = data.texts.iter().map(|t| {
+                let (language, confidence) = detector.detect(t);
+                (language, confidence as f32)
+            });
+            write_csv(["language", "confidence"], rows)?;
         }
         "language-eval" => {
             let detector = language_detector(&args)?;
@@ -234,14 +237,11 @@ fn main() -> Result<()> {
         "sentiment" => {
             let model = helpdesk_ai::sentiment::SentimentModel::shipped();
             let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
-            let stdout = std::io::stdout();
-            let mut out = csv::Writer::from_writer(stdout.lock());
-            out.write_record(["label", "score"])?;
-            for text in &data.texts {
-                let s = model.analyse(text);
-                out.write_record([s.label.as_str().to_string(), format!("{:.4}", s.score)])?;
-            }
-            out.flush()?;
+            let rows = data.texts.iter().map(|t| {
+                let s = model.analyse(t);
+                (s.label.as_str().to_string(), s.score)
+            });
+            write_csv(["label", "score"], rows)?;
         }
         "sentiment-eval" | "sentiment-train" => {
             let dir = args.get("--data-dir").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
