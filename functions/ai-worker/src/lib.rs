@@ -1,5 +1,6 @@
-//! The `ai-worker` function: consumes `inbound-messages` in batches, classifies each message,
-//! stores the result and announces `message.classified` on the `events` queue.
+//! The `ai-worker` function: consumes `inbound-messages` in batches, triages each message with
+//! the local AI engine (the organisation's own category model when it has one, loaded by version
+//! and cached), stores the result and announces `message.classified` on the `events` queue.
 //!
 //! At-least-once delivery is expected: a redelivered record finds its classification already
 //! stored and does nothing. A record that cannot be processed is reported as a batch item
@@ -7,7 +8,9 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use helpdesk_aws::SqsPublisher;
-use helpdesk_domain::{BaselineClassifier, Classifier, MessageReceived, OrgId, QueueRecord};
+use helpdesk_ai::{Engine, MessageInput};
+use helpdesk_domain::{MessageReceived, OrgId, QueueRecord};
+use helpdesk_platform::ai::{EncoderSource, ModelCache};
 use helpdesk_platform::Bootstrap;
 use helpdesk_store::{PgStore, SaveClassificationOutcome};
 use std::collections::BTreeMap;
@@ -20,7 +23,8 @@ use tracing::Instrument;
 pub struct Worker {
     pub store: PgStore,
     pub publisher: SqsPublisher,
-    pub classifier: Arc<dyn Classifier>,
+    pub engine: Arc<Engine>,
+    pub models: Arc<ModelCache>,
 }
 
 /// Why one record could not be processed.
@@ -32,15 +36,21 @@ pub enum RecordError {
     UnknownMessage(String, String),
     #[error(transparent)]
     Store(#[from] helpdesk_store::StoreError),
+    #[error("the engine failed: {0}")]
+    Engine(String),
 }
 
 impl Worker {
     pub async fn from_env() -> anyhow::Result<Self> {
         let boot = Bootstrap::from_env().await;
+        let blobs = boot.blobs().await.ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
+        let encoder = EncoderSource::from_lookup(|n| std::env::var(n).ok()).load(Some(&blobs)).await?;
+        let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
         Ok(Self {
             store: boot.database().await?,
             publisher: boot.publisher(),
-            classifier: Arc::new(BaselineClassifier),
+            engine: helpdesk_platform::ai::engine(encoder.clone(), language).await?,
+            models: Arc::new(ModelCache::new(Arc::new(blobs), encoder)),
         })
     }
 
@@ -99,7 +109,36 @@ impl Worker {
             .ok_or_else(|| RecordError::UnknownMessage(received.message_id.to_string(), org.to_string()))?;
 
         let started = Instant::now();
-        let classification = self.classifier.classify(message.subject.as_deref(), &message.body);
+        // The organisation's own model when it has one; if its files cannot be had, the defaults
+        // answer (a message is never held up by a model) and the log says so.
+        let tenant = match &message.active_model {
+            Some(active) => {
+                match self.models.get(org, active).await {
+                    Ok(model) => Some(model),
+                    Err(e) => {
+                        tracing::error!(error = %e, version = active.version, "tenant model unavailable; defaults answer");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let conversation_id = message.conversation_id;
+        let engine = self.engine.clone();
+        // CPU work off the async threads (the encoder takes milliseconds).
+        let classification = tokio::task::spawn_blocking(move || {
+            let input = MessageInput {
+                subject: message.subject.as_deref(),
+                body: &message.body,
+                is_email: message.channel == "email",
+                headers: &message.headers,
+                previous_contacts: message.previous_contacts,
+            };
+            engine.triage(&input, tenant.as_deref())
+        })
+        .await
+        .map_err(|e| RecordError::Engine(e.to_string()))?
+        .map_err(|e| RecordError::Engine(e.to_string()))?;
         let latency_ms = started.elapsed().as_secs_f32() * 1000.0;
 
         let outcome = self
@@ -107,7 +146,7 @@ impl Worker {
             .save_classification(
                 org,
                 received.message_id,
-                message.conversation_id,
+                conversation_id,
                 &classification,
                 latency_ms,
                 received.request_id.as_deref(),
@@ -121,6 +160,9 @@ impl Worker {
             category = %classification.category,
             confidence = classification.confidence,
             urgency = classification.urgency.as_str(),
+            language = %classification.language,
+            model = %classification.model.id,
+            model_version = %classification.model.version,
             latency_ms,
             duplicate = announcement.is_none(),
             "classified"
@@ -128,3 +170,4 @@ impl Worker {
         Ok(announcement)
     }
 }
+

@@ -32,6 +32,7 @@ use utoipa_axum::routes;
         (name = "users", description = "The team: members, invitations, roles, the audit log"),
         (name = "api-keys", description = "Keys for API consumers, scoped to permissions"),
         (name = "conversations", description = "Threads of a contact's messages"),
+        (name = "ai", description = "Category reviews, live model accuracy, training, model versions"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document")
     )
@@ -123,6 +124,11 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::messages::create))
         .routes(routes!(routes::messages::show))
+        .routes(routes!(routes::ai::review))
+        .routes(routes!(routes::ai::metrics))
+        .routes(routes!(routes::ai::train))
+        .routes(routes!(routes::ai::training_run))
+        .routes(routes!(routes::ai::models))
         .routes(routes!(routes::conversations::list))
         .routes(routes!(routes::conversations::show))
         .routes(routes!(routes::health::live))

@@ -33,6 +33,28 @@ pub struct SharedClients {
     pub mailer: helpdesk_platform::mail::CapturingMailer,
     /// One hasher for every auth function of the runner (its decoy hash is made once).
     pub passwords: auth::passwords::Passwords,
+    pub s3: aws_sdk_s3::Client,
+    /// The AI engine the AI functions share (one per process: it is large and read-only).
+    pub ai: Arc<helpdesk_ai::Engine>,
+}
+
+/// The AI engine of this process, loaded on first use. The encoder comes from
+/// `$HELPDESK_MODELS` (what `local/dev` fetches), as a Lambda layer would provide it; without
+/// it the defaults are the n-gram model. (In AWS the functions copy the files from S3.)
+pub async fn local_ai_engine() -> Result<Arc<helpdesk_ai::Engine>> {
+    static ENGINE: tokio::sync::OnceCell<Arc<helpdesk_ai::Engine>> = tokio::sync::OnceCell::const_new();
+    ENGINE
+        .get_or_try_init(|| async {
+            let source = match helpdesk_platform::ai::local_encoder_dir() {
+                Some(dir) => helpdesk_platform::ai::EncoderSource::Dir(dir),
+                None => helpdesk_platform::ai::EncoderSource::None,
+            };
+            let encoder = source.load(None).await?;
+            let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
+            helpdesk_platform::ai::engine(encoder, language).await
+        })
+        .await
+        .cloned()
 }
 
 /// A function of the template, ready to invoke.
@@ -76,6 +98,10 @@ impl LocalFunction {
         };
 
         let lookup = |name: &str| env.get(name).cloned();
+        let blobs = || -> Result<Arc<dyn helpdesk_domain::BlobStore>> {
+            let bucket = lookup("DATA_BUCKET").ok_or_else(|| anyhow!("{} has no DATA_BUCKET", spec.logical_id))?;
+            Ok(Arc::new(helpdesk_aws::S3Blobs::new(clients.s3.clone(), bucket)))
+        };
         let gateway =
             |credential_routes| Bootstrap::gateway(store.clone(), clients.redis.clone(), lookup, credential_routes);
         let handler: Box<dyn LambdaFunction> = match spec.binary.as_str() {
@@ -109,8 +135,19 @@ impl LocalFunction {
             "ai-worker" => Box::new(AiWorker(ai_worker::Worker {
                 store: store.clone(),
                 publisher,
-                classifier: Arc::new(helpdesk_domain::BaselineClassifier),
+                engine: clients.ai.clone(),
+                models: Arc::new(helpdesk_platform::ai::ModelCache::new(blobs()?, clients.ai.encoder().cloned())),
             })),
+            "ai-trainer" => {
+                let blobs = blobs()?;
+                Box::new(AiTrainer(ai_trainer::Trainer {
+                    store: store.clone(),
+                    models: Arc::new(helpdesk_platform::ai::ModelCache::new(blobs.clone(), clients.ai.encoder().cloned())),
+                    blobs,
+                    engine: clients.ai.clone(),
+                    min_verdicts: ai_trainer::min_verdicts(lookup),
+                }))
+            }
             "outbox-relay" => Box::new(OutboxRelay {
                 store: store.clone(),
                 publisher,
@@ -198,6 +235,14 @@ impl LambdaFunction for AiWorker {
             let event = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
             serde_json::to_value(self.0.handle(event).await).map_err(|e| e.to_string())
         })
+    }
+}
+
+struct AiTrainer(ai_trainer::Trainer);
+
+impl LambdaFunction for AiTrainer {
+    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(self.0.handle(event))
     }
 }
 

@@ -282,8 +282,8 @@ impl CategoryModel {
         prediction.label.clone().unwrap_or_else(|| self.oos_label.clone().unwrap_or_else(|| UNKNOWN.to_string()))
     }
 
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir)?;
+    /// The model's two files, `model.json` and `weights.bin`, as bytes (what S3 stores).
+    pub fn to_files(&self) -> Result<[(&'static str, Vec<u8>); 2]> {
         let header = Header {
             format: FORMAT,
             kind: "ngram-logreg".into(),
@@ -298,8 +298,14 @@ impl CategoryModel {
             encoder: self.encoder.as_ref().map(|_| MODEL_NAME.to_string()),
             embedding_weight: self.embedding_weight,
         };
-        std::fs::write(dir.join("model.json"), serde_json::to_vec(&header)?)?;
-        std::fs::write(dir.join("weights.bin"), self.regression.to_bytes())?;
+        Ok([("model.json", serde_json::to_vec(&header)?), ("weights.bin", self.regression.to_bytes())])
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (name, bytes) in self.to_files()? {
+            std::fs::write(dir.join(name), bytes)?;
+        }
         Ok(())
     }
 
@@ -325,7 +331,8 @@ impl CategoryModel {
         Self::from_parts(model_json, weights, None)
     }
 
-    fn from_parts(model_json: &[u8], weights: &[u8], encoder: Option<Arc<SentenceEncoder>>) -> Result<Self> {
+    /// A model from the bytes of its two files; one trained with the sentence encoder needs it.
+    pub fn from_parts(model_json: &[u8], weights: &[u8], encoder: Option<Arc<SentenceEncoder>>) -> Result<Self> {
         let header: Header = serde_json::from_slice(model_json)?;
         let encoder = match (&header.encoder, encoder) {
             (None, _) => None,

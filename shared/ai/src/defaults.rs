@@ -4,6 +4,7 @@
 //! corrections then train the organisation's own model.
 
 use crate::encoder::SentenceEncoder;
+use crate::linear::softmax_in_place;
 use crate::Result;
 use serde::Serialize;
 use std::sync::Arc;
@@ -172,6 +173,10 @@ pub const DEFAULT_CATEGORIES: &[DefaultCategory] = &[
     },
 ];
 
+/// Cosine similarities of MiniLM sit in a narrow band: a gap of 0.1 between two categories is
+/// a clear answer, so the scores are divided by this before the softmax.
+pub const ZERO_SHOT_TEMPERATURE: f32 = 0.05;
+
 /// Zero-shot classification over the default categories.
 pub struct ZeroShot {
     encoder: Arc<SentenceEncoder>,
@@ -195,8 +200,10 @@ impl ZeroShot {
         Ok(Self { encoder, prototypes: owners.into_iter().zip(embeddings).collect() })
     }
 
-    /// For each text, the best category and its score: the mean of its two most similar
-    /// prototypes (one near phrase is luck; two is a pattern).
+    /// For each text, the best category and its probability. A category's score is the mean
+    /// cosine of its two most similar prototypes (one near phrase is luck; two is a pattern);
+    /// a softmax over the scores, sharpened by [`ZERO_SHOT_TEMPERATURE`], makes them a
+    /// distribution.
     pub fn classify<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<(&'static str, f32)>> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(32) {
@@ -212,12 +219,13 @@ impl ZeroShot {
                         top[1] = s;
                     }
                 }
-                let (i, score) = best
+                let mut scores: Vec<f32> = best.iter().map(|t| (t[0] + t[1]) / 2.0 / ZERO_SHOT_TEMPERATURE).collect();
+                softmax_in_place(&mut scores);
+                let (i, p) = scores
                     .iter()
-                    .map(|t| (t[0] + t[1]) / 2.0)
                     .enumerate()
-                    .fold((0, f32::MIN), |(bi, bs), (i, s)| if s > bs { (i, s) } else { (bi, bs) });
-                out.push((DEFAULT_CATEGORIES[i].name, score));
+                    .fold((0, f32::MIN), |(bi, bp), (i, &p)| if p > bp { (i, p) } else { (bi, bp) });
+                out.push((DEFAULT_CATEGORIES[i].name, p));
             }
         }
         Ok(out)

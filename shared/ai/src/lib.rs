@@ -18,6 +18,9 @@
 //! - [`signals`]: auto-replies (RFC 3834), bulk mail, a spam score.
 //! - [`urgency`]: low / normal / high / urgent, with the reasons.
 //! - [`sentiment`]: polarity with a score, and emotions, from a model shipped in the binary.
+//! - [`triage`]: all of the above for one message, as the AI worker runs it ([`Engine`]).
+//! - [`tenant`]: an organisation's own category model: training from agents' verdicts, the
+//!   held-out comparison that decides promotion, the artifact files.
 
 pub mod category;
 pub mod dataset;
@@ -32,12 +35,15 @@ pub mod pii_eval;
 pub mod prepare;
 pub mod sentiment;
 pub mod signals;
+pub mod tenant;
 pub mod text;
+pub mod triage;
 pub mod urgency;
 
 pub use category::{CategoryModel, Prediction, TrainConfig, TrainReport};
 pub use dataset::Dataset;
 pub use metrics::Evaluation;
+pub use triage::{Categorizer, Engine, MessageInput, TenantModel};
 
 /// What can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]

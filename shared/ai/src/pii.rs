@@ -20,6 +20,18 @@ pub enum PiiKind {
 }
 
 impl PiiKind {
+    /// The kind's name where it is reported (stored classifications, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            PiiKind::Email => "email",
+            PiiKind::Iban => "iban",
+            PiiKind::PaymentCard => "payment_card",
+            PiiKind::NationalId => "national_id",
+            PiiKind::IpAddress => "ip_address",
+            PiiKind::Phone => "phone",
+        }
+    }
+
     pub fn placeholder_name(self) -> &'static str {
         match self {
             PiiKind::Email => "EMAIL",

@@ -56,6 +56,15 @@ pub fn strip_email(text: &str) -> String {
     }
 }
 
+/// Whether a body is HTML rather than plain text (a message's channel does not say: email
+/// bodies and API submissions come both ways).
+pub fn looks_like_html(body: &str) -> bool {
+    static TAG: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)<(?:html|body|div|p|br|span|table|b|i|strong|em|a\s|ul|ol|li|h[1-6]|blockquote)\b[^>]*>").unwrap()
+    });
+    TAG.is_match(body)
+}
+
 /// A message body ready for the models.
 pub fn prepare(body: &str, is_html: bool, is_email: bool) -> String {
     let text = if is_html { html_to_text(body) } else { body.to_string() };
@@ -93,6 +102,14 @@ mod tests {
         let long = "Thanks,\nI tried the steps you sent, but the export still fails with error 500 every time I press the button on the reports page, on every browser, since the last update; my whole team is blocked and we need the monthly report for our board meeting.";
         assert_eq!(strip_email(long), long);
         assert_eq!(strip_email("> only a quote"), "> only a quote", "never empties a message");
+    }
+
+    #[test]
+    fn tells_html_from_text() {
+        assert!(looks_like_html("<p>Refund please</p>"));
+        assert!(looks_like_html("Hi<br/>there"));
+        assert!(!looks_like_html("Is 3 < 5? I think a<b is fine"));
+        assert!(!looks_like_html("plain text"));
     }
 
     #[test]

@@ -43,14 +43,28 @@ pub enum Emotion {
     Gratitude,
 }
 
+impl Emotion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Emotion::Anger => "anger",
+            Emotion::Frustration => "frustration",
+            Emotion::Confusion => "confusion",
+            Emotion::Gratitude => "gratitude",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sentiment {
     pub label: Polarity,
     /// −1 (very negative) to 1 (very positive).
     pub score: f32,
+    /// The model's probability of `label` (an emotion cue may have set the label).
+    pub confidence: f32,
     pub emotions: Vec<Emotion>,
 }
 
+#[derive(Debug)]
 pub struct SentimentModel {
     polarity: CategoryModel,
 }
@@ -95,7 +109,12 @@ impl SentimentModel {
             score = score.max(0.5);
             label = Polarity::Positive;
         }
-        Sentiment { label, score, emotions }
+        let confidence = match label {
+            Polarity::Negative => negative,
+            Polarity::Neutral => neutral,
+            Polarity::Positive => positive,
+        };
+        Sentiment { label, score, confidence, emotions }
     }
 }
 

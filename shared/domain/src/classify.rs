@@ -1,7 +1,8 @@
-//! Message triage: what a classifier produces, and the keyword baseline the platform starts with.
-//! The local AI engine (a later issue) implements the same [`Classifier`] trait with real models.
+//! Message triage: what the AI worker stores about each message, the category names agents
+//! give, and the model that produced an answer. The engine itself lives in `helpdesk-ai`.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Negative / neutral / positive, with a score in [-1, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,211 +44,116 @@ impl Urgency {
     }
 }
 
-/// What the classifier says about one message.
+/// Which model answered: the default one every organisation starts with, or a version the
+/// trainer built for this organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// e.g. `default-zero-shot-minilm`, `default-ngram`, `tenant-category`.
+    pub id: String,
+    /// The default model's engine version, or the tenant model's version number.
+    pub version: String,
+}
+
+/// Whether a person wrote the message, or a machine (auto-replies, bulk mail), and how spammy
+/// it looks.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MessageSignals {
+    pub auto_generated: bool,
+    pub bulk: bool,
+    /// 0 (a person's message) to 1 (spam).
+    pub spam_score: f32,
+    pub reasons: Vec<String>,
+}
+
+/// What the engine says about one message: each output with its confidence, the model that
+/// gave the category, and how long each stage took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Classification {
     pub category: String,
-    /// In [0, 1].
+    /// In [0, 1], calibrated.
     pub confidence: f32,
     pub sentiment: Sentiment,
     /// In [-1, 1].
     pub sentiment_score: f32,
-    /// ISO 639-1 code, or `und` when the text is too short to tell.
+    /// Probability of the sentiment label, in [0, 1].
+    pub sentiment_confidence: f32,
+    /// Emotions useful to support: anger, frustration, confusion, gratitude.
+    pub emotions: Vec<String>,
+    /// ISO 639-3 code, or `und` when the text is too short to tell.
     pub language: String,
+    pub language_confidence: f32,
     pub urgency: Urgency,
     /// Why the urgency is what it is, for the agent.
     pub urgency_reasons: Vec<String>,
-    pub model_id: String,
+    pub signals: MessageSignals,
+    /// Kinds of personal data found (email, phone, card, …), never the values.
+    pub pii: Vec<String>,
+    pub model: ModelRef,
+    /// Milliseconds per stage (prepare, category, sentiment, language, …).
+    pub stage_ms: BTreeMap<String, f32>,
 }
 
-/// Anything that can triage a message.
-pub trait Classifier: Send + Sync {
-    fn model_id(&self) -> &str;
-    fn classify(&self, subject: Option<&str>, body: &str) -> Classification;
-}
+/// A category name as agents and models use it: 1 to 40 characters, lower-case ASCII letters,
+/// digits and `_`, starting with a letter (`refund`, `technical`, `vip_escalation`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CategoryName(String);
 
-/// A transparent keyword baseline: good enough to route obvious messages, and a fixed reference
-/// the real engine must beat.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BaselineClassifier;
+impl CategoryName {
+    pub const MAX_LEN: usize = 40;
 
-const CATEGORIES: &[(&str, &[&str])] = &[
-    ("refund", &["refund", "money back", "reimburse", "chargeback", "reembolso", "remboursement"]),
-    (
-        "billing",
-        &["invoice", "billing", "charged", "charge", "payment", "card", "subscription fee", "receipt", "factura"],
-    ),
-    ("cancellation", &["cancel", "unsubscribe", "terminate", "close my account", "cancelar", "annuler"]),
-    ("delivery", &["delivery", "shipping", "shipment", "tracking", "package", "parcel", "courier", "arrived", "envío"]),
-    ("order", &["order", "purchase", "bought", "checkout", "pedido", "commande"]),
-    ("account", &["password", "login", "log in", "sign in", "account", "username", "2fa", "locked out"]),
-    ("technical", &["error", "bug", "crash", "not working", "doesn't work", "broken", "500", "timeout", "fails"]),
-    ("complaint", &["complaint", "unacceptable", "terrible", "worst", "disappointed", "awful"]),
-    ("feedback", &["suggestion", "feedback", "feature request", "would be nice", "love your", "great job"]),
-    ("contact_human", &["speak to a human", "real person", "talk to someone", "agent please", "call me"]),
-];
-
-const NEGATIVE: &[&str] = &[
-    "angry",
-    "awful",
-    "bad",
-    "broken",
-    "disappointed",
-    "frustrated",
-    "furious",
-    "horrible",
-    "hate",
-    "never",
-    "not working",
-    "poor",
-    "ridiculous",
-    "terrible",
-    "unacceptable",
-    "upset",
-    "useless",
-    "worst",
-    "wrong",
-    "still waiting",
-    "annoyed",
-    "scam",
-];
-const POSITIVE: &[&str] = &[
-    "thanks",
-    "thank you",
-    "great",
-    "awesome",
-    "love",
-    "excellent",
-    "happy",
-    "perfect",
-    "amazing",
-    "appreciate",
-    "helpful",
-    "wonderful",
-    "glad",
-];
-const URGENT_WORDS: &[&str] = &["urgent", "asap", "immediately", "emergency", "right now", "critical"];
-const DEADLINE_WORDS: &[&str] = &["today", "tomorrow", "deadline", "by end of day", "within 24 hours"];
-const THREAT_WORDS: &[&str] = &["lawyer", "legal action", "sue", "chargeback", "cancel my", "switch to", "regulator"];
-
-const STOPWORDS: &[(&str, &[&str])] = &[
-    ("en", &["the", "and", "is", "my", "you", "to", "it", "not", "have", "i", "with", "this", "for"]),
-    ("es", &["el", "la", "de", "que", "y", "mi", "no", "es", "por", "con", "para", "una", "pedido"]),
-    ("fr", &["le", "la", "de", "et", "est", "je", "mon", "pas", "une", "pour", "avec", "vous", "ma"]),
-    ("de", &["der", "die", "und", "ist", "ich", "nicht", "mein", "ein", "mit", "das", "zu", "sie", "meine"]),
-    ("pt", &["o", "a", "de", "que", "e", "meu", "não", "um", "para", "com", "uma", "minha", "é"]),
-    ("it", &["il", "di", "che", "e", "non", "mio", "un", "per", "con", "una", "sono", "la", "è"]),
-    ("nl", &["de", "het", "en", "is", "ik", "niet", "mijn", "een", "met", "van", "dat", "je", "zijn"]),
-];
-
-impl Classifier for BaselineClassifier {
-    fn model_id(&self) -> &str {
-        "baseline-keywords-v1"
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        let mut chars = name.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        if !first_ok
+            || name.len() > Self::MAX_LEN
+            || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(format!(
+                "a category is 1 to {} characters: lower-case letters, digits and '_', starting with a letter",
+                Self::MAX_LEN
+            ));
+        }
+        Ok(Self(name.to_string()))
     }
 
-    fn classify(&self, subject: Option<&str>, body: &str) -> Classification {
-        let text = format!("{} {}", subject.unwrap_or_default(), body).to_lowercase();
-        let words: Vec<&str> =
-            text.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).collect();
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
-        let (category, confidence) = best_category(&text);
-        let (sentiment, sentiment_score) = sentiment_of(&text);
-        let language = language_of(&words);
-        let (urgency, urgency_reasons) = urgency_of(&text, sentiment_score);
+impl std::fmt::Display for CategoryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
-        Classification {
-            category,
-            confidence,
-            sentiment,
-            sentiment_score,
-            language,
-            urgency,
-            urgency_reasons,
-            model_id: self.model_id().to_string(),
+/// How an agent's verdict relates to the model's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The agent kept the model's category.
+    Confirmation,
+    /// The agent chose another one.
+    Correction,
+}
+
+impl Verdict {
+    pub fn of(predicted: Option<&str>, chosen: &CategoryName) -> Self {
+        if predicted == Some(chosen.as_str()) {
+            Self::Confirmation
+        } else {
+            Self::Correction
         }
     }
-}
 
-fn count_hits(text: &str, terms: &[&str]) -> usize {
-    terms.iter().filter(|t| contains_term(text, t)).count()
-}
-
-/// A term matches at word boundaries, so "card" does not match "discard".
-fn contains_term(text: &str, term: &str) -> bool {
-    text.match_indices(term).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + term.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
-}
-
-fn best_category(text: &str) -> (String, f32) {
-    let scores: Vec<(&str, usize)> = CATEGORIES.iter().map(|(c, kw)| (*c, count_hits(text, kw))).collect();
-    let total: usize = scores.iter().map(|(_, s)| s).sum();
-    // The first category wins ties: the table is ordered from most to least specific.
-    let best = scores.iter().fold(None::<(&str, usize)>, |best, &(c, s)| match best {
-        Some((_, bs)) if bs >= s => best,
-        _ => Some((c, s)),
-    });
-    match best {
-        Some((category, hits)) if hits > 0 => {
-            // Share of the evidence, discounted when there is little of it.
-            let share = hits as f32 / total as f32;
-            let support = 1.0 - 0.5f32.powi(hits as i32);
-            (category.to_string(), (share * support).clamp(0.05, 0.95))
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmation => "confirmation",
+            Self::Correction => "correction",
         }
-        _ => ("other".to_string(), 0.2),
     }
-}
-
-fn sentiment_of(text: &str) -> (Sentiment, f32) {
-    let neg = count_hits(text, NEGATIVE) as f32 + text.matches("!!").count() as f32 * 0.5;
-    let pos = count_hits(text, POSITIVE) as f32;
-    if neg + pos == 0.0 {
-        return (Sentiment::Neutral, 0.0);
-    }
-    let score = ((pos - neg) / (pos + neg + 1.0)).clamp(-1.0, 1.0);
-    let label = if score <= -0.2 {
-        Sentiment::Negative
-    } else if score >= 0.2 {
-        Sentiment::Positive
-    } else {
-        Sentiment::Neutral
-    };
-    (label, score)
-}
-
-fn language_of(words: &[&str]) -> String {
-    if words.len() < 3 {
-        return "und".to_string();
-    }
-    let best = STOPWORDS
-        .iter()
-        .map(|(lang, stop)| (*lang, words.iter().filter(|w| stop.contains(w)).count()))
-        .fold(("und", 0), |best, cur| if cur.1 > best.1 { cur } else { best });
-    best.0.to_string()
-}
-
-fn urgency_of(text: &str, sentiment_score: f32) -> (Urgency, Vec<String>) {
-    let mut reasons = Vec::new();
-    let mut level = Urgency::Normal;
-    let mut raise = |to: Urgency, why: &str| {
-        level = level.max(to);
-        reasons.push(why.to_string());
-    };
-    if count_hits(text, URGENT_WORDS) > 0 {
-        raise(Urgency::Urgent, "explicit urgency");
-    }
-    if count_hits(text, THREAT_WORDS) > 0 {
-        raise(Urgency::High, "legal or churn threat");
-    }
-    if count_hits(text, DEADLINE_WORDS) > 0 {
-        raise(Urgency::High, "deadline mentioned");
-    }
-    if sentiment_score <= -0.5 {
-        raise(Urgency::High, "strong negative sentiment");
-    }
-    (level, reasons)
 }
 
 #[cfg(test)]
@@ -255,46 +161,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_obvious_messages() {
-        let c = BaselineClassifier.classify(Some("Refund please"), "I want my money back for the order");
-        assert_eq!(c.category, "refund");
-        assert!(c.confidence > 0.3 && c.confidence <= 0.95);
-        assert_eq!(c.language, "en");
-        assert_eq!(c.model_id, "baseline-keywords-v1");
+    fn category_names_parse() {
+        assert_eq!(CategoryName::parse(" refund ").unwrap().as_str(), "refund");
+        assert!(CategoryName::parse("vip_escalation2").is_ok());
+        for bad in ["", "Refund", "2fa", "_x", "billing-issue", "café", &"a".repeat(41)] {
+            assert!(CategoryName::parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]
-    fn unknown_text_is_other_with_low_confidence() {
-        let c = BaselineClassifier.classify(None, "hello there");
-        assert_eq!(c.category, "other");
-        assert!(c.confidence < 0.5);
-        assert_eq!(c.language, "und");
-    }
-
-    #[test]
-    fn angry_urgent_messages_are_flagged_with_reasons() {
-        let c = BaselineClassifier
-            .classify(None, "This is unacceptable and terrible, I am furious. Fix my login ASAP or I call my lawyer!!");
-        assert_eq!(c.sentiment, Sentiment::Negative);
-        assert!(c.sentiment_score < -0.5);
-        assert_eq!(c.urgency, Urgency::Urgent);
-        assert!(c.urgency_reasons.contains(&"explicit urgency".to_string()));
-        assert!(c.urgency_reasons.contains(&"legal or churn threat".to_string()));
-    }
-
-    #[test]
-    fn detects_a_few_languages() {
-        assert_eq!(BaselineClassifier.classify(None, "mi pedido no ha llegado y es para mañana").language, "es");
-        assert_eq!(BaselineClassifier.classify(None, "je ne trouve pas ma commande avec vous").language, "fr");
-        assert_eq!(
-            BaselineClassifier.classify(None, "ich habe meine bestellung nicht und das ist schlecht").language,
-            "de"
-        );
-    }
-
-    #[test]
-    fn terms_match_whole_words_only() {
-        assert!(contains_term("my card was charged", "card"));
-        assert!(!contains_term("i discard it", "card"));
+    fn a_verdict_compares_with_the_prediction() {
+        let refund = CategoryName::parse("refund").unwrap();
+        assert_eq!(Verdict::of(Some("refund"), &refund), Verdict::Confirmation);
+        assert_eq!(Verdict::of(Some("billing"), &refund), Verdict::Correction);
+        assert_eq!(Verdict::of(None, &refund), Verdict::Correction);
     }
 }

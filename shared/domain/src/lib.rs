@@ -2,6 +2,7 @@
 //! rules about them. No AWS, SQL or HTTP types live here, so every adapter and every function
 //! speaks the same language and the rules are testable without infrastructure.
 
+pub mod blob;
 pub mod classify;
 pub mod conversation;
 pub mod identity;
@@ -11,14 +12,15 @@ pub mod message;
 pub mod permissions;
 pub mod queue;
 
-pub use classify::{BaselineClassifier, Classification, Classifier, Sentiment, Urgency};
+pub use blob::{BlobStore, MemoryBlobs};
+pub use classify::{CategoryName, Classification, MessageSignals, ModelRef, Sentiment, Urgency, Verdict};
 pub use conversation::ConversationStatus;
 pub use identity::{may_grant, Password, Principal, RoleName, Slug};
 pub use ids::{ApiKeyId, ConversationId, InvitationId, MessageId, OrgId, RoleId, SessionId, UserId};
 pub use mail::{Mailer, OutgoingEmail};
 pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
-pub use queue::{MessageClassified, MessageReceived, Publisher, Queue, QueueRecord};
+pub use queue::{MessageClassified, MessageReceived, Publisher, Queue, QueueRecord, TrainingRequested};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -41,6 +41,7 @@ permissions! {
     IntegrationsConfigure => "integrations:configure",
     AuditRead => "audit:read",
     ApiKeysWrite => "api_keys:write",
+    AiConfigure => "ai:configure",
 }
 
 impl Permission {

@@ -12,15 +12,18 @@ pub enum Queue {
     InboundMessages,
     /// Domain events for the workflow engine.
     Events,
+    /// Organisations whose category model should be trained now (the API's "train" button).
+    TrainingRequests,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 2] = [Queue::InboundMessages, Queue::Events];
+    pub const ALL: [Queue; 3] = [Queue::InboundMessages, Queue::Events, Queue::TrainingRequests];
 
     pub fn name(self) -> &'static str {
         match self {
             Queue::InboundMessages => "inbound-messages",
             Queue::Events => "events",
+            Queue::TrainingRequests => "training-requests",
         }
     }
 
@@ -33,6 +36,7 @@ impl Queue {
         match self {
             Queue::InboundMessages => "INBOUND_MESSAGES_QUEUE_URL",
             Queue::Events => "EVENTS_QUEUE_URL",
+            Queue::TrainingRequests => "TRAINING_REQUESTS_QUEUE_URL",
         }
     }
 }
@@ -68,6 +72,16 @@ pub struct MessageClassified {
 
 impl MessageClassified {
     pub const TYPE: &'static str = "message.classified";
+}
+
+/// On `training-requests`: someone asked for the organisation's category model to be trained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingRequested {
+    pub organization_id: OrgId,
+    /// The training run the request created (its row says how it ended).
+    pub run_id: uuid::Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One record to put on a queue; `id` is the outbox row's, so a record can be traced end to end.

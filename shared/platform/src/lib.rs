@@ -1,6 +1,8 @@
 //! What every function needs at cold start: configuration and secrets, clients built once per
 //! container, JSON logs, and the outbox relay shared by the API, the AI worker and the sweeper.
 
+#[cfg(feature = "ai")]
+pub mod ai;
 pub mod bootstrap;
 pub mod config;
 pub mod credentials;

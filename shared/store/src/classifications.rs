@@ -8,8 +8,37 @@ use uuid::Uuid;
 #[derive(Debug, Clone)]
 pub struct MessageToClassify {
     pub conversation_id: ConversationId,
+    pub channel: String,
     pub subject: Option<String>,
     pub body: String,
+    /// The message's headers (email), names as sent.
+    pub headers: Vec<(String, String)>,
+    /// Earlier inbound messages from the same contact in this conversation.
+    pub previous_contacts: u32,
+    /// The organisation's own category model, when one is active.
+    pub active_model: Option<ActiveModelRef>,
+}
+
+/// The active version of an organisation's category model and where its files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveModelRef {
+    pub version: i32,
+    pub artifact_prefix: String,
+}
+
+/// Header values as stored: `{"Name": "value"}` or `{"Name": ["v1", "v2"]}`.
+fn header_pairs(headers: &serde_json::Value) -> Vec<(String, String)> {
+    let Some(object) = headers.as_object() else { return Vec::new() };
+    object
+        .iter()
+        .flat_map(|(name, value)| match value {
+            serde_json::Value::String(v) => vec![(name.clone(), v.clone())],
+            serde_json::Value::Array(values) => {
+                values.iter().filter_map(|v| v.as_str()).map(|v| (name.clone(), v.to_string())).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,22 +52,35 @@ pub enum SaveClassificationOutcome {
 impl PgStore {
     pub async fn message_to_classify(&self, org: OrgId, id: MessageId) -> Result<Option<MessageToClassify>> {
         let mut tx = self.tenant(org).await?;
-        let row: Option<(Uuid, Option<String>, String)> = sqlx::query_as(
-            "SELECT conversation_id, subject, body FROM messages WHERE organization_id = $1 AND id = $2",
-        )
-        .bind(org.0)
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row: Option<(Uuid, String, Option<String>, String, serde_json::Value, i64, Option<i32>, Option<String>)> =
+            sqlx::query_as(
+                "SELECT m.conversation_id, m.channel, m.subject, m.body, m.headers, \
+                    (SELECT count(*) FROM messages e WHERE e.organization_id = m.organization_id \
+                        AND e.conversation_id = m.conversation_id AND e.direction = 'inbound' \
+                        AND e.contact_id IS NOT DISTINCT FROM m.contact_id AND e.id < m.id), \
+                    a.version, a.artifact_prefix \
+                 FROM messages m \
+                 LEFT JOIN ai_models a ON a.organization_id = m.organization_id AND a.kind = 'category' \
+                    AND a.status = 'active' \
+                 WHERE m.organization_id = $1 AND m.id = $2",
+            )
+            .bind(org.0)
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(row.map(|(conversation_id, subject, body)| MessageToClassify {
+        Ok(row.map(|(conversation_id, channel, subject, body, headers, previous, version, prefix)| MessageToClassify {
             conversation_id: ConversationId(conversation_id),
+            channel,
             subject,
             body,
+            headers: header_pairs(&headers),
+            previous_contacts: previous.clamp(0, u32::MAX as i64) as u32,
+            active_model: version.zip(prefix).map(|(version, artifact_prefix)| ActiveModelRef { version, artifact_prefix }),
         }))
     }
 
-    /// Stores a classification once per message and model. With it, in the same transaction: the
+    /// Stores a message's classification once (a redelivery finds it there). With it, in the same transaction: the
     /// message's status, the conversation's category and priority (raised, never lowered, by
     /// urgency), the append-only event, and the outbox row that announces `message.classified`.
     pub async fn save_classification(
@@ -50,12 +92,23 @@ impl PgStore {
         latency_ms: f32,
         request_id: Option<&str>,
     ) -> Result<SaveClassificationOutcome> {
+        // Everything but the columns: per-output confidences, emotions, reasons, signals, the
+        // kinds of personal data found, the stage timings.
+        let details = serde_json::json!({
+            "sentiment_confidence": classification.sentiment_confidence,
+            "emotions": classification.emotions,
+            "language_confidence": classification.language_confidence,
+            "urgency_reasons": classification.urgency_reasons,
+            "signals": classification.signals,
+            "pii": classification.pii,
+            "stage_ms": classification.stage_ms,
+        });
         let mut tx = self.tenant(org).await?;
         let inserted = sqlx::query(
             "INSERT INTO classifications (id, organization_id, message_id, category, confidence, sentiment_label, \
-             sentiment_score, language, urgency, model_id, latency_ms, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (organization_id, message_id, model_id) DO NOTHING",
+             sentiment_score, language, urgency, model_id, model_version, latency_ms, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (organization_id, message_id) DO NOTHING",
         )
         .bind(Uuid::now_v7())
         .bind(org.0)
@@ -66,9 +119,10 @@ impl PgStore {
         .bind(classification.sentiment_score)
         .bind(&classification.language)
         .bind(classification.urgency.as_str())
-        .bind(&classification.model_id)
+        .bind(&classification.model.id)
+        .bind(&classification.model.version)
         .bind(latency_ms)
-        .bind(serde_json::json!({ "urgency_reasons": classification.urgency_reasons }))
+        .bind(details)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -2,6 +2,7 @@
 //! it in the `WHERE` clause and runs in a transaction whose `app.organization_id` row-level
 //! security checks again, so a query can only ever see one tenant's rows.
 
+mod ai;
 mod classifications;
 mod identity;
 mod messages;
@@ -9,7 +10,11 @@ mod organizations;
 mod outbox;
 mod records;
 
-pub use classifications::{MessageToClassify, SaveClassificationOutcome};
+pub use ai::{
+    AiMetrics, CategoryFigures, ModelFigures, ModelRecord, RunEnd, TrainingExample, TrainingRunRecord, VerdictOutcome,
+    VerdictRecord,
+};
+pub use classifications::{ActiveModelRef, MessageToClassify, SaveClassificationOutcome};
 pub use identity::{
     ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, NewApiKey, NewInvitation,
     OrganizationRecord, PendingInvitation, Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,

@@ -172,16 +172,17 @@ impl PgStore {
     }
 }
 
-/// The message columns plus its automatic classification (the newest, if several models ran).
+/// The message columns plus its automatic classification.
 const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.direction, m.channel, m.subject, m.body, m.external_id, \
      m.metadata, m.status, m.created_at, ct.email AS from_email, ct.name AS from_name, \
      cl.category AS cl_category, cl.confidence AS cl_confidence, cl.sentiment_label AS cl_sentiment_label, \
      cl.sentiment_score AS cl_sentiment_score, cl.language AS cl_language, cl.urgency AS cl_urgency, \
-     cl.model_id AS cl_model_id, cl.latency_ms AS cl_latency_ms, cl.details AS cl_details, cl.created_at AS cl_created_at \
+     cl.model_id AS cl_model_id, cl.model_version AS cl_model_version, cl.latency_ms AS cl_latency_ms, \
+     cl.details AS cl_details, cl.created_at AS cl_created_at, cl.corrected_category AS cl_corrected_category, \
+     cl.corrected_at AS cl_corrected_at \
      FROM messages m \
      LEFT JOIN contacts ct ON ct.organization_id = m.organization_id AND ct.id = m.contact_id \
-     LEFT JOIN LATERAL (SELECT * FROM classifications c WHERE c.organization_id = m.organization_id \
-        AND c.message_id = m.id ORDER BY c.created_at DESC LIMIT 1) cl ON true";
+     LEFT JOIN classifications cl ON cl.organization_id = m.organization_id AND cl.message_id = m.id";
 
 fn is_repeat_index(constraint: Option<&str>) -> bool {
     matches!(constraint, Some("messages_idempotency" | "messages_external_id"))

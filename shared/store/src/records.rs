@@ -9,16 +9,33 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClassificationRecord {
+    /// The model's category (`unknown` when a trained model found none it knows).
     pub category: String,
+    /// Calibrated, in [0, 1].
     pub confidence: f32,
     pub sentiment: String,
+    /// In [-1, 1].
     pub sentiment_score: f32,
+    pub sentiment_confidence: Option<f32>,
+    /// Among anger, frustration, confusion, gratitude.
+    pub emotions: Vec<String>,
+    /// ISO 639-3, or `und`.
     pub language: String,
+    pub language_confidence: Option<f32>,
     pub urgency: String,
     pub urgency_reasons: Vec<String>,
+    /// Auto-replies, bulk mail, spam score, and what was seen.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub signals: serde_json::Value,
+    /// Kinds of personal data found (never the values).
+    pub pii: Vec<String>,
     pub model_id: String,
+    pub model_version: String,
     pub latency_ms: f32,
     pub classified_at: DateTime<Utc>,
+    /// The category an agent confirmed or chose instead, once one has.
+    pub reviewed_category: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,22 +69,30 @@ impl<'r> FromRow<'r, PgRow> for MessageRecord {
             None => None,
             Some(category) => {
                 let details: sqlx::types::Json<serde_json::Value> = row.try_get("cl_details")?;
-                let urgency_reasons = details
-                    .0
-                    .get("urgency_reasons")
-                    .and_then(|v| serde_json::from_value(v.clone()).ok())
-                    .unwrap_or_default();
+                let details = details.0;
+                let list = |key: &str| -> Vec<String> {
+                    details.get(key).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+                };
+                let number = |key: &str| details.get(key).and_then(serde_json::Value::as_f64).map(|v| v as f32);
                 Some(ClassificationRecord {
                     category,
                     confidence: row.try_get("cl_confidence")?,
                     sentiment: row.try_get("cl_sentiment_label")?,
                     sentiment_score: row.try_get("cl_sentiment_score")?,
+                    sentiment_confidence: number("sentiment_confidence"),
+                    emotions: list("emotions"),
                     language: row.try_get("cl_language")?,
+                    language_confidence: number("language_confidence"),
                     urgency: row.try_get("cl_urgency")?,
-                    urgency_reasons,
+                    urgency_reasons: list("urgency_reasons"),
+                    signals: details.get("signals").cloned().unwrap_or_else(|| serde_json::json!({})),
+                    pii: list("pii"),
                     model_id: row.try_get("cl_model_id")?,
+                    model_version: row.try_get("cl_model_version")?,
                     latency_ms: row.try_get("cl_latency_ms")?,
                     classified_at: row.try_get("cl_created_at")?,
+                    reviewed_category: row.try_get("cl_corrected_category")?,
+                    reviewed_at: row.try_get("cl_corrected_at")?,
                 })
             }
         };

@@ -1,3 +1,4 @@
+pub mod ai;
 pub mod conversations;
 pub mod health;
 pub mod messages;

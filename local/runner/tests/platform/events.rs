@@ -63,6 +63,16 @@ async fn every_sample_event_runs_through_its_function() {
     let id: MessageId = accepted["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(app.store.classification_count(org, id).await.unwrap(), 1);
 
+    // A training request for a run the API queued: too few verdicts, so the run is skipped.
+    let (run, _) = app.store.request_training(org, Some(owner.user), None).await.unwrap();
+    let request = event("ai-trainer/training-request.json").replace("REPLACE_WITH_RUN_ID", &run.id.to_string());
+    let answer = invoke("ai-trainer", request).await;
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{answer}");
+    let ended = app.store.training_run(org, run.id).await.unwrap().unwrap();
+    assert_eq!(ended.status, "skipped", "{ended:?}");
+    let scheduled = invoke("ai-trainer", event("ai-trainer/schedule.json")).await;
+    assert_eq!(scheduled["organizations"], 0, "{scheduled}");
+
     let swept = invoke("outbox-relay", event("outbox-relay/schedule.json")).await;
     assert_eq!(swept["failed"], 0);
 

@@ -408,6 +408,7 @@ pub fn body_for(method: &str, path: &str, unique: &str) -> Option<Value> {
         ("post", "/v1/roles") => json!({"name": format!("role-{unique}"), "permissions": ["messages:read"]}),
         ("put", "/v1/roles/{id}/permissions") => json!({"permissions": ["messages:read"]}),
         ("put", "/v1/users/{id}/role") => json!({"role": "viewer"}),
+        ("put", "/v1/messages/{id}/classification") => json!({"category": "refund"}),
         ("post", "/v1/auth/refresh") => json!({"refresh_token": "hdr_not-a-token"}),
         ("post", "/v1/auth/login") => json!({"organization": "nobody", "email": "no@body.example", "password": "x"}),
         _ => json!({}),
@@ -434,8 +435,9 @@ pub struct OwnedIds {
 }
 
 impl TestApp {
-    /// Gives `owner`'s organisation a message, a member, a pending invitation, a custom role and
-    /// an API key; returns their ids by the route path that takes them.
+    /// Gives `owner`'s organisation a message (with an agent's verdict on its category), a
+    /// member, a pending invitation, a custom role, an API key and a training run; returns their
+    /// ids by the route path that takes them.
     pub async fn owned_ids(&self, owner: &Member, marker: &str) -> OwnedIds {
         let accepted = self.accept(&owner.token, "x@customer.example", marker).await;
         let member = self.invite(owner, "viewer").await;
@@ -467,9 +469,23 @@ impl TestApp {
             .await
             .unwrap();
         let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_string();
+        let message_id = text(&accepted, "id");
+        self.wait_classified(&owner.token, &message_id).await;
+        let reviewed = self
+            .http
+            .put(format!("{}/v1/messages/{message_id}/classification", self.base))
+            .bearer_auth(&owner.token)
+            .json(&serde_json::json!({"category": "feedback"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reviewed.status(), 200);
+        let run: Value = self.post(Some(&owner.token), "/v1/ai/training-runs", &serde_json::json!({})).await.json().await.unwrap();
         OwnedIds {
             by_path: vec![
-                ("/v1/messages/{id}", text(&accepted, "id")),
+                ("/v1/messages/{id}", message_id.clone()),
+                ("/v1/messages/{id}/classification", message_id.clone()),
+                ("/v1/ai/training-runs/{id}", text(&run, "id")),
                 ("/v1/conversations/{id}", text(&accepted, "conversation_id")),
                 ("/v1/users/{id}/role", member.user.to_string()),
                 ("/v1/users/{id}/deactivate", member.user.to_string()),

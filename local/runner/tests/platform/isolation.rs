@@ -25,6 +25,9 @@ async fn a_query_with_no_organisation_set_sees_nothing() {
         "roles",
         "invitations",
         "api_keys",
+        "classifications",
+        "training_data",
+        "ai_training_runs",
     ];
     for table in tables {
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await.unwrap();

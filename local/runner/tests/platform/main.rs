@@ -1,6 +1,7 @@
 //! The platform's integration tests: real Postgres, Redis and the AWS emulator, driven over
 //! HTTP through the local runner. Run them with `local/dev test`.
 
+mod ai;
 mod bad_input;
 mod conversations;
 mod deploy;

@@ -18,9 +18,18 @@ async fn posted_message_comes_back_classified() {
     let message = app.wait_classified(&token, id).await;
     let classification = &message["classification"];
     assert_eq!(classification["category"], "refund");
-    assert_eq!(classification["model_id"], "baseline-keywords-v1");
-    assert_eq!(classification["language"], "en");
+    assert!(
+        ["default-zero-shot-minilm", "default-ngram"].contains(&classification["model_id"].as_str().unwrap()),
+        "{classification}"
+    );
+    assert_eq!(classification["model_version"], helpdesk_ai::triage::DEFAULTS_VERSION);
+    assert_eq!(classification["language"], "eng");
+    assert!(classification["language_confidence"].as_f64().unwrap() > 0.5);
+    let confidence = classification["confidence"].as_f64().unwrap();
+    assert!(confidence > 0.0 && confidence <= 1.0);
+    assert!(classification["sentiment_confidence"].as_f64().is_some());
     assert!(classification["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(classification["reviewed_category"], Value::Null);
     assert_eq!(message["status"], "classified");
     assert_eq!(message["from"]["email"], "ana@customer.example");
 
