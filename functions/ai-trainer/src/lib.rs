@@ -61,9 +61,7 @@ impl Trainer {
 
     /// An SQS batch (`Records` from `aws:sqs`) or a scheduled event.
     pub async fn handle(&self, event: Value) -> Result<Value, String> {
-        let from_sqs = event["Records"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|r| r["eventSource"] == "aws:sqs"));
+        let from_sqs = event["Records"].as_array().is_some_and(|r| r.iter().any(|r| r["eventSource"] == "aws:sqs"));
         if from_sqs {
             let event: SqsEvent = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
             serde_json::to_value(self.handle_requests(event).await).map_err(|e| e.to_string())

@@ -7,8 +7,8 @@
 //! failure, so SQS redelivers only it and, after `maxReceiveCount`, moves it to the DLQ.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use helpdesk_aws::SqsPublisher;
 use helpdesk_ai::{Engine, MessageInput};
+use helpdesk_aws::SqsPublisher;
 use helpdesk_domain::{MessageReceived, OrgId, QueueRecord};
 use helpdesk_platform::ai::{EncoderSource, ModelCache};
 use helpdesk_platform::Bootstrap;
@@ -112,15 +112,13 @@ impl Worker {
         // The organisation's own model when it has one; if its files cannot be had, the defaults
         // answer (a message is never held up by a model) and the log says so.
         let tenant = match &message.active_model {
-            Some(active) => {
-                match self.models.get(org, active).await {
-                    Ok(model) => Some(model),
-                    Err(e) => {
-                        tracing::error!(error = %e, version = active.version, "tenant model unavailable; defaults answer");
-                        None
-                    }
+            Some(active) => match self.models.get(org, active).await {
+                Ok(model) => Some(model),
+                Err(e) => {
+                    tracing::error!(error = %e, version = active.version, "tenant model unavailable; defaults answer");
+                    None
                 }
-            }
+            },
             None => None,
         };
         let conversation_id = message.conversation_id;
@@ -170,4 +168,3 @@ impl Worker {
         Ok(announcement)
     }
 }
-

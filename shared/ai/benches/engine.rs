@@ -7,8 +7,9 @@
 //! p99 per operation, throughputs, and the process's peak memory.
 
 use helpdesk_ai::encoder::{SentenceEncoder, MODEL_NAME};
-use helpdesk_ai::{language, pii, sentiment, CategoryModel};
+use helpdesk_ai::{language, pii, sentiment, CategoryModel, Engine, MessageInput};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MESSAGES: &[&str] = &[
@@ -91,6 +92,17 @@ fn main() {
             encoder.encode(&batch).unwrap();
         }
         println!("{:<46} {:.0} messages/s", "encoder, batches of 32", 160.0 / started.elapsed().as_secs_f64());
+
+        // What the worker does per message: the whole triage with the zero-shot defaults.
+        let started = Instant::now();
+        let engine = Engine::new(Some(Arc::new(encoder)), language::Detector::all_supported()).unwrap();
+        println!("{:<46} {:.1?}", "engine ready (encoder given; prototypes embedded)", started.elapsed());
+        let headers = Vec::new();
+        let input = |i: usize| MessageInput { body: pick(i), headers: &headers, ..MessageInput::default() };
+        report(
+            "whole triage, one message (worker)",
+            time(300, |i| _ = black_box(engine.triage(&input(i), None).unwrap())),
+        );
     }
     if let Some(mb) = peak_memory_mb() {
         println!("{:<46} {mb:.0} MB", "peak memory (VmHWM)");

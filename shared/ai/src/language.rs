@@ -16,6 +16,8 @@ pub const MIN_LETTERS: usize = 3;
 
 pub struct Detector {
     detector: LanguageDetector,
+    /// The support languages' codes, for the writing-system rules.
+    codes: Vec<String>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -56,7 +58,10 @@ impl Detector {
         if languages.len() < 2 {
             return Err(AiError::Data("choose at least two support languages".into()));
         }
-        Ok(Self { detector: LanguageDetectorBuilder::from_languages(&languages).build() })
+        Ok(Self {
+            detector: LanguageDetectorBuilder::from_languages(&languages).build(),
+            codes: languages.iter().map(|l| code_of(*l)).collect(),
+        })
     }
 
     /// Every language compiled in.
@@ -66,6 +71,9 @@ impl Detector {
 
     /// The language and the detector's confidence in it (0 for `und`).
     pub fn detect(&self, text: &str) -> (String, f64) {
+        if let Some(code) = self.by_writing_system(text) {
+            return (code.to_string(), 1.0);
+        }
         if text.chars().filter(|c| c.is_alphabetic()).count() < MIN_LETTERS {
             return (UNDETERMINED.to_string(), 0.0);
         }
@@ -75,6 +83,51 @@ impl Detector {
             _ => (UNDETERMINED.to_string(), 0.0),
         }
     }
+}
+
+impl Detector {
+    /// What the writing itself settles, before any statistics: kana is Japanese only and Hangul
+    /// Korean only, whatever the length (lingua needs a few letters, but one CJK character says
+    /// more than three Latin ones); a short run of Han characters alone is Chinese; and the
+    /// inverted marks `¿` `¡` are written only in Spanish among the languages compiled in, as
+    /// the Catalan spellings of [`catalan_spelling`] only in Catalan.
+    fn by_writing_system(&self, text: &str) -> Option<&str> {
+        let supported = |code: &'static str| self.codes.iter().any(|c| c == code).then_some(code);
+        let (mut han, mut kana, mut hangul, mut latin) = (0, 0, 0, 0);
+        for c in text.chars() {
+            match c as u32 {
+                0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9D => kana += 1,
+                0xAC00..=0xD7AF | 0x1100..=0x11FF | 0x3130..=0x318F => hangul += 1,
+                0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF => han += 1,
+                _ if c.is_alphabetic() => latin += 1,
+                _ => {}
+            }
+        }
+        if hangul > 0 && hangul >= latin {
+            return supported("kor");
+        }
+        if kana > 0 && kana + han >= latin {
+            return supported("jpn");
+        }
+        if han > 0 && latin == 0 && han < MIN_LETTERS {
+            return supported("cmn");
+        }
+        if latin >= MIN_LETTERS && (text.contains('¿') || text.contains('¡')) {
+            return supported("spa");
+        }
+        if latin >= MIN_LETTERS && catalan_spelling(text) {
+            return supported("cat");
+        }
+        None
+    }
+}
+
+/// Spellings only Catalan has among the languages compiled in: the middle dot of `l·l`, and
+/// the words `és` (is), `què` (what) and `això` (this). (Not the ending `-ió`: Spanish verbs
+/// have it, `salió`.)
+fn catalan_spelling(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.contains("l·l") || lower.split(|c: char| !c.is_alphabetic()).any(|w| matches!(w, "és" | "què" | "això"))
 }
 
 #[cfg(test)]
@@ -93,6 +146,21 @@ mod tests {
         assert_eq!(d.detect("12345 !!!").0, "und");
         let (_, confidence) = d.detect("Where is my order? It has not arrived yet.");
         assert!(confidence > 0.5 && confidence <= 1.0);
+    }
+
+    #[test]
+    fn the_writing_settles_short_and_marked_texts() {
+        let d = Detector::all_supported();
+        assert_eq!(d.detect("進め。").0, "jpn", "kana");
+        assert_eq!(d.detect("건배!").0, "kor");
+        assert_eq!(d.detect("你好。").0, "cmn");
+        assert_eq!(d.detect("¡Dilo!").0, "spa");
+        assert_eq!(d.detect("¿Ya te has recuperado de tu resfriado?").0, "spa");
+        assert_eq!(d.detect("Per què?").0, "cat");
+        assert_eq!(d.detect("Ella salió de casa muy temprano.").0, "spa");
+        assert_eq!(d.detect("Il est là, c'est sûr.").0, "fra", "no rule: lingua decides");
+        let without_spanish = Detector::new(&["eng", "por"]).unwrap();
+        assert_ne!(without_spanish.detect("¿Dónde está?").0, "spa");
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub fn strip_email(text: &str) -> String {
 /// bodies and API submissions come both ways).
 pub fn looks_like_html(body: &str) -> bool {
     static TAG: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)<(?:html|body|div|p|br|span|table|b|i|strong|em|a\s|ul|ol|li|h[1-6]|blockquote)\b[^>]*>").unwrap()
+        Regex::new(r"(?i)<(?:html|body|div|p|br|span|table|b|i|strong|em|a\s|ul|ol|li|h[1-6]|blockquote)\b[^>]*>")
+            .unwrap()
     });
     TAG.is_match(body)
 }

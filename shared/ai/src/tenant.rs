@@ -62,7 +62,10 @@ pub struct TrainingReport {
 pub enum Outcome {
     /// Not enough verdicts to train, or to judge a model.
     Skipped(String),
-    Trained { model: CategoryModel, report: TrainingReport },
+    Trained {
+        model: CategoryModel,
+        report: TrainingReport,
+    },
 }
 
 /// Trains a candidate from the verdicts and compares it with `current` (named `current_name`
@@ -76,10 +79,7 @@ pub fn train_and_compare(
 ) -> Result<Outcome> {
     let started = Instant::now();
     if verdicts.len() < min_verdicts {
-        return Ok(Outcome::Skipped(format!(
-            "{} verdicts; training needs at least {min_verdicts}",
-            verdicts.len()
-        )));
+        return Ok(Outcome::Skipped(format!("{} verdicts; training needs at least {min_verdicts}", verdicts.len())));
     }
     let (heldout, train): (Vec<&Example>, Vec<&Example>) = verdicts.iter().partition(|e| is_heldout(&e.id));
     if heldout.len() < MIN_HELDOUT {
@@ -138,7 +138,11 @@ pub fn artifact_files(model: &CategoryModel, report: &TrainingReport) -> Result<
 }
 
 /// A version from its files (`model.json`, `weights.bin`).
-pub fn load_artifacts(model_json: &[u8], weights: &[u8], encoder: Option<Arc<SentenceEncoder>>) -> Result<CategoryModel> {
+pub fn load_artifacts(
+    model_json: &[u8],
+    weights: &[u8],
+    encoder: Option<Arc<SentenceEncoder>>,
+) -> Result<CategoryModel> {
     CategoryModel::from_parts(model_json, weights, encoder)
 }
 
@@ -176,10 +180,18 @@ mod tests {
         let mut out = Vec::new();
         for round in 0..3 {
             for (i, t) in warranty.iter().enumerate() {
-                out.push(Example { id: format!("w{round}-{i}"), text: format!("{t} ({round})"), label: "warranty".into() });
+                out.push(Example {
+                    id: format!("w{round}-{i}"),
+                    text: format!("{t} ({round})"),
+                    label: "warranty".into(),
+                });
             }
             for (i, t) in delivery.iter().enumerate() {
-                out.push(Example { id: format!("d{round}-{i}"), text: format!("{t} ({round})"), label: "delivery".into() });
+                out.push(Example {
+                    id: format!("d{round}-{i}"),
+                    text: format!("{t} ({round})"),
+                    label: "delivery".into(),
+                });
             }
         }
         out

@@ -94,7 +94,9 @@ impl Categorizer {
             Self::Model(m) => Ok(m
                 .predict_batch(texts)?
                 .into_iter()
-                .map(|p| (p.label.unwrap_or_else(|| m.oos_label.clone().unwrap_or_else(|| UNKNOWN.into())), p.confidence))
+                .map(|p| {
+                    (p.label.unwrap_or_else(|| m.oos_label.clone().unwrap_or_else(|| UNKNOWN.into())), p.confidence)
+                })
                 .collect()),
         }
     }

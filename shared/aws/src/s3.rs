@@ -35,14 +35,9 @@ impl S3Blobs {
     /// files already there with the same size: a warm container's `/tmp` keeps them.
     pub async fn download_prefix(&self, prefix: &str, dir: &Path) -> Result<usize, String> {
         tokio::fs::create_dir_all(dir).await.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let listing = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .map_err(|e| format!("listing s3://{}/{prefix}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let listing = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).send().await.map_err(|e| {
+            format!("listing s3://{}/{prefix}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e))
+        })?;
         let mut copied = 0;
         for object in listing.contents() {
             let Some(key) = object.key() else { continue };
@@ -77,7 +72,9 @@ impl BlobStore for S3Blobs {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("putting s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e)))
+                .map_err(|e| {
+                    format!("putting s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e))
+                })
         })
     }
 

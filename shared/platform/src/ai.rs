@@ -113,7 +113,8 @@ impl ModelCache {
         };
         let (model_json, weights) = (fetch("model.json").await?, fetch("weights.bin").await?);
         let encoder = self.encoder.clone();
-        let model = tokio::task::spawn_blocking(move || tenant::load_artifacts(&model_json, &weights, encoder)).await??;
+        let model =
+            tokio::task::spawn_blocking(move || tenant::load_artifacts(&model_json, &weights, encoder)).await??;
         let loaded = Arc::new(TenantModel { version: active.version, categorizer: Categorizer::Model(model) });
         tracing::info!(version = active.version, load_ms = started.elapsed().as_millis() as u64, "tenant model loaded");
         let mut models = self.models.lock().expect("not poisoned");

@@ -142,11 +142,21 @@ pub enum RunEnd {
     },
 }
 
-const RUN_COLUMNS: &str = "id, trigger, requested_by, status, detail, model_version, metrics, created_at, started_at, finished_at";
+const RUN_COLUMNS: &str =
+    "id, trigger, requested_by, status, detail, model_version, metrics, created_at, started_at, finished_at";
 
-type ModelRow = (Uuid, i32, String, Vec<String>, Option<String>, serde_json::Value, Option<Uuid>, DateTime<Utc>, Option<DateTime<Utc>>);
-const MODEL_COLUMNS: &str =
-    "id, version, status, labels, encoder, metrics, training_run_id, created_at, promoted_at";
+type ModelRow = (
+    Uuid,
+    i32,
+    String,
+    Vec<String>,
+    Option<String>,
+    serde_json::Value,
+    Option<Uuid>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+const MODEL_COLUMNS: &str = "id, version, status, labels, encoder, metrics, training_run_id, created_at, promoted_at";
 
 fn model_record(row: ModelRow) -> ModelRecord {
     let (id, version, status, labels, encoder, metrics, training_run_id, created_at, promoted_at) = row;
@@ -169,18 +179,26 @@ impl PgStore {
         category: &CategoryName,
     ) -> Result<VerdictOutcome> {
         let mut tx = self.tenant(org).await?;
-        let row: Option<(Uuid, String, String, Option<String>, String, Option<String>, Option<String>, Option<String>)> =
-            sqlx::query_as(
-                "SELECT m.conversation_id, m.direction, m.channel, m.subject, m.body, \
+        let row: Option<(
+            Uuid,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )> = sqlx::query_as(
+            "SELECT m.conversation_id, m.direction, m.channel, m.subject, m.body, \
                     c.category, c.model_id, c.model_version \
                  FROM messages m LEFT JOIN classifications c \
                     ON c.organization_id = m.organization_id AND c.message_id = m.id \
                  WHERE m.organization_id = $1 AND m.id = $2 FOR UPDATE OF m",
-            )
-            .bind(org.0)
-            .bind(message_id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
+        )
+        .bind(org.0)
+        .bind(message_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some((conversation_id, direction, channel, subject, body, predicted, model_id, model_version)) = row else {
             return Ok(VerdictOutcome::NoSuchMessage);
         };
@@ -296,9 +314,8 @@ impl PgStore {
                 latency_ms_p95: p95,
             })
             .collect();
-        let (classified, reviewed, confirmed) = by_model
-            .iter()
-            .fold((0, 0, 0), |(a, b, c), m| (a + m.classified, b + m.reviewed, c + m.confirmed));
+        let (classified, reviewed, confirmed) =
+            by_model.iter().fold((0, 0, 0), |(a, b, c), m| (a + m.classified, b + m.reviewed, c + m.confirmed));
         Ok(AiMetrics {
             since,
             classified,
@@ -340,7 +357,8 @@ impl PgStore {
         .bind(requested_by.map(|u| u.0))
         .fetch_one(&mut *tx)
         .await?;
-        let request = TrainingRequested { organization_id: org, run_id: run.id, request_id: request_id.map(str::to_string) };
+        let request =
+            TrainingRequested { organization_id: org, run_id: run.id, request_id: request_id.map(str::to_string) };
         let record = crate::outbox::enqueue(&mut tx, org, Queue::TrainingRequests, &request).await?;
         tx.commit().await?;
         Ok((run, record))

@@ -76,7 +76,9 @@ impl PgStore {
             body,
             headers: header_pairs(&headers),
             previous_contacts: previous.clamp(0, u32::MAX as i64) as u32,
-            active_model: version.zip(prefix).map(|(version, artifact_prefix)| ActiveModelRef { version, artifact_prefix }),
+            active_model: version
+                .zip(prefix)
+                .map(|(version, artifact_prefix)| ActiveModelRef { version, artifact_prefix }),
         }))
     }
 

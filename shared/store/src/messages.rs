@@ -173,7 +173,8 @@ impl PgStore {
 }
 
 /// The message columns plus its automatic classification.
-const MESSAGE_SELECT: &str = "SELECT m.id, m.conversation_id, m.direction, m.channel, m.subject, m.body, m.external_id, \
+const MESSAGE_SELECT: &str =
+    "SELECT m.id, m.conversation_id, m.direction, m.channel, m.subject, m.body, m.external_id, \
      m.metadata, m.status, m.created_at, ct.email AS from_email, ct.name AS from_name, \
      cl.category AS cl_category, cl.confidence AS cl_confidence, cl.sentiment_label AS cl_sentiment_label, \
      cl.sentiment_score AS cl_sentiment_score, cl.language AS cl_language, cl.urgency AS cl_urgency, \

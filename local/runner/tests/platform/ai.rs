@@ -47,8 +47,9 @@ async fn verdicts_become_training_data_and_live_accuracy() {
     // The message and its conversation show the agent's category.
     let message = app.get_json(&agent.token, &format!("/v1/messages/{other}")).await;
     assert_eq!(message["classification"]["reviewed_category"], "product_question");
-    let conversation =
-        app.get_json(&agent.token, &format!("/v1/conversations/{}", message["conversation_id"].as_str().unwrap())).await;
+    let conversation = app
+        .get_json(&agent.token, &format!("/v1/conversations/{}", message["conversation_id"].as_str().unwrap()))
+        .await;
     assert_eq!(conversation["category"], "product_question");
 
     // Changing one's mind replaces the verdict: still one training example per message.

@@ -480,7 +480,8 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(reviewed.status(), 200);
-        let run: Value = self.post(Some(&owner.token), "/v1/ai/training-runs", &serde_json::json!({})).await.json().await.unwrap();
+        let run: Value =
+            self.post(Some(&owner.token), "/v1/ai/training-runs", &serde_json::json!({})).await.json().await.unwrap();
         OwnedIds {
             by_path: vec![
                 ("/v1/messages/{id}", message_id.clone()),
