@@ -63,7 +63,7 @@ pub enum Outcome {
     /// Not enough verdicts to train, or to judge a model.
     Skipped(String),
     Trained {
-        model: CategoryModel,
+        model: Box<CategoryModel>,
         report: TrainingReport,
     },
 }
@@ -95,7 +95,7 @@ pub fn train_and_compare(
     labels.extend(train.iter().map(|e| e.label.clone()));
     let encoder_name = encoder.as_ref().map(|_| crate::encoder::MODEL_NAME.to_string());
     let model = CategoryModel::train_with(&texts, &labels, &TrainConfig::default(), encoder)?;
-    let candidate = Categorizer::Model(model);
+    let candidate = Categorizer::Model(Box::new(model));
 
     let truth: Vec<String> = heldout.iter().map(|e| e.label.clone()).collect();
     let heldout_texts: Vec<&str> = heldout.iter().map(|e| e.text.as_str()).collect();

@@ -53,7 +53,7 @@ pub fn model_text(subject: Option<&str>, body: &str, is_email: bool) -> String {
 /// trained model.
 pub enum Categorizer {
     ZeroShot(ZeroShot),
-    Model(CategoryModel),
+    Model(Box<CategoryModel>),
 }
 
 impl std::fmt::Debug for Categorizer {
@@ -74,7 +74,7 @@ impl Categorizer {
             None => {
                 let (texts, labels) = default_examples();
                 let config = TrainConfig { validation_fraction: 0.0, ..TrainConfig::default() };
-                Ok(Self::Model(CategoryModel::train(&texts, &labels, &config)?))
+                Ok(Self::Model(Box::new(CategoryModel::train(&texts, &labels, &config)?)))
             }
         }
     }
@@ -279,7 +279,7 @@ mod tests {
         let config = TrainConfig { validation_fraction: 0.0, ..TrainConfig::default() };
         let tenant = TenantModel {
             version: 3,
-            categorizer: Categorizer::Model(CategoryModel::train(&texts, &labels, &config).unwrap()),
+            categorizer: Categorizer::Model(Box::new(CategoryModel::train(&texts, &labels, &config).unwrap())),
         };
         let input = MessageInput { body: "I would like a vip upgrade", ..MessageInput::default() };
         let c = engine().triage(&input, Some(&tenant)).unwrap();

@@ -115,7 +115,8 @@ impl ModelCache {
         let encoder = self.encoder.clone();
         let model =
             tokio::task::spawn_blocking(move || tenant::load_artifacts(&model_json, &weights, encoder)).await??;
-        let loaded = Arc::new(TenantModel { version: active.version, categorizer: Categorizer::Model(model) });
+        let loaded =
+            Arc::new(TenantModel { version: active.version, categorizer: Categorizer::Model(Box::new(model)) });
         tracing::info!(version = active.version, load_ms = started.elapsed().as_millis() as u64, "tenant model loaded");
         let mut models = self.models.lock().expect("not poisoned");
         if models.len() >= self.capacity && !models.contains_key(&org) {

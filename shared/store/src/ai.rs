@@ -33,7 +33,7 @@ pub enum VerdictOutcome {
 }
 
 /// One verdict as the trainer reads it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TrainingExample {
     pub id: Uuid,
     pub subject: Option<String>,
@@ -163,6 +163,10 @@ fn model_record(row: ModelRow) -> ModelRecord {
     ModelRecord { id, version, status, labels, encoder, metrics, training_run_id, created_at, promoted_at }
 }
 
+/// A message with its automatic classification, as a verdict needs it: conversation,
+/// direction, channel, subject, body, predicted category, model id and version.
+type MessageToJudge = (Uuid, String, String, Option<String>, String, Option<String>, Option<String>, Option<String>);
+
 /// One lock per organisation for model versions: runs that finish together take turns.
 const VERSION_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('ai_models:' || $1::text, 0))";
 
@@ -179,16 +183,7 @@ impl PgStore {
         category: &CategoryName,
     ) -> Result<VerdictOutcome> {
         let mut tx = self.tenant(org).await?;
-        let row: Option<(
-            Uuid,
-            String,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = sqlx::query_as(
+        let row: Option<MessageToJudge> = sqlx::query_as(
             "SELECT m.conversation_id, m.direction, m.channel, m.subject, m.body, \
                     c.category, c.model_id, c.model_version \
                  FROM messages m LEFT JOIN classifications c \
@@ -420,17 +415,14 @@ impl PgStore {
     /// Every verdict of the organisation, oldest first.
     pub async fn training_examples(&self, org: OrgId) -> Result<Vec<TrainingExample>> {
         let mut tx = self.tenant(org).await?;
-        let rows: Vec<(Uuid, Option<String>, String, Option<String>, String)> = sqlx::query_as(
+        let rows: Vec<TrainingExample> = sqlx::query_as(
             "SELECT id, subject, text, channel, label FROM training_data WHERE organization_id = $1 ORDER BY id",
         )
         .bind(org.0)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, subject, text, channel, label)| TrainingExample { id, subject, text, channel, label })
-            .collect())
+        Ok(rows)
     }
 
     /// The active model's version and files, if the organisation has one.

@@ -26,6 +26,10 @@ pub struct ActiveModelRef {
     pub artifact_prefix: String,
 }
 
+/// Conversation, channel, subject, body, headers, earlier contacts, active model version and
+/// its files.
+type MessageRow = (Uuid, String, Option<String>, String, serde_json::Value, i64, Option<i32>, Option<String>);
+
 /// Header values as stored: `{"Name": "value"}` or `{"Name": ["v1", "v2"]}`.
 fn header_pairs(headers: &serde_json::Value) -> Vec<(String, String)> {
     let Some(object) = headers.as_object() else { return Vec::new() };
@@ -52,9 +56,8 @@ pub enum SaveClassificationOutcome {
 impl PgStore {
     pub async fn message_to_classify(&self, org: OrgId, id: MessageId) -> Result<Option<MessageToClassify>> {
         let mut tx = self.tenant(org).await?;
-        let row: Option<(Uuid, String, Option<String>, String, serde_json::Value, i64, Option<i32>, Option<String>)> =
-            sqlx::query_as(
-                "SELECT m.conversation_id, m.channel, m.subject, m.body, m.headers, \
+        let row: Option<MessageRow> = sqlx::query_as(
+            "SELECT m.conversation_id, m.channel, m.subject, m.body, m.headers, \
                     (SELECT count(*) FROM messages e WHERE e.organization_id = m.organization_id \
                         AND e.conversation_id = m.conversation_id AND e.direction = 'inbound' \
                         AND e.contact_id IS NOT DISTINCT FROM m.contact_id AND e.id < m.id), \
@@ -63,11 +66,11 @@ impl PgStore {
                  LEFT JOIN ai_models a ON a.organization_id = m.organization_id AND a.kind = 'category' \
                     AND a.status = 'active' \
                  WHERE m.organization_id = $1 AND m.id = $2",
-            )
-            .bind(org.0)
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(row.map(|(conversation_id, channel, subject, body, headers, previous, version, prefix)| MessageToClassify {
             conversation_id: ConversationId(conversation_id),
