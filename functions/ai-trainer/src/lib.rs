@@ -46,7 +46,7 @@ pub struct ScheduleReport {
 impl Trainer {
     pub async fn from_env() -> anyhow::Result<Self> {
         let boot = Bootstrap::from_env().await;
-        let blobs = boot.blobs().await.ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
+        let blobs = boot.blobs().ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
         let encoder = EncoderSource::from_lookup(|n| std::env::var(n).ok()).load(Some(&blobs)).await?;
         let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
         let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
@@ -164,9 +164,8 @@ impl Trainer {
             None => self.engine.defaults().default_model_id().to_string(),
         };
         let (engine, min_verdicts) = (self.engine.clone(), self.min_verdicts);
-        let current_for_training = current.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let categorizer = match &current_for_training {
+            let categorizer = match &current {
                 Some(model) => &model.categorizer,
                 None => engine.defaults(),
             };

@@ -43,7 +43,7 @@ pub enum RecordError {
 impl Worker {
     pub async fn from_env() -> anyhow::Result<Self> {
         let boot = Bootstrap::from_env().await;
-        let blobs = boot.blobs().await.ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
+        let blobs = boot.blobs().ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
         let encoder = EncoderSource::from_lookup(|n| std::env::var(n).ok()).load(Some(&blobs)).await?;
         let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
         Ok(Self {

@@ -108,9 +108,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         http: reqwest::Client::new(),
         mailer: helpdesk_platform::mail::CapturingMailer::capturing(),
         passwords: auth::passwords::Passwords::default(),
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config.sdk).force_path_style(true).build(),
-        ),
+        s3: helpdesk_aws::S3Blobs::client_for_large_objects(&config.sdk),
         ai: functions::local_ai_engine().await?,
     };
     // Locally the functions' roles get the owner's password (none with trust authentication).

@@ -33,10 +33,28 @@ pub struct Example {
     pub label: String,
 }
 
-/// Whether an example is held out: FNV-1a of its id, one in [`HELDOUT_ONE_IN`].
+/// FNV-1a of an id: where the id falls, the same every run.
+fn id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Whether an example is held out by the hash rule: one in [`HELDOUT_ONE_IN`].
 pub fn is_heldout(id: &str) -> bool {
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
-    hash % HELDOUT_ONE_IN == 0
+    id_hash(id).is_multiple_of(HELDOUT_ONE_IN)
+}
+
+/// The held-out verdicts and the training ones. The hash rule decides; when it leaves fewer
+/// than [`MIN_HELDOUT`] out (a small organisation can be unlucky), the training verdicts with
+/// the smallest hashes join them, so a run is never skipped by chance and the choice stays the
+/// same run after run.
+pub fn split_heldout(verdicts: &[Example]) -> (Vec<&Example>, Vec<&Example>) {
+    let (mut heldout, mut train): (Vec<&Example>, Vec<&Example>) = verdicts.iter().partition(|e| is_heldout(&e.id));
+    if heldout.len() < MIN_HELDOUT {
+        train.sort_by_key(|e| (id_hash(&e.id), e.id.clone()));
+        let missing = (MIN_HELDOUT - heldout.len()).min(train.len());
+        heldout.extend(train.drain(..missing));
+    }
+    (heldout, train)
 }
 
 /// What one training run found, stored with the model and its run.
@@ -81,7 +99,7 @@ pub fn train_and_compare(
     if verdicts.len() < min_verdicts {
         return Ok(Outcome::Skipped(format!("{} verdicts; training needs at least {min_verdicts}", verdicts.len())));
     }
-    let (heldout, train): (Vec<&Example>, Vec<&Example>) = verdicts.iter().partition(|e| is_heldout(&e.id));
+    let (heldout, train) = split_heldout(verdicts);
     if heldout.len() < MIN_HELDOUT {
         return Ok(Outcome::Skipped(format!(
             "{} held-out verdicts; judging a model needs at least {MIN_HELDOUT}",
@@ -135,15 +153,6 @@ pub fn artifact_files(model: &CategoryModel, report: &TrainingReport) -> Result<
     let mut files = model.to_files()?.to_vec();
     files.push(("metrics.json", serde_json::to_vec_pretty(report)?));
     Ok(files)
-}
-
-/// A version from its files (`model.json`, `weights.bin`).
-pub fn load_artifacts(
-    model_json: &[u8],
-    weights: &[u8],
-    encoder: Option<Arc<SentenceEncoder>>,
-) -> Result<CategoryModel> {
-    CategoryModel::from_parts(model_json, weights, encoder)
 }
 
 #[cfg(test)]
@@ -206,6 +215,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unlucky_split_is_topped_up_to_the_minimum_the_same_way_every_time() {
+        let few: Vec<Example> = (0..40)
+            .map(|i| format!("id-{i}"))
+            .filter(|id| !is_heldout(id))
+            .take(10)
+            .map(|id| Example { id, text: "t".into(), label: "l".into() })
+            .collect();
+        let (heldout, train) = split_heldout(&few);
+        assert_eq!((heldout.len(), train.len()), (MIN_HELDOUT, 7));
+        let again = split_heldout(&few).0;
+        assert_eq!(heldout.iter().map(|e| &e.id).collect::<Vec<_>>(), again.iter().map(|e| &e.id).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn a_model_that_learns_the_new_category_beats_the_defaults_and_is_promoted() {
         let defaults = Categorizer::default_categories(None).unwrap();
         let Outcome::Trained { model, report } =
@@ -244,7 +267,7 @@ mod tests {
         };
         let files = artifact_files(&model, &report).unwrap();
         let file = |n: &str| files.iter().find(|(name, _)| *name == n).unwrap().1.clone();
-        let loaded = load_artifacts(&file("model.json"), &file("weights.bin"), None).unwrap();
+        let loaded = CategoryModel::from_parts(&file("model.json"), &file("weights.bin"), None).unwrap();
         assert_eq!(loaded.labels, model.labels);
         let back: TrainingReport = serde_json::from_slice(&file("metrics.json")).unwrap();
         assert_eq!(back, report);

@@ -15,16 +15,17 @@ impl S3Blobs {
         Self { client, bucket: bucket.into() }
     }
 
-    /// A client for large objects (model files): the shared SDK configuration's five-second
-    /// operation limit is for small calls. Path-style addressing works with moto and LocalStack
-    /// as with AWS.
-    pub async fn client_for_large_objects() -> aws_sdk_s3::Client {
+    /// A client for large objects (model files), from the function's SDK configuration with
+    /// longer limits: its five-second operation limit is for small calls. Path-style addressing
+    /// works with moto and LocalStack as with AWS.
+    pub fn client_for_large_objects(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(std::time::Duration::from_secs(2))
             .operation_timeout(std::time::Duration::from_secs(120))
             .build();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts).load().await;
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build())
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk).timeout_config(timeouts).force_path_style(true).build(),
+        )
     }
 
     pub fn bucket(&self) -> &str {

@@ -4,7 +4,7 @@
 
 use helpdesk_ai::encoder::{SentenceEncoder, MODEL_NAME};
 use helpdesk_ai::language::{Detector, SUPPORTED};
-use helpdesk_ai::{tenant, Categorizer, Engine, TenantModel};
+use helpdesk_ai::{Categorizer, CategoryModel, Engine, TenantModel};
 use helpdesk_domain::{BlobStore, OrgId};
 use helpdesk_store::ActiveModelRef;
 use std::collections::HashMap;
@@ -114,7 +114,7 @@ impl ModelCache {
         let (model_json, weights) = (fetch("model.json").await?, fetch("weights.bin").await?);
         let encoder = self.encoder.clone();
         let model =
-            tokio::task::spawn_blocking(move || tenant::load_artifacts(&model_json, &weights, encoder)).await??;
+            tokio::task::spawn_blocking(move || CategoryModel::from_parts(&model_json, &weights, encoder)).await??;
         let loaded =
             Arc::new(TenantModel { version: active.version, categorizer: Categorizer::Model(Box::new(model)) });
         tracing::info!(version = active.version, load_ms = started.elapsed().as_millis() as u64, "tenant model loaded");

@@ -46,9 +46,9 @@ impl Bootstrap {
 
     /// The data bucket (`DATA_BUCKET`), with a client for large objects, or `None` when the
     /// function has no bucket.
-    pub async fn blobs(&self) -> Option<helpdesk_aws::S3Blobs> {
+    pub fn blobs(&self) -> Option<helpdesk_aws::S3Blobs> {
         let bucket = std::env::var("DATA_BUCKET").ok().filter(|b| !b.is_empty())?;
-        Some(helpdesk_aws::S3Blobs::new(helpdesk_aws::S3Blobs::client_for_large_objects().await, bucket))
+        Some(helpdesk_aws::S3Blobs::new(helpdesk_aws::S3Blobs::client_for_large_objects(&self.sdk), bucket))
     }
 
     /// A publisher to the queues whose URLs the function's environment names.

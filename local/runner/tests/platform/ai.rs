@@ -2,7 +2,7 @@
 //! and on schedule, promotion only of a better model, the worker switching to the promoted
 //! version, and the encoder's files fetched from S3.
 
-use crate::helpers::{eventually, spawn_app, test_env, Member, TestApp};
+use crate::helpers::{eventually, sdk_config, spawn_app, test_env, Member, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -140,11 +140,7 @@ async fn a_trained_model_is_promoted_only_when_better_and_the_worker_uses_it() {
 
     // Versioned files with their figures in S3.
     let bucket = app.resources.physical_id("DataBucket").unwrap().to_string();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&crate::helpers::sdk_config(&test_env().endpoint).await)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = helpdesk_aws::S3Blobs::client_for_large_objects(&sdk_config(&test_env().endpoint).await);
     let prefix = format!("models/{}/category/v1/", owner.org);
     let listed = s3.list_objects_v2().bucket(&bucket).prefix(&prefix).send().await.unwrap();
     let mut names: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()?.strip_prefix(&prefix)).collect();
@@ -208,11 +204,7 @@ async fn the_encoder_files_come_from_s3_once_per_container() {
     };
     let app = spawn_app().await;
     let bucket = app.resources.physical_id("DataBucket").unwrap().to_string();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&crate::helpers::sdk_config(&test_env().endpoint).await)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = helpdesk_aws::S3Blobs::client_for_large_objects(&sdk_config(&test_env().endpoint).await);
     let blobs = helpdesk_aws::S3Blobs::new(s3, bucket);
     let prefix = "encoders/all-MiniLM-L6-v2/";
     for name in ["config.json", "tokenizer.json", "model.safetensors"] {
