@@ -4,9 +4,11 @@
 //!
 //! Needs the encoder's files (`python local/models.py fetch`; `HELPDESK_MODELS` or
 //! `.local/models`); without them only the parts that need no files are measured. Prints p50 /
-//! p99 per operation, throughputs, and the process's peak memory.
+//! p99 per operation, throughputs, and the process's peak memory. The encoder runs at the
+//! precision the worker would pick on this CPU (`ENCODER_PRECISION` to force one); the exact f32
+//! model is timed last, for comparison, after the peak memory is read.
 
-use helpdesk_ai::encoder::{SentenceEncoder, MODEL_NAME};
+use helpdesk_ai::encoder::{Precision, SentenceEncoder, MODEL_NAME};
 use helpdesk_ai::{language, pii, sentiment, CategoryModel, Engine, MessageInput};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,8 +86,12 @@ fn main() {
     } else {
         let started = Instant::now();
         let encoder = SentenceEncoder::load(&dir).unwrap();
-        println!("{:<46} {:.1?}", "load the sentence encoder", started.elapsed());
-        report("encoder, one message", time(300, |i| _ = black_box(encoder.encode(&[pick(i)]).unwrap())));
+        let precision = encoder.precision().as_str();
+        println!("{:<46} {:.1?}", format!("load the sentence encoder ({precision})"), started.elapsed());
+        report(
+            &format!("encoder {precision}, one message"),
+            time(300, |i| _ = black_box(encoder.encode(&[pick(i)]).unwrap())),
+        );
         let batch: Vec<&str> = (0..32).map(pick).collect();
         let started = Instant::now();
         for _ in 0..5 {
@@ -106,5 +112,12 @@ fn main() {
     }
     if let Some(mb) = peak_memory_mb() {
         println!("{:<46} {mb:.0} MB", "peak memory (VmHWM)");
+    }
+    if dir.join("model.safetensors").exists() {
+        let exact = SentenceEncoder::load_with(&dir, Precision::F32).unwrap();
+        report(
+            "encoder f32 (for comparison), one message",
+            time(300, |i| _ = black_box(exact.encode(&[pick(i)]).unwrap())),
+        );
     }
 }

@@ -53,7 +53,8 @@ impl EncoderSource {
             }
         };
         let encoder = tokio::task::spawn_blocking(move || SentenceEncoder::load(&dir)).await??;
-        tracing::info!(load_ms = started.elapsed().as_millis() as u64, "sentence encoder loaded");
+        let (load_ms, precision) = (started.elapsed().as_millis() as u64, encoder.precision().as_str());
+        tracing::info!(load_ms, precision, "sentence encoder loaded");
         Ok(Some(Arc::new(encoder)))
     }
 }
