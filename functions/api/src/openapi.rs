@@ -32,7 +32,7 @@ use utoipa_axum::routes;
         (name = "users", description = "The team: members, invitations, roles, the audit log"),
         (name = "api-keys", description = "Keys for API consumers, scoped to permissions"),
         (name = "conversations", description = "Threads of a contact's messages"),
-        (name = "ai", description = "Category reviews, live model accuracy, training, model versions"),
+        (name = "ai", description = "Category reviews, live model accuracy, training, model versions, LLM settings and usage"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document")
     )
@@ -129,6 +129,8 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::ai::train))
         .routes(routes!(routes::ai::training_run))
         .routes(routes!(routes::ai::models))
+        .routes(routes!(routes::llm::settings, routes::llm::put_settings))
+        .routes(routes!(routes::llm::usage))
         .routes(routes!(routes::conversations::list))
         .routes(routes!(routes::conversations::show))
         .routes(routes!(routes::health::live))

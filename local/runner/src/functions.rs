@@ -36,6 +36,8 @@ pub struct SharedClients {
     pub s3: aws_sdk_s3::Client,
     /// The AI engine the AI functions share (one per process: it is large and read-only).
     pub ai: Arc<helpdesk_ai::Engine>,
+    /// For the clients each function builds itself (KMS under its own key id).
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// The AI engine of this process, loaded on first use. The encoder comes from
@@ -88,6 +90,9 @@ impl LocalFunction {
                 resolved.map(|v| (name.clone(), v))
             })
             .collect();
+        // Locally an organisation may point its LLM provider at this machine (Ollama, a test's
+        // stand-in server); in AWS the variable is unset and such URLs are refused.
+        env.insert("LLM_ALLOW_PRIVATE_BASE_URLS".into(), "true".into());
         env.extend(overrides.clone());
         let publisher = SqsPublisher::new(clients.sqs.clone(), QueueUrls::from_lookup(|n| env.get(n).cloned()));
         // Each function connects as the role its secret names, as in AWS (its own pool, as its
@@ -111,6 +116,11 @@ impl LocalFunction {
                     publisher,
                     redis: clients.redis.clone(),
                     gateway: gateway(&[]),
+                    sealer: {
+                        let key = lookup("DATA_KEY_ID").ok_or_else(|| anyhow!("{} has no DATA_KEY_ID", spec.logical_id))?;
+                        Arc::new(helpdesk_aws::KmsEnvelope::new(&clients.sdk, key))
+                    },
+                    allow_private_llm_urls: api::allow_private_llm_urls(lookup),
                 }),
             }),
             "auth" => {

@@ -110,6 +110,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         passwords: auth::passwords::Passwords::default(),
         s3: helpdesk_aws::S3Blobs::client_for_large_objects(&config.sdk),
         ai: functions::local_ai_engine().await?,
+        sdk: config.sdk.clone(),
     };
     // Locally the functions' roles get the owner's password (none with trust authentication).
     let owner_password = url_password(&config.database_url);

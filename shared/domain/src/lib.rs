@@ -11,6 +11,7 @@ pub mod mail;
 pub mod message;
 pub mod permissions;
 pub mod queue;
+pub mod secret;
 
 pub use blob::{BlobStore, MemoryBlobs};
 pub use classify::{CategoryName, Classification, MessageSignals, ModelRef, Sentiment, Urgency, Verdict};
@@ -21,6 +22,7 @@ pub use mail::{Mailer, OutgoingEmail};
 pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
 pub use queue::{MessageClassified, MessageReceived, Publisher, Queue, QueueRecord, TrainingRequested};
+pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -51,6 +51,14 @@ impl Bootstrap {
         Some(helpdesk_aws::S3Blobs::new(helpdesk_aws::S3Blobs::client_for_large_objects(&self.sdk), bucket))
     }
 
+    /// Envelope encryption of tenants' secrets under the stack's data key (`DATA_KEY_ID`).
+    pub fn sealer(&self) -> anyhow::Result<std::sync::Arc<dyn helpdesk_domain::SecretSealer>> {
+        let key = std::env::var("DATA_KEY_ID").ok().filter(|k| !k.is_empty());
+        let key =
+            key.ok_or_else(|| anyhow::anyhow!("DATA_KEY_ID is not set: tenants' secrets need the KMS data key"))?;
+        Ok(std::sync::Arc::new(helpdesk_aws::KmsEnvelope::new(&self.sdk, key)))
+    }
+
     /// A publisher to the queues whose URLs the function's environment names.
     pub fn publisher(&self) -> SqsPublisher {
         SqsPublisher::new(aws_sdk_sqs::Client::new(&self.sdk), QueueUrls::from_env())

@@ -5,6 +5,7 @@
 mod ai;
 mod classifications;
 mod identity;
+mod llm;
 mod messages;
 mod organizations;
 mod outbox;
@@ -18,6 +19,10 @@ pub use classifications::{ActiveModelRef, MessageToClassify, SaveClassificationO
 pub use identity::{
     ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, NewApiKey, NewInvitation,
     OrganizationRecord, PendingInvitation, Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,
+};
+pub use llm::{
+    budget_status, month_start, AiSettings, AiSettingsRecord, AiSettingsUpdate, AiUsage, BudgetStatus, KeyChange,
+    LlmCall, UsageFigures,
 };
 pub use messages::{AcceptOutcome, AcceptedMessage, ConversationFilter, IdempotencyKey};
 pub use outbox::PendingOutbox;

@@ -482,6 +482,40 @@ impl TestApp {
         assert_eq!(reviewed.status(), 200);
         let run: Value =
             self.post(Some(&owner.token), "/v1/ai/training-runs", &serde_json::json!({})).await.json().await.unwrap();
+        let llm_key = format!("sk-{}", uuid::Uuid::new_v4().simple());
+        let settings = self
+            .http
+            .put(format!("{}/v1/ai/settings", self.base))
+            .bearer_auth(&owner.token)
+            .json(&serde_json::json!({
+                "external_llm_allowed": true, "provider": "openai", "model": "gpt-4o-mini", "api_key": llm_key,
+                "hybrid_threshold": 0.5, "monthly_budget_usd": 25, "budget_alert_percent": 80,
+                "tone": format!("tone {marker}")
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(settings.status(), 200);
+        self.store
+            .record_llm_call(
+                owner.org,
+                &helpdesk_store::LlmCall {
+                    feature: "draft",
+                    provider: "openai".into(),
+                    model: "gpt-4o-mini".into(),
+                    input_tokens: 100,
+                    output_tokens: 20,
+                    cost_micro_usd: 27,
+                    priced: true,
+                    latency_ms: 800,
+                    attempts: 1,
+                    outcome: "ok",
+                    error: None,
+                    request_id: None,
+                },
+            )
+            .await
+            .unwrap();
         OwnedIds {
             by_path: vec![
                 ("/v1/messages/{id}", message_id.clone()),
@@ -495,7 +529,14 @@ impl TestApp {
                 ("/v1/roles/{id}/permissions", text(&role, "id")),
                 ("/v1/api-keys/{id}", text(&key, "id")),
             ],
-            secrets: vec![marker.to_string(), "x@customer.example".into(), member.email, invited, text(&key, "key")],
+            secrets: vec![
+                marker.to_string(),
+                "x@customer.example".into(),
+                member.email,
+                invited,
+                text(&key, "key"),
+                llm_key,
+            ],
         }
     }
 

@@ -28,6 +28,8 @@ async fn a_query_with_no_organisation_set_sees_nothing() {
         "classifications",
         "training_data",
         "ai_training_runs",
+        "ai_settings",
+        "ai_llm_calls",
     ];
     for table in tables {
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await.unwrap();

@@ -1,0 +1,302 @@
+//! External LLMs as an admin sees them: whether they may be used at all, the organisation's own
+//! provider and key (sealed with KMS, never shown again), its budget and drafting preferences;
+//! and what the calls cost.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use helpdesk_domain::{Permission, ValidationError};
+use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, Problem};
+use helpdesk_store::{AiSettingsRecord, AiSettingsUpdate, AiUsage, KeyChange};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::net::IpAddr;
+use utoipa::{IntoParams, ToSchema};
+
+/// What the sealed key is for (bound to the ciphertext with the organisation).
+pub const LLM_KEY_PURPOSE: &str = "llm_api_key";
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiSettingsInput {
+    /// `false` keeps every AI feature on the local engine: nothing is sent out.
+    pub external_llm_allowed: bool,
+    /// `openai`, `anthropic`, `openai_compatible` (Ollama, vLLM, …) or `azure_openai`;
+    /// `null` uses the platform's default provider, if it has one.
+    #[schema(example = "openai")]
+    pub provider: Option<String>,
+    /// The model (for Azure, the deployment's name).
+    #[schema(example = "gpt-4o-mini")]
+    pub model: Option<String>,
+    /// Required for `openai_compatible` and `azure_openai`; optional otherwise. HTTPS, and not
+    /// an address on a private network.
+    pub base_url: Option<String>,
+    /// Azure OpenAI's `api-version`.
+    #[schema(example = "2024-10-21")]
+    pub api_version: Option<String>,
+    /// Absent: keep the stored key; `null`: remove it; a string: store it (sealed with KMS;
+    /// never returned, only its last four characters).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, write_only)]
+    pub api_key: Option<Option<String>>,
+    /// Below this confidence of the local model, an allowed LLM is asked too (0–1).
+    #[schema(example = 0.5)]
+    pub hybrid_threshold: f32,
+    /// USD per calendar month (UTC); past it, no external call is made until the next month.
+    /// `null`: no cap.
+    pub monthly_budget_usd: Option<f64>,
+    /// Share of the budget (1–100) at which usage reports an alert.
+    #[schema(example = 80)]
+    pub budget_alert_percent: i16,
+    /// How drafts should sound (up to 500 characters).
+    #[serde(default)]
+    pub tone: String,
+    /// Phrases a draft must never contain (up to 100, each up to 200 characters).
+    #[serde(default)]
+    pub blocked_phrases: Vec<String>,
+}
+
+/// `Some(None)` for an explicit `null`, `None` (by `default`) when the field is absent.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `GET /v1/ai/settings`: the organisation's AI settings (the key only as set or not, and its
+/// last four characters).
+#[utoipa::path(
+    get, path = "/v1/ai/settings", tag = "ai",
+    responses((status = 200, description = "The settings (defaults until saved)", body = AiSettingsRecord)),
+    security(("bearer" = ["ai:configure"]))
+)]
+pub async fn settings(State(state): State<AppState>, auth: AuthContext) -> Result<Json<AiSettingsRecord>, ApiError> {
+    auth.require(Permission::AiConfigure)?;
+    Ok(Json(state.store.ai_settings(auth.org).await.map_err(ApiError::internal)?.record))
+}
+
+/// `PUT /v1/ai/settings`: replaces the settings (the key only when `api_key` is given).
+#[utoipa::path(
+    put, path = "/v1/ai/settings", tag = "ai",
+    request_body = AiSettingsInput,
+    responses(
+        (status = 200, description = "Saved", body = AiSettingsRecord),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid settings (each field's error listed)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["ai:configure"]))
+)]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    ApiJson(input): ApiJson<AiSettingsInput>,
+) -> Result<Json<AiSettingsRecord>, ApiError> {
+    auth.require(Permission::AiConfigure)?;
+    let errors = validate(&input, state.allow_private_llm_urls);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let api_key = match &input.api_key {
+        None => KeyChange::Keep,
+        Some(None) => KeyChange::Remove,
+        Some(Some(key)) => {
+            let key = key.trim();
+            let sealed =
+                state.sealer.seal(auth.org, LLM_KEY_PURPOSE, key.as_bytes()).await.map_err(ApiError::internal)?;
+            let hint: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+            KeyChange::Set { sealed, hint }
+        }
+    };
+    let update = AiSettingsUpdate {
+        external_llm_allowed: input.external_llm_allowed,
+        provider: input.provider.clone(),
+        model: trimmed(&input.model),
+        base_url: trimmed(&input.base_url),
+        api_version: trimmed(&input.api_version),
+        api_key,
+        hybrid_threshold: input.hybrid_threshold,
+        monthly_budget_micro_usd: input.monthly_budget_usd.map(|usd| (usd * 1_000_000.0).round() as i64),
+        budget_alert_percent: input.budget_alert_percent,
+        tone: input.tone.trim().to_string(),
+        blocked_phrases: input.blocked_phrases.iter().map(|p| p.trim().to_string()).collect(),
+    };
+    let saved =
+        state.store.put_ai_settings(auth.org, auth.user_id().ok(), &update).await.map_err(ApiError::internal)?;
+    Ok(Json(saved.record))
+}
+
+fn trimmed(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+fn validate(input: &AiSettingsInput, allow_private_urls: bool) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    let mut error = |field: &str, message: &str| errors.push(ValidationError::new(field, message));
+    let provider = input.provider.as_deref().map(|p| p.parse::<helpdesk_llm::ProviderKind>());
+    let (model, base_url, api_version) = (trimmed(&input.model), trimmed(&input.base_url), trimmed(&input.api_version));
+    use helpdesk_llm::ProviderKind as Kind;
+    match provider {
+        Some(Err(e)) => error("provider", &e),
+        Some(Ok(kind)) => {
+            if model.is_none() {
+                error("model", "a provider needs a model (for Azure, the deployment's name)");
+            }
+            if matches!(kind, Kind::OpenAiCompatible | Kind::AzureOpenAi) && base_url.is_none() {
+                error("base_url", "this provider needs its base URL");
+            }
+            if kind == Kind::AzureOpenAi && api_version.is_none() {
+                error("api_version", "Azure OpenAI needs an api-version");
+            }
+        }
+        None => {
+            if model.is_some() || base_url.is_some() || api_version.is_some() {
+                error("provider", "model, base_url and api_version belong to a provider: name it");
+            }
+            if matches!(input.api_key, Some(Some(_))) {
+                error("api_key", "a key belongs to a provider: name it");
+            }
+        }
+    }
+    if let Some(url) = &base_url {
+        if let Err(why) = check_base_url(url, allow_private_urls) {
+            error("base_url", &why);
+        }
+    }
+    if let Some(Some(key)) = &input.api_key {
+        let key = key.trim();
+        if key.is_empty() || key.len() > 500 || key.chars().any(char::is_control) {
+            error("api_key", "a key is 1 to 500 printable characters");
+        }
+    }
+    if !(0.0..=1.0).contains(&input.hybrid_threshold) {
+        error("hybrid_threshold", "between 0 and 1");
+    }
+    if let Some(usd) = input.monthly_budget_usd {
+        if !(0.0..=1_000_000_000.0).contains(&usd) {
+            error("monthly_budget_usd", "between 0 and 1,000,000,000");
+        }
+    }
+    if !(1..=100).contains(&input.budget_alert_percent) {
+        error("budget_alert_percent", "between 1 and 100");
+    }
+    if input.tone.chars().count() > 500 {
+        error("tone", "at most 500 characters");
+    }
+    if input.blocked_phrases.len() > 100
+        || input.blocked_phrases.iter().any(|p| p.trim().is_empty() || p.chars().count() > 200)
+    {
+        error("blocked_phrases", "up to 100 phrases of 1 to 200 characters");
+    }
+    errors
+}
+
+/// A provider URL the platform will post prompts to: HTTPS, and not an address inside a private
+/// network (the functions run next to the database and Redis). `allow_private` lifts both rules
+/// for local development and tests (`LLM_ALLOW_PRIVATE_BASE_URLS`). A name that resolves to a
+/// private address later is not caught here.
+fn check_base_url(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err("an http(s) URL with a host".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("no credentials in the URL: the key goes in api_key".into());
+    }
+    if allow_private {
+        return Ok(());
+    }
+    if parsed.scheme() != "https" {
+        return Err("HTTPS only".into());
+    }
+    let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let private = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified(),
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") || host.ends_with(".internal"),
+    };
+    if private {
+        return Err("not an address on a private network".into());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsageParams {
+    /// First day (UTC, `YYYY-MM-DD`); the first of this month by default.
+    from: Option<String>,
+    /// Last day, included (UTC, `YYYY-MM-DD`); today by default.
+    to: Option<String>,
+}
+
+/// `GET /v1/ai/usage`: LLM calls, tokens, cost and latency over a period — in total, by feature,
+/// by model and by day — and this month's budget status.
+#[utoipa::path(
+    get, path = "/v1/ai/usage", tag = "ai",
+    params(UsageParams),
+    responses(
+        (status = 200, description = "The figures of the period", body = AiUsage),
+        (status = 400, description = "A bad date or period", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["analytics:read"]))
+)]
+pub async fn usage(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    ApiQuery(params): ApiQuery<UsageParams>,
+) -> Result<Json<AiUsage>, ApiError> {
+    auth.require(Permission::AnalyticsRead)?;
+    let now = Utc::now();
+    let day = |value: &Option<String>, name: &str, default: NaiveDate| -> Result<NaiveDate, ApiError> {
+        match value {
+            None => Ok(default),
+            Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| ApiError::BadRequest(format!("{name} must be a date, YYYY-MM-DD"))),
+        }
+    };
+    let from = day(&params.from, "from", helpdesk_store::month_start(now).date_naive())?;
+    let to = day(&params.to, "to", now.date_naive())?;
+    if to < from || (to - from).num_days() > 366 {
+        return Err(ApiError::BadRequest("to must not be before from, and the period at most 366 days".into()));
+    }
+    let start = |d: NaiveDate| -> DateTime<Utc> { d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() };
+    let usage = state
+        .store
+        .llm_usage(auth.org, start(from), start(to + chrono::Duration::days(1)), now)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_urls_must_be_public_https_unless_allowed() {
+        assert!(check_base_url("https://api.openai.com/v1", false).is_ok());
+        assert!(check_base_url("https://my-resource.openai.azure.com", false).is_ok());
+        for bad in [
+            "http://api.example.com/v1",
+            "https://10.0.0.5/v1",
+            "https://169.254.169.254/latest",
+            "https://127.0.0.1:11434/v1",
+            "https://[::1]/v1",
+            "https://[fd00::1]/v1",
+            "https://localhost/v1",
+            "https://user:pass@api.example.com",
+            "ftp://api.example.com",
+            "not a url",
+        ] {
+            assert!(check_base_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_base_url("http://127.0.0.1:11434/v1", true).is_ok(), "local development");
+        assert!(check_base_url("https://user:pass@127.0.0.1", true).is_err(), "never credentials");
+    }
+}

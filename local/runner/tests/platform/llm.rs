@@ -1,0 +1,193 @@
+//! An organisation's LLM settings and the ledger of calls: the key sealed with KMS and never
+//! shown again, settings checked field by field, usage and the budget from the ledger.
+
+use crate::helpers::{sdk_config, spawn_app, test_env};
+use helpdesk_aws::KmsEnvelope;
+use helpdesk_domain::{SealedSecret, SecretSealer};
+use helpdesk_store::LlmCall;
+use serde_json::{json, Value};
+
+fn settings(extra: Value) -> Value {
+    let mut body = json!({
+        "external_llm_allowed": true, "provider": "openai", "model": "gpt-4o-mini",
+        "hybrid_threshold": 0.6, "monthly_budget_usd": 10, "budget_alert_percent": 50,
+        "tone": "Warm and brief.", "blocked_phrases": ["guaranteed refund"]
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+#[tokio::test]
+async fn an_organisations_key_is_sealed_with_kms_and_never_shown_again() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let put = |body: Value| {
+        let (http, url, token) = (app.http.clone(), format!("{}/v1/ai/settings", app.base), owner.token.clone());
+        async move { http.put(url).bearer_auth(token).json(&body).send().await.unwrap() }
+    };
+    let defaults = app.get_json(&owner.token, "/v1/ai/settings").await;
+    assert_eq!(
+        (defaults["external_llm_allowed"].clone(), defaults["api_key_set"].clone()),
+        (json!(true), json!(false))
+    );
+
+    let key = "sk-live-4f1c9e0b7d2a6c3e8f5b1a9d0e7c2b4wxyz";
+    let saved = put(settings(json!({"api_key": key}))).await;
+    assert_eq!(saved.status(), 200);
+    let text = saved.text().await.unwrap();
+    assert!(!text.contains("4f1c9e0b"), "the key is not echoed: {text}");
+    let saved: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((saved["api_key_set"].clone(), saved["api_key_hint"].clone()), (json!(true), json!("wxyz")));
+    assert_eq!(saved["monthly_budget_usd"], 10.0);
+
+    // Stored sealed: the row holds ciphertext and a KMS-encrypted data key, and KMS opens it
+    // for this organisation only.
+    let (ciphertext, encrypted_key, nonce): (Vec<u8>, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT api_key_ciphertext, api_key_encrypted_key, api_key_nonce FROM ai_settings WHERE organization_id = $1",
+    )
+    .bind(owner.org.0)
+    .fetch_one(app.owner.pool())
+    .await
+    .unwrap();
+    assert!(!ciphertext.windows(8).any(|w| w == b"4f1c9e0b"));
+    let kms = KmsEnvelope::new(&sdk_config(&test_env().endpoint).await, app.resources.physical_id("DataKey").unwrap());
+    let sealed = SealedSecret { encrypted_key, nonce, ciphertext };
+    assert_eq!(kms.open(owner.org, "llm_api_key", &sealed).await.unwrap(), key.as_bytes());
+    assert!(kms.open(helpdesk_domain::OrgId::new(), "llm_api_key", &sealed).await.is_err());
+
+    // Absent: kept. null: removed.
+    let kept: Value = put(settings(json!({"model": "gpt-4o"}))).await.json().await.unwrap();
+    assert_eq!((kept["api_key_set"].clone(), kept["model"].clone()), (json!(true), json!("gpt-4o")));
+    let removed: Value = put(settings(json!({"api_key": null}))).await.json().await.unwrap();
+    assert_eq!((removed["api_key_set"].clone(), removed["api_key_hint"].clone()), (json!(false), Value::Null));
+
+    // An agent may not change them.
+    let agent = app.invite(&owner, "agent").await;
+    let refused = app
+        .http
+        .put(format!("{}/v1/ai/settings", app.base))
+        .bearer_auth(&agent.token)
+        .json(&settings(json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_field_by_field() {
+    let app = spawn_app_refusing_private_urls().await;
+    let owner = app.signup().await;
+    let refused = app
+        .http
+        .put(format!("{}/v1/ai/settings", app.base))
+        .bearer_auth(&owner.token)
+        .json(&settings(json!({
+            "provider": "azure_openai", "base_url": "https://10.1.2.3/", "hybrid_threshold": 1.5,
+            "budget_alert_percent": 0, "blocked_phrases": [" "]
+        })))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let problem: Value = refused.json().await.unwrap();
+    let mut fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["api_version", "base_url", "blocked_phrases", "budget_alert_percent", "hybrid_threshold"],
+        "{problem}"
+    );
+    let unknown = app
+        .http
+        .put(format!("{}/v1/ai/settings", app.base))
+        .bearer_auth(&owner.token)
+        .json(&settings(json!({"provider": "gemini"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 422);
+    // Nothing was saved.
+    assert_eq!(app.get_json(&owner.token, "/v1/ai/settings").await["provider"], Value::Null);
+}
+
+async fn spawn_app_refusing_private_urls() -> crate::helpers::TestApp {
+    let mut options = crate::helpers::Options::default();
+    options.env_overrides.insert("LLM_ALLOW_PRIVATE_BASE_URLS".into(), "false".into());
+    crate::helpers::spawn_app_with(options).await
+}
+
+fn call(feature: &'static str, model: &str, cost: u64, outcome: &'static str, latency_ms: u32) -> LlmCall {
+    LlmCall {
+        feature,
+        provider: "openai".into(),
+        model: model.into(),
+        input_tokens: 1_000,
+        output_tokens: 200,
+        cost_micro_usd: cost,
+        priced: true,
+        latency_ms,
+        attempts: 1,
+        outcome,
+        error: (outcome == "failed").then(|| "unavailable".into()),
+        request_id: None,
+    }
+}
+
+#[tokio::test]
+async fn usage_adds_up_the_ledger_by_feature_model_and_day_with_the_budget() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let (other, other_token) = app.org().await;
+    for c in [
+        call("draft", "gpt-4o-mini", 3_000_000, "ok", 900),
+        call("draft", "gpt-4o-mini", 2_000_000, "retried", 2_100),
+        call("classification", "gpt-4o", 1_000_000, "failed", 8_000),
+    ] {
+        app.store.record_llm_call(owner.org, &c).await.unwrap();
+    }
+    app.store.record_llm_call(other, &call("draft", "gpt-4o", 9_000_000, "ok", 500)).await.unwrap();
+    let put = app
+        .http
+        .put(format!("{}/v1/ai/settings", app.base))
+        .bearer_auth(&owner.token)
+        .json(&settings(json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+
+    let usage = app.get_json(&owner.token, "/v1/ai/usage").await;
+    assert_eq!(usage["total"]["calls"], 3);
+    assert_eq!(usage["total"]["failed_calls"], 1);
+    assert_eq!(usage["total"]["input_tokens"], 3_000);
+    assert_eq!(usage["total"]["cost_usd"], 6.0);
+    let keys = |list: &str| -> Vec<(String, i64)> {
+        usage[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["key"].as_str().unwrap().to_string(), f["calls"].as_i64().unwrap()))
+            .collect()
+    };
+    assert_eq!(keys("by_feature"), [("classification".to_string(), 1), ("draft".to_string(), 2)]);
+    assert_eq!(keys("by_model"), [("openai/gpt-4o".to_string(), 1), ("openai/gpt-4o-mini".to_string(), 2)]);
+    assert_eq!(keys("by_day"), [(chrono::Utc::now().format("%Y-%m-%d").to_string(), 3)]);
+    // $6 of a $10 budget with the alert at 50%: alerting, not capped.
+    let budget = &usage["budget"];
+    assert_eq!(
+        (budget["month_to_date_usd"].clone(), budget["alert"].clone(), budget["capped"].clone()),
+        (json!(6.0), json!(true), json!(false))
+    );
+    // The other organisation sees its own call only.
+    let theirs = app.get_json(&other_token, "/v1/ai/usage").await;
+    assert_eq!((theirs["total"]["calls"].clone(), theirs["total"]["cost_usd"].clone()), (json!(1), json!(9.0)));
+
+    let bad = app.get(&owner.token, "/v1/ai/usage?from=2026-13-01").await;
+    assert_eq!(bad.status(), 400);
+    let backwards = app.get(&owner.token, "/v1/ai/usage?from=2026-11-02&to=2026-11-01").await;
+    assert_eq!(backwards.status(), 400);
+}
