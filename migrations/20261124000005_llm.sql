@@ -43,9 +43,10 @@ CREATE TABLE IF NOT EXISTS ai_llm_calls (
     priced            boolean NOT NULL DEFAULT true,
     latency_ms        integer NOT NULL DEFAULT 0 CHECK (latency_ms >= 0),
     attempts          smallint NOT NULL DEFAULT 1,
-    -- ok; retried (ok after retries); failed (then the next provider, or the local engine);
-    -- refused (the model declined); refused_by_budget (over the cap: no call made).
-    outcome           text NOT NULL CHECK (outcome IN ('ok', 'retried', 'failed', 'refused', 'refused_by_budget')),
+    -- ok; retried (ok after retries); fell_back (this provider failed: the next one, or the
+    -- local engine, answered instead); refused (the model declined; fell back too);
+    -- refused_by_budget (over the monthly cap: no call made, the local engine answered).
+    outcome           text NOT NULL CHECK (outcome IN ('ok', 'retried', 'fell_back', 'refused', 'refused_by_budget')),
     error             text,
     request_id        text,
     created_at        timestamptz NOT NULL DEFAULT now()

@@ -312,28 +312,51 @@ impl Redacted {
 
 /// Replaces every piece of personal data with a placeholder; the same value gets the same one.
 pub fn redact(text: &str) -> Redacted {
-    let mut out = String::with_capacity(text.len());
-    let mut replacements: Vec<(String, String)> = Vec::new();
-    let mut counts: std::collections::BTreeMap<PiiKind, usize> = Default::default();
-    let mut last = 0;
-    for m in detect(text) {
-        out.push_str(&text[last..m.start]);
-        let original = &text[m.start..m.end];
-        let placeholder = match replacements.iter().find(|(_, o)| o == original) {
-            Some((p, _)) => p.clone(),
-            None => {
-                let n = counts.entry(m.kind).or_insert(0);
-                *n += 1;
-                let p = format!("[{}_{}]", m.kind.placeholder_name(), n);
-                replacements.push((p.clone(), original.to_string()));
-                p
-            }
-        };
-        out.push_str(&placeholder);
-        last = m.end;
+    let mut redactor = Redactor::default();
+    let text = redactor.redact(text);
+    Redacted { text, replacements: redactor.replacements }
+}
+
+/// Redacts several texts with one set of placeholders (a prompt's parts: the same email in the
+/// subject and the body is `[EMAIL_1]` in both), and restores an answer that quotes any of them.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    replacements: Vec<(String, String)>,
+    counts: std::collections::BTreeMap<PiiKind, usize>,
+}
+
+impl Redactor {
+    pub fn redact(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for m in detect(text) {
+            out.push_str(&text[last..m.start]);
+            let original = &text[m.start..m.end];
+            let placeholder = match self.replacements.iter().find(|(_, o)| o == original) {
+                Some((p, _)) => p.clone(),
+                None => {
+                    let n = self.counts.entry(m.kind).or_insert(0);
+                    *n += 1;
+                    let p = format!("[{}_{}]", m.kind.placeholder_name(), n);
+                    self.replacements.push((p.clone(), original.to_string()));
+                    p
+                }
+            };
+            out.push_str(&placeholder);
+            last = m.end;
+        }
+        out.push_str(&text[last..]);
+        out
     }
-    out.push_str(&text[last..]);
-    Redacted { text: out, replacements }
+
+    /// How many distinct values were replaced.
+    pub fn replaced(&self) -> usize {
+        self.replacements.len()
+    }
+
+    pub fn restore(&self, text: &str) -> String {
+        Redacted { text: String::new(), replacements: self.replacements.clone() }.restore(text)
+    }
 }
 
 #[cfg(test)]
@@ -342,6 +365,20 @@ mod tests {
 
     fn kinds(text: &str) -> Vec<(PiiKind, &str)> {
         detect(text).into_iter().map(|m| (m.kind, &text[m.start..m.end])).collect()
+    }
+
+    #[test]
+    fn one_redactor_gives_the_same_value_the_same_placeholder_across_texts() {
+        let mut r = Redactor::default();
+        let subject = r.redact("Order for ana@example.com");
+        let body = r.redact("Write to ana@example.com or bob@example.com, card 4111 1111 1111 1111");
+        assert_eq!(subject, "Order for [EMAIL_1]");
+        assert!(body.starts_with("Write to [EMAIL_1] or [EMAIL_2], card [CARD_1]"), "{body}");
+        assert_eq!(r.replaced(), 3);
+        assert_eq!(
+            r.restore("Dear [EMAIL_2], we refunded [CARD_1]."),
+            "Dear bob@example.com, we refunded 4111 1111 1111 1111."
+        );
     }
 
     #[test]

@@ -71,6 +71,18 @@ impl Secrets {
         Ok(secret.into_bytes())
     }
 
+    /// The platform's default LLM key: `LLM_API_KEY`, or the secret `LLM_API_KEY_SECRET_ARN`;
+    /// `None` when neither is set (no default provider, or one that needs no key).
+    pub async fn llm_api_key(&self) -> anyhow::Result<Option<String>> {
+        if let Some(key) = env("LLM_API_KEY") {
+            return Ok(Some(key));
+        }
+        match env("LLM_API_KEY_SECRET_ARN") {
+            Some(arn) => Ok(Some(self.fetch(&arn).await?.trim().to_string())),
+            None => Ok(None),
+        }
+    }
+
     /// The `username` and `password` of each secret whose ARN the comma-separated variable
     /// `list_var` names (none when it is unset).
     pub async fn role_credentials(&self, list_var: &str) -> anyhow::Result<Vec<(String, String)>> {

@@ -7,6 +7,8 @@ pub mod bootstrap;
 pub mod config;
 pub mod credentials;
 pub mod gateway;
+#[cfg(feature = "ai")]
+pub mod llm;
 pub mod mail;
 pub mod outbox;
 pub mod ratelimit;

@@ -99,7 +99,7 @@ pub struct LlmCall {
     pub priced: bool,
     pub latency_ms: u32,
     pub attempts: u32,
-    /// `ok`, `retried`, `failed`, `refused` or `refused_by_budget`.
+    /// `ok`, `retried`, `fell_back`, `refused` or `refused_by_budget`.
     pub outcome: &'static str,
     pub error: Option<String>,
     pub request_id: Option<String>,

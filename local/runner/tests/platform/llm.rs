@@ -132,7 +132,7 @@ fn call(feature: &'static str, model: &str, cost: u64, outcome: &'static str, la
         latency_ms,
         attempts: 1,
         outcome,
-        error: (outcome == "failed").then(|| "unavailable".into()),
+        error: (outcome == "fell_back").then(|| "unavailable".into()),
         request_id: None,
     }
 }
@@ -145,7 +145,7 @@ async fn usage_adds_up_the_ledger_by_feature_model_and_day_with_the_budget() {
     for c in [
         call("draft", "gpt-4o-mini", 3_000_000, "ok", 900),
         call("draft", "gpt-4o-mini", 2_000_000, "retried", 2_100),
-        call("classification", "gpt-4o", 1_000_000, "failed", 8_000),
+        call("classification", "gpt-4o", 1_000_000, "fell_back", 8_000),
     ] {
         app.store.record_llm_call(owner.org, &c).await.unwrap();
     }
@@ -190,4 +190,191 @@ async fn usage_adds_up_the_ledger_by_feature_model_and_day_with_the_budget() {
     assert_eq!(bad.status(), 400);
     let backwards = app.get(&owner.token, "/v1/ai/usage?from=2026-11-02&to=2026-11-01").await;
     assert_eq!(backwards.status(), 400);
+}
+
+mod gateway {
+    use super::settings;
+    use crate::helpers::{sdk_config, spawn_app, test_env, TestApp};
+    use helpdesk_aws::KmsEnvelope;
+    use helpdesk_llm::resilience::RetryPolicy;
+    use helpdesk_platform::llm::{Feature, LlmAnswer, LlmGateway, LocalReason, Prompt, ProviderConfig};
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    const MESSAGE: &str =
+        "Hi, this is ana@example.com (phone +44 20 7946 0958): card 4111 1111 1111 1111 was charged twice.";
+
+    fn answer(content: &str, model: &str) -> Value {
+        json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 30}
+        })
+    }
+
+    async fn gateway(app: &TestApp, platform_default: Option<ProviderConfig>) -> LlmGateway {
+        let kms =
+            KmsEnvelope::new(&sdk_config(&test_env().endpoint).await, app.resources.physical_id("DataKey").unwrap());
+        let one_try =
+            RetryPolicy { max_attempts: 1, attempt_timeout: Duration::from_secs(5), ..RetryPolicy::default() };
+        LlmGateway::new(app.store.clone(), Arc::new(kms), platform_default).with_policy(one_try)
+    }
+
+    fn prompt() -> Prompt {
+        Prompt {
+            system: "Draft a reply for the support agent.".into(),
+            parts: vec![MESSAGE.into()],
+            max_output_tokens: 300,
+            temperature: Some(0.3),
+            schema: None,
+        }
+    }
+
+    async fn put_settings(app: &TestApp, token: &str, body: Value) {
+        let response =
+            app.http.put(format!("{}/v1/ai/settings", app.base)).bearer_auth(token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    fn own_provider(server: &MockServer, extra: Value) -> Value {
+        let mut body = settings(json!({
+            "provider": "openai_compatible", "base_url": format!("{}/v1", server.uri()), "model": "gpt-4o-mini",
+            "api_key": "sk-org-key-7f3a", "monthly_budget_usd": null
+        }));
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn personal_data_reaches_the_provider_redacted_and_the_answer_comes_back_restored() {
+        let app = spawn_app().await;
+        let owner = app.signup().await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(|req: &Request| {
+                let sent = String::from_utf8_lossy(&req.body).to_string();
+                for secret in ["ana@example.com", "7946", "4111"] {
+                    assert!(!sent.contains(secret), "{secret} reached the provider: {sent}");
+                }
+                assert!(
+                    sent.contains("[EMAIL_1]") && sent.contains("[PHONE_1]") && sent.contains("[CARD_1]"),
+                    "{sent}"
+                );
+                // The organisation's key, opened with KMS, is what authenticates.
+                assert_eq!(req.headers.get("authorization").unwrap(), "Bearer sk-org-key-7f3a");
+                ResponseTemplate::new(200).set_body_json(answer(
+                    "We will write to [EMAIL_1], call [PHONE_1] and refund card [CARD_1].",
+                    "gpt-4o-mini-2024-07-18",
+                ))
+            })
+            .expect(1)
+            .mount(&server)
+            .await;
+        put_settings(&app, &owner.token, own_provider(&server, json!({}))).await;
+
+        let answer = gateway(&app, None).await.ask(owner.org, Feature::Draft, Some("req-1"), prompt()).await.unwrap();
+        let LlmAnswer::Answered { text, model, redacted, .. } = answer else { panic!("{answer:?}") };
+        assert_eq!(
+            text,
+            "We will write to ana@example.com, call +44 20 7946 0958 and refund card 4111 1111 1111 1111."
+        );
+        assert_eq!((model.as_str(), redacted), ("gpt-4o-mini", 3));
+
+        // On the ledger, priced from the model the provider reported: 120 × 0.15 + 30 × 0.60 µUSD.
+        let usage = app.get_json(&owner.token, "/v1/ai/usage").await;
+        assert_eq!(usage["by_feature"][0]["key"], "draft");
+        assert_eq!((usage["total"]["calls"].clone(), usage["total"]["input_tokens"].clone()), (json!(1), json!(120)));
+        let cost = usage["total"]["cost_usd"].as_f64().unwrap();
+        assert!((cost - 0.000_036).abs() < 1e-12, "{cost}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_provider_falls_back_to_the_next_then_to_the_local_engine() {
+        let app = spawn_app().await;
+        let owner = app.signup().await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": {"message": "boom"}})))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/platform/v1/messages"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+                "content": [{"type": "text", "text": "Sorry about the double charge."}],
+                "stop_reason": "end_turn", "usage": {"input_tokens": 50, "output_tokens": 9}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        put_settings(&app, &owner.token, own_provider(&server, json!({}))).await;
+        let platform = ProviderConfig {
+            kind: helpdesk_llm::ProviderKind::Anthropic,
+            model: "claude-haiku-4-5".into(),
+            base_url: Some(format!("{}/platform", server.uri())),
+            api_version: None,
+            key: Some(helpdesk_llm::ApiKey::new("platform-key")),
+        };
+        let answer = gateway(&app, Some(platform)).await.ask(owner.org, Feature::Draft, None, prompt()).await.unwrap();
+        assert!(
+            matches!(&answer, LlmAnswer::Answered { provider: helpdesk_llm::ProviderKind::Anthropic, .. }),
+            "{answer:?}"
+        );
+        let outcomes: Vec<String> =
+            sqlx::query_scalar("SELECT outcome FROM ai_llm_calls WHERE organization_id = $1 ORDER BY id")
+                .bind(owner.org.0)
+                .fetch_all(app.owner.pool())
+                .await
+                .unwrap();
+        assert_eq!(outcomes, ["fell_back", "ok"]);
+
+        // With no platform default, the organisation's failing provider leaves it to the engine.
+        let answer = gateway(&app, None).await.ask(owner.org, Feature::Draft, None, prompt()).await.unwrap();
+        assert!(matches!(
+            answer,
+            LlmAnswer::Local(LocalReason::Failed(helpdesk_llm::LlmError::Unavailable { status: 500, .. }))
+        ));
+    }
+
+    #[tokio::test]
+    async fn no_call_leaves_when_the_organisation_forbids_it_or_its_budget_is_spent() {
+        let app = spawn_app().await;
+        let owner = app.signup().await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer("hi", "gpt-4o-mini")))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let gateway = gateway(&app, None).await;
+
+        put_settings(&app, &owner.token, own_provider(&server, json!({"external_llm_allowed": false}))).await;
+        let forbidden = gateway.ask(owner.org, Feature::Summary, None, prompt()).await.unwrap();
+        assert_eq!(forbidden, LlmAnswer::Local(LocalReason::NotAllowed));
+
+        put_settings(&app, &owner.token, own_provider(&server, json!({"monthly_budget_usd": 0}))).await;
+        let capped = gateway.ask(owner.org, Feature::Summary, None, prompt()).await.unwrap();
+        assert_eq!(capped, LlmAnswer::Local(LocalReason::OverBudget));
+        let usage = app.get_json(&owner.token, "/v1/ai/usage").await;
+        assert_eq!((usage["total"]["calls"].clone(), usage["budget"]["capped"].clone()), (json!(1), json!(true)));
+        let outcome: String = sqlx::query_scalar("SELECT outcome FROM ai_llm_calls WHERE organization_id = $1")
+            .bind(owner.org.0)
+            .fetch_one(app.owner.pool())
+            .await
+            .unwrap();
+        assert_eq!(outcome, "refused_by_budget");
+
+        let (other, _) = app.org().await;
+        assert_eq!(
+            gateway.ask(other, Feature::Summary, None, prompt()).await.unwrap(),
+            LlmAnswer::Local(LocalReason::NoProvider)
+        );
+    }
 }

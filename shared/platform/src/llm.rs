@@ -1,0 +1,323 @@
+//! The one way out to an external LLM. Every AI feature asks through [`LlmGateway::ask`], which
+//! decides whether a call may go at all (the organisation allows external LLMs, a provider is
+//! configured, the month's budget is not spent), redacts personal data from everything it sends
+//! and restores it in the answer, tries the organisation's provider then the platform's, and
+//! writes every provider tried to the ledger. When it answers [`LlmAnswer::Local`], the caller
+//! runs the local engine instead: a provider's outage degrades a feature, never breaks it.
+
+use helpdesk_ai::pii::Redactor;
+use helpdesk_domain::{OrgId, SecretSealer};
+use helpdesk_llm::anthropic::AnthropicMessages;
+use helpdesk_llm::openai::OpenAiChat;
+use helpdesk_llm::pricing::PriceTable;
+use helpdesk_llm::resilience::{Breakers, Fallback, Resilient, RetryPolicy};
+use helpdesk_llm::{ApiKey, ChatRequest, LlmError, LlmProvider, OutputSchema, ProviderKind, Turn};
+use helpdesk_store::{AiSettings, LlmCall, PgStore};
+use std::sync::Arc;
+
+/// What the organisation's sealed key is for (bound to it with the organisation).
+pub const LLM_KEY_PURPOSE: &str = "llm_api_key";
+
+/// The uses of an LLM, as the ledger names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    Draft,
+    Classification,
+    Summary,
+    Translation,
+}
+
+impl Feature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Classification => "classification",
+            Self::Summary => "summary",
+            Self::Translation => "translation",
+        }
+    }
+}
+
+/// A provider, model and where to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_version: Option<String>,
+    pub key: Option<ApiKey>,
+}
+
+impl ProviderConfig {
+    /// The platform's default provider: `LLM_PROVIDER`, `LLM_MODEL`, `LLM_BASE_URL`,
+    /// `LLM_API_VERSION`, with the key read by the caller (`LLM_API_KEY`, or the secret
+    /// `LLM_API_KEY_SECRET_ARN`). `None` when `LLM_PROVIDER` is unset: no default.
+    pub fn platform_default(
+        lookup: impl Fn(&str) -> Option<String>,
+        key: Option<String>,
+    ) -> anyhow::Result<Option<Self>> {
+        let set = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let Some(kind) = set("LLM_PROVIDER") else { return Ok(None) };
+        let kind: ProviderKind = kind.parse().map_err(anyhow::Error::msg)?;
+        let model = set("LLM_MODEL").ok_or_else(|| anyhow::anyhow!("LLM_PROVIDER needs LLM_MODEL"))?;
+        Ok(Some(Self {
+            kind,
+            model,
+            base_url: set("LLM_BASE_URL"),
+            api_version: set("LLM_API_VERSION"),
+            key: key.map(ApiKey::new),
+        }))
+    }
+
+    fn client(&self, http: &reqwest::Client) -> anyhow::Result<Arc<dyn LlmProvider>> {
+        let key = || self.key.clone().ok_or_else(|| anyhow::anyhow!("{} needs an API key", self.kind.as_str()));
+        let base = self.base_url.as_deref();
+        Ok(match self.kind {
+            ProviderKind::OpenAi => Arc::new(OpenAiChat::openai(http.clone(), base, key()?, &self.model)),
+            ProviderKind::Anthropic => Arc::new(AnthropicMessages::new(http.clone(), base, key()?, &self.model)),
+            ProviderKind::OpenAiCompatible => {
+                let base = base.ok_or_else(|| anyhow::anyhow!("openai_compatible needs a base URL"))?;
+                Arc::new(OpenAiChat::compatible(http.clone(), base, self.key.clone(), &self.model))
+            }
+            ProviderKind::AzureOpenAi => {
+                let base = base.ok_or_else(|| anyhow::anyhow!("azure_openai needs its endpoint"))?;
+                let version =
+                    self.api_version.as_deref().ok_or_else(|| anyhow::anyhow!("azure_openai needs an api-version"))?;
+                Arc::new(OpenAiChat::azure(http.clone(), base, &self.model, version, key()?))
+            }
+        })
+    }
+}
+
+/// What a feature wants to ask. `system` is the platform's own instructions (the organisation's
+/// tone may be in it); `parts` carry the customer's words. All of it is redacted before it leaves.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub system: String,
+    pub parts: Vec<String>,
+    pub max_output_tokens: u32,
+    pub temperature: Option<f32>,
+    pub schema: Option<OutputSchema>,
+}
+
+/// Why the local engine answers instead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalReason {
+    /// The organisation forbids external LLMs.
+    NotAllowed,
+    /// Neither the organisation nor the platform has a provider.
+    NoProvider,
+    /// This month's budget is spent.
+    OverBudget,
+    /// Every provider failed; the last error.
+    Failed(LlmError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LlmAnswer {
+    /// The provider's answer, personal data restored.
+    Answered {
+        text: String,
+        structured: Option<serde_json::Value>,
+        provider: ProviderKind,
+        model: String,
+        latency_ms: u32,
+        /// Distinct personal values replaced before sending.
+        redacted: usize,
+    },
+    Local(LocalReason),
+}
+
+pub struct LlmGateway {
+    store: PgStore,
+    sealer: Arc<dyn SecretSealer>,
+    http: reqwest::Client,
+    breakers: Arc<Breakers>,
+    platform_default: Option<ProviderConfig>,
+    prices: PriceTable,
+    policy: RetryPolicy,
+}
+
+impl LlmGateway {
+    pub fn new(store: PgStore, sealer: Arc<dyn SecretSealer>, platform_default: Option<ProviderConfig>) -> Self {
+        Self {
+            store,
+            sealer,
+            http: reqwest::Client::new(),
+            breakers: Arc::new(Breakers::default()),
+            platform_default,
+            prices: PriceTable::shipped(),
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_prices(mut self, prices: PriceTable) -> Self {
+        self.prices = prices;
+        self
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The organisation's provider (its key opened with KMS), then the platform's.
+    async fn providers(&self, org: OrgId, settings: &AiSettings) -> anyhow::Result<Vec<Arc<dyn LlmProvider>>> {
+        let mut configs = Vec::new();
+        let own = &settings.record;
+        if let (Some(kind), Some(model)) = (&own.provider, &own.model) {
+            let key = match &settings.api_key {
+                Some(sealed) => {
+                    let bytes = self.sealer.open(org, LLM_KEY_PURPOSE, sealed).await.map_err(anyhow::Error::msg)?;
+                    Some(ApiKey::new(String::from_utf8(bytes)?))
+                }
+                None => None,
+            };
+            configs.push(ProviderConfig {
+                kind: kind.parse().map_err(anyhow::Error::msg)?,
+                model: model.clone(),
+                base_url: own.base_url.clone(),
+                api_version: own.api_version.clone(),
+                key,
+            });
+        }
+        configs.extend(self.platform_default.clone());
+        configs
+            .iter()
+            .map(|config| {
+                let client = config.client(&self.http)?;
+                let breaker = self.breakers.for_provider(client.as_ref());
+                Ok(Arc::new(Resilient::new(client, self.policy.clone(), breaker)) as Arc<dyn LlmProvider>)
+            })
+            .collect()
+    }
+
+    pub async fn ask(
+        &self,
+        org: OrgId,
+        feature: Feature,
+        request_id: Option<&str>,
+        prompt: Prompt,
+    ) -> anyhow::Result<LlmAnswer> {
+        let settings = self.store.ai_settings(org).await?;
+        if !settings.record.external_llm_allowed {
+            return Ok(LlmAnswer::Local(LocalReason::NotAllowed));
+        }
+        let providers = self.providers(org, &settings).await?;
+        let Some(first) = providers.first() else {
+            return Ok(LlmAnswer::Local(LocalReason::NoProvider));
+        };
+        let record = |provider: &str, model: &str| LlmCall {
+            feature: feature.as_str(),
+            provider: provider.to_string(),
+            model: model.to_string(),
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_micro_usd: 0,
+            priced: true,
+            latency_ms: 0,
+            attempts: 0,
+            outcome: "refused_by_budget",
+            error: None,
+            request_id: request_id.map(str::to_string),
+        };
+        if let Some(budget_usd) = settings.record.monthly_budget_usd {
+            let spent = self.store.month_to_date_spend(org, chrono::Utc::now()).await?;
+            if spent as f64 >= budget_usd * 1_000_000.0 {
+                self.store.record_llm_call(org, &record(first.kind().as_str(), first.model())).await?;
+                return Ok(LlmAnswer::Local(LocalReason::OverBudget));
+            }
+        }
+
+        let mut redactor = Redactor::default();
+        let request = ChatRequest {
+            system: redactor.redact(&prompt.system),
+            turns: vec![Turn::user(prompt.parts.iter().map(|p| redactor.redact(p)).collect::<Vec<_>>().join("\n\n"))],
+            max_output_tokens: prompt.max_output_tokens,
+            temperature: prompt.temperature,
+            schema: prompt.schema,
+        };
+        let attempts = Fallback::new(providers).complete(&request).await;
+        let mut last_error = None;
+        for attempt in &attempts {
+            let mut call = record(attempt.kind.as_str(), &attempt.model);
+            call.latency_ms = attempt.latency.as_millis().min(u32::MAX as u128) as u32;
+            match &attempt.result {
+                Ok(completion) => {
+                    let cost = self.prices.cost_micro_usd(&completion.model, completion.usage);
+                    let cost = cost.or_else(|| self.prices.cost_micro_usd(&attempt.model, completion.usage));
+                    call.input_tokens = completion.usage.input_tokens;
+                    call.output_tokens = completion.usage.output_tokens;
+                    call.cost_micro_usd = cost.unwrap_or(0);
+                    call.priced = cost.is_some();
+                    call.attempts = completion.attempts;
+                    call.outcome = if completion.attempts > 1 { "retried" } else { "ok" };
+                }
+                Err(error) => {
+                    call.attempts = 1;
+                    call.outcome = if matches!(error, LlmError::Refused(_)) { "refused" } else { "fell_back" };
+                    call.error = Some(error.kind().to_string());
+                    last_error = Some(error.clone());
+                }
+            }
+            self.store.record_llm_call(org, &call).await?;
+        }
+        match attempts.into_iter().last() {
+            Some(helpdesk_llm::resilience::Attempt { result: Ok(completion), kind, latency, model }) => {
+                Ok(LlmAnswer::Answered {
+                    text: redactor.restore(&completion.text),
+                    structured: completion.structured.map(|v| restore_json(&redactor, v)),
+                    provider: kind,
+                    model,
+                    latency_ms: latency.as_millis().min(u32::MAX as u128) as u32,
+                    redacted: redactor.replaced(),
+                })
+            }
+            _ => Ok(LlmAnswer::Local(LocalReason::Failed(last_error.unwrap_or(LlmError::CircuitOpen)))),
+        }
+    }
+}
+
+/// Restores placeholders in every string of a structured answer.
+fn restore_json(redactor: &Redactor, value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redactor.restore(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| restore_json(redactor, v)).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, restore_json(redactor, v))).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_default_comes_from_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(ProviderConfig::platform_default(env(&[]), None).unwrap(), None);
+        let config = ProviderConfig::platform_default(
+            env(&[("LLM_PROVIDER", "anthropic"), ("LLM_MODEL", "claude-haiku-4-5")]),
+            Some("k".into()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((config.kind, config.model.as_str()), (ProviderKind::Anthropic, "claude-haiku-4-5"));
+        assert!(ProviderConfig::platform_default(env(&[("LLM_PROVIDER", "openai")]), None).is_err(), "no model");
+        assert!(ProviderConfig::platform_default(env(&[("LLM_PROVIDER", "gemini"), ("LLM_MODEL", "x")]), None).is_err());
+    }
+
+    #[test]
+    fn structured_answers_get_their_personal_data_back() {
+        let mut r = Redactor::default();
+        r.redact("call +44 20 7946 0958");
+        let v = restore_json(&r, serde_json::json!({"reply": "We will call [PHONE_1]", "n": 1, "list": ["[PHONE_1]"]}));
+        assert_eq!(
+            v,
+            serde_json::json!({"reply": "We will call +44 20 7946 0958", "n": 1, "list": ["+44 20 7946 0958"]})
+        );
+    }
+}
