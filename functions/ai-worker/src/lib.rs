@@ -9,8 +9,9 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use helpdesk_ai::{Engine, MessageInput};
 use helpdesk_aws::SqsPublisher;
-use helpdesk_domain::{MessageReceived, OrgId, QueueRecord};
+use helpdesk_domain::{Classification, LlmOpinion, MessageReceived, OrgId, QueueRecord};
 use helpdesk_platform::ai::{EncoderSource, ModelCache};
+use helpdesk_platform::llm::{Feature, LlmAnswer, LlmGateway, Prompt, ProviderConfig};
 use helpdesk_platform::Bootstrap;
 use helpdesk_store::{PgStore, SaveClassificationOutcome};
 use std::collections::BTreeMap;
@@ -25,6 +26,9 @@ pub struct Worker {
     pub publisher: SqsPublisher,
     pub engine: Arc<Engine>,
     pub models: Arc<ModelCache>,
+    /// Hybrid classification: asked when the local model is unsure and the organisation allows
+    /// external LLMs. `None`: the local engine alone.
+    pub llm: Option<Arc<LlmGateway>>,
 }
 
 /// Why one record could not be processed.
@@ -46,8 +50,14 @@ impl Worker {
         let blobs = boot.blobs().ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
         let encoder = EncoderSource::from_lookup(|n| std::env::var(n).ok()).load(Some(&blobs)).await?;
         let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
+        let store = boot.database().await?;
+        let default = ProviderConfig::platform_default(|n| std::env::var(n).ok(), boot.secrets.llm_api_key().await?)?;
+        let prices =
+            helpdesk_llm::pricing::PriceTable::from_lookup(|n| std::env::var(n).ok()).map_err(anyhow::Error::msg)?;
+        let llm = LlmGateway::new(store.clone(), boot.sealer()?, default).with_prices(prices);
         Ok(Self {
-            store: boot.database().await?,
+            llm: Some(Arc::new(llm)),
+            store,
             publisher: boot.publisher(),
             engine: helpdesk_platform::ai::engine(encoder.clone(), language).await?,
             models: Arc::new(ModelCache::new(Arc::new(blobs), encoder)),
@@ -108,6 +118,10 @@ impl Worker {
             .await?
             .ok_or_else(|| RecordError::UnknownMessage(received.message_id.to_string(), org.to_string()))?;
 
+        if message.already_classified {
+            tracing::info!(duplicate = true, "already classified");
+            return Ok(None);
+        }
         let started = Instant::now();
         // The organisation's own model when it has one; if its files cannot be had, the defaults
         // answer (a message is never held up by a model) and the log says so.
@@ -122,9 +136,12 @@ impl Worker {
             None => None,
         };
         let conversation_id = message.conversation_id;
+        let categories =
+            tenant.as_ref().map_or_else(|| self.engine.defaults().categories(), |t| t.categorizer.categories());
+        let (subject, body) = (message.subject.clone(), message.body.clone());
         let engine = self.engine.clone();
         // CPU work off the async threads (the encoder takes milliseconds).
-        let classification = tokio::task::spawn_blocking(move || {
+        let mut classification = tokio::task::spawn_blocking(move || {
             let input = MessageInput {
                 subject: message.subject.as_deref(),
                 body: &message.body,
@@ -137,6 +154,12 @@ impl Worker {
         .await
         .map_err(|e| RecordError::Engine(e.to_string()))?
         .map_err(|e| RecordError::Engine(e.to_string()))?;
+        if let Some(gateway) = &self.llm {
+            let text = [subject.as_deref().unwrap_or_default(), body.as_str()].join("\n\n");
+            classification.llm =
+                ask_llm(&self.store, gateway, org, &classification, &categories, &text, received.request_id.as_deref())
+                    .await;
+        }
         let latency_ms = started.elapsed().as_secs_f32() * 1000.0;
 
         let outcome = self
@@ -161,10 +184,90 @@ impl Worker {
             language = %classification.language,
             model = %classification.model.id,
             model_version = %classification.model.version,
+            llm_category = classification.llm.as_ref().map(|o| o.category.as_str()),
             latency_ms,
             duplicate = announcement.is_none(),
             "classified"
         );
         Ok(announcement)
+    }
+}
+
+/// Hybrid classification: when the local model's confidence is under the organisation's
+/// threshold and it allows external LLMs, the LLM chooses among the same categories (structured
+/// output, the message redacted by the gateway). Any failure leaves the local answer alone: a
+/// message is never held up by a provider.
+async fn ask_llm(
+    store: &PgStore,
+    gateway: &LlmGateway,
+    org: OrgId,
+    local: &Classification,
+    categories: &[(String, Option<&'static str>)],
+    text: &str,
+    request_id: Option<&str>,
+) -> Option<LlmOpinion> {
+    let settings = match store.ai_settings(org).await {
+        Ok(s) => s.record,
+        Err(e) => {
+            tracing::warn!(error = %e, "AI settings unavailable; local answer kept");
+            return None;
+        }
+    };
+    if !settings.external_llm_allowed || local.confidence >= settings.hybrid_threshold || categories.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = categories.iter().map(|(n, _)| n.as_str()).collect();
+    let listed: Vec<String> = categories
+        .iter()
+        .map(|(name, description)| match description {
+            Some(d) => format!("- {name}: {d}"),
+            None => format!("- {name}"),
+        })
+        .collect();
+    let prompt = Prompt {
+        system: format!(
+            "You triage customer-support messages. Choose the one category that best fits the customer's \
+             message. Personal data in it is replaced by placeholders such as [EMAIL_1].\nCategories:\n{}",
+            listed.join("\n")
+        ),
+        // The start of a long message is what says what it is about.
+        parts: vec![text.chars().take(4_000).collect()],
+        max_output_tokens: 50,
+        temperature: Some(0.0),
+        schema: Some(helpdesk_llm::OutputSchema {
+            name: "category".into(),
+            description: "The message's category".into(),
+            schema: serde_json::json!({
+                "type": "object",
+                "properties": {"category": {"type": "string", "enum": names}},
+                "required": ["category"],
+                "additionalProperties": false
+            }),
+        }),
+    };
+    match gateway.ask(org, Feature::Classification, request_id, prompt).await {
+        Ok(LlmAnswer::Answered { structured, provider, model, latency_ms, .. }) => {
+            let category = structured.as_ref().and_then(|v| v.get("category")).and_then(|c| c.as_str());
+            match category.filter(|c| names.contains(c)) {
+                Some(category) => Some(LlmOpinion {
+                    category: category.to_string(),
+                    provider: provider.as_str().to_string(),
+                    model,
+                    latency_ms,
+                }),
+                None => {
+                    tracing::warn!("the LLM answered a category that is not the organisation's; local answer kept");
+                    None
+                }
+            }
+        }
+        Ok(LlmAnswer::Local(reason)) => {
+            tracing::info!(reason = ?reason, "no LLM answer; local answer kept");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "LLM gateway failed; local answer kept");
+            None
+        }
     }
 }

@@ -147,6 +147,7 @@ impl LocalFunction {
                 publisher,
                 engine: clients.ai.clone(),
                 models: Arc::new(helpdesk_platform::ai::ModelCache::new(blobs()?, clients.ai.encoder().cloned())),
+                llm: Some(Arc::new(llm_gateway(&store, clients, &lookup)?)),
             })),
             "ai-trainer" => {
                 let blobs = blobs()?;
@@ -281,4 +282,19 @@ impl LambdaFunction for Migrate {
     fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(migrate::handle(&self.schema, &self.http, event))
     }
+}
+
+/// The LLM gateway as the AI functions build it in AWS, from the function's environment: KMS
+/// under `DATA_KEY_ID`, the platform's default provider from `LLM_*` (the key from `LLM_API_KEY`
+/// locally), prices with `LLM_PRICES` over the shipped table.
+fn llm_gateway(
+    store: &PgStore,
+    clients: &SharedClients,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<helpdesk_platform::llm::LlmGateway> {
+    let key = lookup("DATA_KEY_ID").ok_or_else(|| anyhow!("no DATA_KEY_ID"))?;
+    let sealer = Arc::new(helpdesk_aws::KmsEnvelope::new(&clients.sdk, key));
+    let default = helpdesk_platform::llm::ProviderConfig::platform_default(lookup, lookup("LLM_API_KEY"))?;
+    let prices = helpdesk_llm::pricing::PriceTable::from_lookup(lookup).map_err(anyhow::Error::msg)?;
+    Ok(helpdesk_platform::llm::LlmGateway::new(store.clone(), sealer, default).with_prices(prices))
 }

@@ -56,6 +56,27 @@ pub enum Categorizer {
     Model(Box<CategoryModel>),
 }
 
+impl Categorizer {
+    /// The categories it can answer, with a description where there is one (the defaults').
+    pub fn categories(&self) -> Vec<(String, Option<&'static str>)> {
+        match self {
+            Self::ZeroShot(_) => {
+                crate::defaults::DEFAULT_CATEGORIES.iter().map(|c| (c.name.to_string(), Some(c.description))).collect()
+            }
+            Self::Model(model) => model
+                .labels
+                .iter()
+                .filter(|l| Some(*l) != model.oos_label.as_ref())
+                .map(|l| {
+                    let description =
+                        crate::defaults::DEFAULT_CATEGORIES.iter().find(|c| c.name == l).map(|c| c.description);
+                    (l.clone(), description)
+                })
+                .collect(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Categorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -220,6 +241,7 @@ impl Engine {
             pii: pii_kinds.into_iter().map(str::to_string).collect(),
             model,
             stage_ms,
+            llm: None,
         })
     }
 }

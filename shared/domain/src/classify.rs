@@ -91,6 +91,27 @@ pub struct Classification {
     pub model: ModelRef,
     /// Milliseconds per stage (prepare, category, sentiment, language, …).
     pub stage_ms: BTreeMap<String, f32>,
+    /// An external LLM's category, asked when the local model was unsure and the organisation
+    /// allows it. The conversation takes it; `category` stays the local model's (its live
+    /// accuracy is measured on it).
+    pub llm: Option<LlmOpinion>,
+}
+
+impl Classification {
+    /// The category the conversation shows: the LLM's when one was asked, else the model's.
+    pub fn effective_category(&self) -> &str {
+        self.llm.as_ref().map_or(&self.category, |o| &o.category)
+    }
+}
+
+/// What an external LLM said about a message's category.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LlmOpinion {
+    pub category: String,
+    pub provider: String,
+    pub model: String,
+    pub latency_ms: u32,
 }
 
 /// A category name as agents and models use it: 1 to 40 characters, lower-case ASCII letters,

@@ -14,7 +14,7 @@ pub mod queue;
 pub mod secret;
 
 pub use blob::{BlobStore, MemoryBlobs};
-pub use classify::{CategoryName, Classification, MessageSignals, ModelRef, Sentiment, Urgency, Verdict};
+pub use classify::{CategoryName, Classification, LlmOpinion, MessageSignals, ModelRef, Sentiment, Urgency, Verdict};
 pub use conversation::ConversationStatus;
 pub use identity::{may_grant, Password, Principal, RoleName, Slug};
 pub use ids::{ApiKeyId, ConversationId, InvitationId, MessageId, OrgId, RoleId, SessionId, UserId};

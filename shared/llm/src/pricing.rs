@@ -83,7 +83,8 @@ mod tests {
         let own = PriceTable::from_json(r#"{"llama3": {"input": 0, "output": 0.1}}"#).unwrap();
         assert_eq!(own.cost_micro_usd("llama3.1:8b", usage), Some(50));
         assert!(PriceTable::from_json(r#"{"x": {"input": -1, "output": 0}}"#).is_err());
-        let negotiated = PriceTable::from_lookup(|_| Some(r#"{"gpt-4o-mini": {"input": 0.1, "output": 0.5}}"#.into())).unwrap();
+        let negotiated =
+            PriceTable::from_lookup(|_| Some(r#"{"gpt-4o-mini": {"input": 0.1, "output": 0.5}}"#.into())).unwrap();
         assert_eq!(negotiated.cost_micro_usd("gpt-4o-mini", usage), Some(350));
         assert_eq!(negotiated.cost_micro_usd("gpt-4o", usage), Some(7_500), "the rest of the shipped table stays");
     }

@@ -17,6 +17,8 @@ pub struct MessageToClassify {
     pub previous_contacts: u32,
     /// The organisation's own category model, when one is active.
     pub active_model: Option<ActiveModelRef>,
+    /// A classification is stored already (a redelivered record): nothing to do.
+    pub already_classified: bool,
 }
 
 /// The active version of an organisation's category model and where its files are.
@@ -28,7 +30,7 @@ pub struct ActiveModelRef {
 
 /// Conversation, channel, subject, body, headers, earlier contacts, active model version and
 /// its files.
-type MessageRow = (Uuid, String, Option<String>, String, serde_json::Value, i64, Option<i32>, Option<String>);
+type MessageRow = (Uuid, String, Option<String>, String, serde_json::Value, i64, Option<i32>, Option<String>, bool);
 
 /// Header values as stored: `{"Name": "value"}` or `{"Name": ["v1", "v2"]}`.
 fn header_pairs(headers: &serde_json::Value) -> Vec<(String, String)> {
@@ -61,7 +63,9 @@ impl PgStore {
                     (SELECT count(*) FROM messages e WHERE e.organization_id = m.organization_id \
                         AND e.conversation_id = m.conversation_id AND e.direction = 'inbound' \
                         AND e.contact_id IS NOT DISTINCT FROM m.contact_id AND e.id < m.id), \
-                    a.version, a.artifact_prefix \
+                    a.version, a.artifact_prefix, \
+                    EXISTS (SELECT 1 FROM classifications c WHERE c.organization_id = m.organization_id \
+                        AND c.message_id = m.id) \
                  FROM messages m \
                  LEFT JOIN ai_models a ON a.organization_id = m.organization_id AND a.kind = 'category' \
                     AND a.status = 'active' \
@@ -72,16 +76,19 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(row.map(|(conversation_id, channel, subject, body, headers, previous, version, prefix)| MessageToClassify {
-            conversation_id: ConversationId(conversation_id),
-            channel,
-            subject,
-            body,
-            headers: header_pairs(&headers),
-            previous_contacts: previous.clamp(0, u32::MAX as i64) as u32,
-            active_model: version
-                .zip(prefix)
-                .map(|(version, artifact_prefix)| ActiveModelRef { version, artifact_prefix }),
+        Ok(row.map(|(conversation_id, channel, subject, body, headers, previous, version, prefix, classified)| {
+            MessageToClassify {
+                conversation_id: ConversationId(conversation_id),
+                channel,
+                subject,
+                body,
+                headers: header_pairs(&headers),
+                previous_contacts: previous.clamp(0, u32::MAX as i64) as u32,
+                active_model: version
+                    .zip(prefix)
+                    .map(|(version, artifact_prefix)| ActiveModelRef { version, artifact_prefix }),
+                already_classified: classified,
+            }
         }))
     }
 
@@ -107,6 +114,7 @@ impl PgStore {
             "signals": classification.signals,
             "pii": classification.pii,
             "stage_ms": classification.stage_ms,
+            "llm": classification.llm,
         });
         let mut tx = self.tenant(org).await?;
         let inserted = sqlx::query(
@@ -162,7 +170,7 @@ impl PgStore {
         )
         .bind(org.0)
         .bind(conversation_id.0)
-        .bind(&classification.category)
+        .bind(classification.effective_category())
         .bind(priority)
         .bind(message_id.0)
         .execute(&mut *tx)
@@ -173,7 +181,8 @@ impl PgStore {
             organization_id: org,
             message_id,
             conversation_id,
-            category: classification.category.clone(),
+            // What workflows act on: the LLM's category when one was asked.
+            category: classification.effective_category().to_string(),
             confidence: classification.confidence,
             sentiment: classification.sentiment.as_str().to_string(),
             urgency: classification.urgency.as_str().to_string(),

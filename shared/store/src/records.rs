@@ -36,6 +36,10 @@ pub struct ClassificationRecord {
     /// The category an agent confirmed or chose instead, once one has.
     pub reviewed_category: Option<String>,
     pub reviewed_at: Option<DateTime<Utc>>,
+    /// An external LLM's category, when the model was unsure and the organisation allows LLMs
+    /// (the conversation shows it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub llm: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +97,7 @@ impl<'r> FromRow<'r, PgRow> for MessageRecord {
                     classified_at: row.try_get("cl_created_at")?,
                     reviewed_category: row.try_get("cl_corrected_category")?,
                     reviewed_at: row.try_get("cl_corrected_at")?,
+                    llm: details.get("llm").filter(|v| !v.is_null()).cloned(),
                 })
             }
         };

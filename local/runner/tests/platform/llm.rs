@@ -377,4 +377,46 @@ mod gateway {
             LlmAnswer::Local(LocalReason::NoProvider)
         );
     }
+
+    #[tokio::test]
+    async fn an_unsure_classification_asks_the_llm_and_the_conversation_takes_its_answer() {
+        let app = spawn_app().await;
+        let owner = app.signup().await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(|req: &Request| {
+                let body: Value = serde_json::from_slice(&req.body).unwrap();
+                // Structured output over the organisation's categories, the message redacted.
+                let schema = &body["response_format"]["json_schema"]["schema"];
+                let names = schema["properties"]["category"]["enum"].as_array().unwrap();
+                assert!(names.contains(&json!("complaint")) && names.contains(&json!("delivery")), "{schema}");
+                assert!(!body.to_string().contains("ana@example.com"), "{body}");
+                ResponseTemplate::new(200).set_body_json(answer(r#"{"category":"complaint"}"#, "gpt-4o-mini"))
+            })
+            .expect(1)
+            .mount(&server)
+            .await;
+        // Threshold 1: every classification counts as unsure.
+        put_settings(&app, &owner.token, own_provider(&server, json!({"hybrid_threshold": 1.0}))).await;
+
+        let accepted =
+            app.accept(&owner.token, "ana@example.com", "My parcel never arrived, write to ana@example.com").await;
+        let message = app.wait_classified(&owner.token, accepted["id"].as_str().unwrap()).await;
+        let classification = &message["classification"];
+        assert_eq!(classification["llm"]["category"], "complaint", "{classification}");
+        assert_eq!(classification["llm"]["provider"], "openai_compatible");
+        let conversation = app
+            .get_json(&owner.token, &format!("/v1/conversations/{}", accepted["conversation_id"].as_str().unwrap()))
+            .await;
+        assert_eq!(conversation["category"], "complaint");
+        let usage = app.get_json(&owner.token, "/v1/ai/usage").await;
+        assert_eq!(usage["by_feature"][0]["key"], "classification");
+
+        // An organisation without a provider is classified by the engine alone.
+        let (_, other_token) = app.org().await;
+        let theirs = app.accept(&other_token, "bo@example.com", "My parcel never arrived").await;
+        let theirs = app.wait_classified(&other_token, theirs["id"].as_str().unwrap()).await;
+        assert!(theirs["classification"]["llm"].is_null());
+    }
 }
