@@ -33,6 +33,7 @@ use utoipa_axum::routes;
         (name = "api-keys", description = "Keys for API consumers, scoped to permissions"),
         (name = "conversations", description = "Threads of a contact's messages"),
         (name = "ai", description = "Category reviews, live model accuracy, training, model versions, LLM settings and usage"),
+        (name = "kb", description = "The knowledge base: articles drafts are grounded in"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document")
     )
@@ -131,6 +132,8 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::ai::models))
         .routes(routes!(routes::llm::settings, routes::llm::put_settings))
         .routes(routes!(routes::llm::usage))
+        .routes(routes!(routes::kb::create, routes::kb::list))
+        .routes(routes!(routes::kb::show, routes::kb::update, routes::kb::delete))
         .routes(routes!(routes::conversations::list))
         .routes(routes!(routes::conversations::show))
         .routes(routes!(routes::health::live))

@@ -159,6 +159,14 @@ impl LocalFunction {
                     min_verdicts: ai_trainer::min_verdicts(lookup),
                 }))
             }
+            "ai-indexer" => Box::new(AiIndexer(ai_indexer::Indexer {
+                store: store.clone(),
+                encoder: clients
+                    .ai
+                    .encoder()
+                    .cloned()
+                    .ok_or_else(|| anyhow!("ai-indexer needs the sentence encoder (python local/models.py fetch)"))?,
+            })),
             "outbox-relay" => Box::new(OutboxRelay {
                 store: store.clone(),
                 publisher,
@@ -254,6 +262,17 @@ struct AiTrainer(ai_trainer::Trainer);
 impl LambdaFunction for AiTrainer {
     fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(self.0.handle(event))
+    }
+}
+
+struct AiIndexer(ai_indexer::Indexer);
+
+impl LambdaFunction for AiIndexer {
+    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let event = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
+            serde_json::to_value(self.0.handle(event).await).map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -19,10 +19,12 @@
 //! - [`urgency`]: low / normal / high / urgent, with the reasons.
 //! - [`sentiment`]: polarity with a score, and emotions, from a model shipped in the binary.
 //! - [`triage`]: all of the above for one message, as the AI worker runs it ([`Engine`]).
+//! - [`chunk`]: knowledge-base articles (markdown) cut into passages the encoder reads whole.
 //! - [`tenant`]: an organisation's own category model: training from agents' verdicts, the
 //!   held-out comparison that decides promotion, the artifact files.
 
 pub mod category;
+pub mod chunk;
 pub mod dataset;
 pub mod defaults;
 pub mod encoder;

@@ -21,7 +21,9 @@ pub use ids::{ApiKeyId, ConversationId, InvitationId, MessageId, OrgId, RoleId, 
 pub use mail::{Mailer, OutgoingEmail};
 pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
-pub use queue::{MessageClassified, MessageReceived, Publisher, Queue, QueueRecord, TrainingRequested};
+pub use queue::{
+    KbArticleChanged, MessageClassified, MessageReceived, Publisher, Queue, QueueRecord, TrainingRequested,
+};
 pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.

@@ -42,6 +42,8 @@ permissions! {
     AuditRead => "audit:read",
     ApiKeysWrite => "api_keys:write",
     AiConfigure => "ai:configure",
+    KbRead => "kb:read",
+    KbWrite => "kb:write",
 }
 
 impl Permission {
@@ -111,8 +113,10 @@ impl Role {
                 UsersRead,
                 AnalyticsRead,
                 IntegrationsRead,
+                KbRead,
+                KbWrite,
             ]),
-            Role::Viewer => PermissionSet::of(&[MessagesRead, UsersRead, AnalyticsRead, IntegrationsRead]),
+            Role::Viewer => PermissionSet::of(&[MessagesRead, UsersRead, AnalyticsRead, IntegrationsRead, KbRead]),
         }
     }
 }

@@ -14,16 +14,19 @@ pub enum Queue {
     Events,
     /// Organisations whose category model should be trained now (the API's "train" button).
     TrainingRequests,
+    /// Knowledge-base articles to (re)index: cut into passages and embedded.
+    KbIndexing,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::InboundMessages, Queue::Events, Queue::TrainingRequests];
+    pub const ALL: [Queue; 4] = [Queue::InboundMessages, Queue::Events, Queue::TrainingRequests, Queue::KbIndexing];
 
     pub fn name(self) -> &'static str {
         match self {
             Queue::InboundMessages => "inbound-messages",
             Queue::Events => "events",
             Queue::TrainingRequests => "training-requests",
+            Queue::KbIndexing => "kb-indexing",
         }
     }
 
@@ -37,6 +40,7 @@ impl Queue {
             Queue::InboundMessages => "INBOUND_MESSAGES_QUEUE_URL",
             Queue::Events => "EVENTS_QUEUE_URL",
             Queue::TrainingRequests => "TRAINING_REQUESTS_QUEUE_URL",
+            Queue::KbIndexing => "KB_INDEXING_QUEUE_URL",
         }
     }
 }
@@ -80,6 +84,18 @@ pub struct TrainingRequested {
     pub organization_id: OrgId,
     /// The training run the request created (its row says how it ended).
     pub run_id: uuid::Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// On `kb-indexing`: an article was created, edited or deleted; the indexer makes its passages
+/// match its current version (none once it is deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KbArticleChanged {
+    pub organization_id: OrgId,
+    pub article_id: uuid::Uuid,
+    /// The version the change produced; an older one arriving late is skipped.
+    pub version: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }

@@ -5,6 +5,7 @@
 mod ai;
 mod classifications;
 mod identity;
+mod kb;
 mod llm;
 mod messages;
 mod organizations;
@@ -20,6 +21,7 @@ pub use identity::{
     ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, NewApiKey, NewInvitation,
     OrganizationRecord, PendingInvitation, Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,
 };
+pub use kb::{ArticleInput, ArticleRecord, IndexOutcome, PassageInput, RetrievedPassage};
 pub use llm::{
     budget_status, month_start, AiSettings, AiSettingsRecord, AiSettingsUpdate, AiUsage, BudgetStatus, KeyChange,
     LlmCall, UsageFigures,

@@ -1,6 +1,7 @@
 pub mod ai;
 pub mod conversations;
 pub mod health;
+pub mod kb;
 pub mod llm;
 pub mod messages;
 

@@ -73,6 +73,23 @@ async fn every_sample_event_runs_through_its_function() {
     let scheduled = invoke("ai-trainer", event("ai-trainer/schedule.json")).await;
     assert_eq!(scheduled["organizations"], 0, "{scheduled}");
 
+    // An article to index: its passages are stored; the malformed record fails alone.
+    let input = helpdesk_store::ArticleInput {
+        title: "Refunds".into(),
+        body: "Refunds take 5 days.".into(),
+        tags: vec![],
+        language: "eng".into(),
+        published: true,
+    };
+    let (article, _) = app.store.create_article(org, Some(owner.user), &input, None).await.unwrap();
+    let batch = event("ai-indexer/sqs-batch.json").replace("REPLACE_WITH_ARTICLE_ID", &article.id.to_string());
+    let answer = invoke("ai-indexer", batch).await;
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "7a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c02"}])
+    );
+    assert_eq!(app.store.article(org, article.id).await.unwrap().unwrap().indexed_version, Some(1));
+
     let swept = invoke("outbox-relay", event("outbox-relay/schedule.json")).await;
     assert_eq!(swept["failed"], 0);
 

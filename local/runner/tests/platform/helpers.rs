@@ -409,6 +409,13 @@ pub fn body_for(method: &str, path: &str, unique: &str) -> Option<Value> {
         ("put", "/v1/roles/{id}/permissions") => json!({"permissions": ["messages:read"]}),
         ("put", "/v1/users/{id}/role") => json!({"role": "viewer"}),
         ("put", "/v1/messages/{id}/classification") => json!({"category": "refund"}),
+        ("put", "/v1/ai/settings") => json!({
+            "external_llm_allowed": true, "provider": null, "hybrid_threshold": 0.5,
+            "monthly_budget_usd": null, "budget_alert_percent": 80
+        }),
+        ("post", "/v1/kb/articles") | ("put", "/v1/kb/articles/{id}") => {
+            json!({"title": format!("Article {unique}"), "body": "Refunds take 5 days.", "published": true})
+        }
         ("post", "/v1/auth/refresh") => json!({"refresh_token": "hdr_not-a-token"}),
         ("post", "/v1/auth/login") => json!({"organization": "nobody", "email": "no@body.example", "password": "x"}),
         _ => json!({}),
@@ -516,8 +523,25 @@ impl TestApp {
             )
             .await
             .unwrap();
+        let article: Value = self
+            .post(
+                Some(&owner.token),
+                "/v1/kb/articles",
+                &serde_json::json!({"title": "Refunds", "body": format!("Refunds take 5 days. {marker}"), "published": true}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let article_id = text(&article, "id");
+        eventually("the article to be indexed", Duration::from_secs(30), || async {
+            let a = self.get_json(&owner.token, &format!("/v1/kb/articles/{article_id}")).await;
+            (a["indexed_version"] == 1).then_some(())
+        })
+        .await;
         OwnedIds {
             by_path: vec![
+                ("/v1/kb/articles/{id}", article_id.clone()),
                 ("/v1/messages/{id}", message_id.clone()),
                 ("/v1/messages/{id}/classification", message_id.clone()),
                 ("/v1/ai/training-runs/{id}", text(&run, "id")),

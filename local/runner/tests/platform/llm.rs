@@ -8,15 +8,22 @@ use helpdesk_store::LlmCall;
 use serde_json::{json, Value};
 
 fn settings(extra: Value) -> Value {
-    let mut body = json!({
-        "external_llm_allowed": true, "provider": "openai", "model": "gpt-4o-mini",
-        "hybrid_threshold": 0.6, "monthly_budget_usd": 10, "budget_alert_percent": 50,
-        "tone": "Warm and brief.", "blocked_phrases": ["guaranteed refund"]
-    });
+    with(
+        json!({
+            "external_llm_allowed": true, "provider": "openai", "model": "gpt-4o-mini",
+            "hybrid_threshold": 0.6, "monthly_budget_usd": 10, "budget_alert_percent": 50,
+            "tone": "Warm and brief.", "blocked_phrases": ["guaranteed refund"]
+        }),
+        extra,
+    )
+}
+
+/// `base` with `extra`'s fields set over it.
+fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
+        base[k] = v.clone();
     }
-    body
+    base
 }
 
 #[tokio::test]
@@ -193,7 +200,7 @@ async fn usage_adds_up_the_ledger_by_feature_model_and_day_with_the_budget() {
 }
 
 mod gateway {
-    use super::settings;
+    use super::{settings, with};
     use crate::helpers::{sdk_config, spawn_app, test_env, TestApp};
     use helpdesk_aws::KmsEnvelope;
     use helpdesk_llm::resilience::RetryPolicy;
@@ -240,14 +247,11 @@ mod gateway {
     }
 
     fn own_provider(server: &MockServer, extra: Value) -> Value {
-        let mut body = settings(json!({
+        let own = settings(json!({
             "provider": "openai_compatible", "base_url": format!("{}/v1", server.uri()), "model": "gpt-4o-mini",
             "api_key": "sk-org-key-7f3a", "monthly_budget_usd": null
         }));
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        body
+        with(own, extra)
     }
 
     #[tokio::test]

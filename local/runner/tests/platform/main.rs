@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod identity;
 mod isolation;
+mod kb;
 mod llm;
 mod logs;
 mod messages;
