@@ -5,6 +5,23 @@
 
 CREATE EXTENSION IF NOT EXISTS vector;
 
+-- A language's text-search configuration (ISO 639-3 in): stemming and stop words where Postgres
+-- has them, 'simple' otherwise. Passages are indexed with their language's; a query is parsed
+-- with its own, so "refunds" finds "refund" and "when will I" finds nothing by itself.
+CREATE OR REPLACE FUNCTION kb_text_config(language text) RETURNS regconfig
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE language
+        WHEN 'eng' THEN 'pg_catalog.english'::regconfig
+        WHEN 'spa' THEN 'pg_catalog.spanish'::regconfig
+        WHEN 'fra' THEN 'pg_catalog.french'::regconfig
+        WHEN 'deu' THEN 'pg_catalog.german'::regconfig
+        WHEN 'por' THEN 'pg_catalog.portuguese'::regconfig
+        WHEN 'ita' THEN 'pg_catalog.italian'::regconfig
+        WHEN 'nld' THEN 'pg_catalog.dutch'::regconfig
+        ELSE 'pg_catalog.simple'::regconfig
+    END
+$$;
+
 CREATE TABLE IF NOT EXISTS kb_articles (
     id               uuid PRIMARY KEY,
     organization_id  uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
@@ -40,7 +57,7 @@ CREATE TABLE IF NOT EXISTS kb_chunks (
     -- Only published articles' chunks are retrieved; a draft's sources must be shareable.
     published        boolean NOT NULL DEFAULT true,
     embedding        vector(384) NOT NULL,
-    words            tsvector GENERATED ALWAYS AS (to_tsvector('simple', heading || ' ' || content)) STORED,
+    words            tsvector GENERATED ALWAYS AS (to_tsvector(kb_text_config(language), heading || ' ' || content)) STORED,
     created_at       timestamptz NOT NULL DEFAULT now(),
     CHECK ((source = 'article') = (article_id IS NOT NULL)),
     FOREIGN KEY (organization_id, article_id) REFERENCES kb_articles (organization_id, id) ON DELETE CASCADE,

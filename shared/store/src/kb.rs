@@ -264,11 +264,13 @@ impl PgStore {
     }
 
     /// The organisation's published passages best matching a query: the nearest by meaning
-    /// (HNSW, cosine) and the best by words (full text), fused by reciprocal rank.
+    /// (HNSW, cosine) and the best by words (full text, the query parsed as `language`, ISO
+    /// 639-3), fused by reciprocal rank.
     pub async fn search_passages(
         &self,
         org: OrgId,
         query: &str,
+        language: &str,
         embedding: &[f32],
         limit: i64,
     ) -> Result<Vec<RetrievedPassage>> {
@@ -281,12 +283,21 @@ impl PgStore {
                  SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM ( \
                      SELECT id, embedding <=> $2::vector AS distance FROM kb_chunks \
                      WHERE organization_id = $1 AND published ORDER BY embedding <=> $2::vector LIMIT $4) nearest), \
+             terms AS ( \
+                 SELECT to_tsquery(kb_text_config($7), term) AS query FROM unnest($3::text[]) term), \
+             wanted AS ( \
+                 SELECT coalesce(string_agg('(' || query::text || ')', ' | '), '') AS any_term, \
+                     least(3, greatest(1, ceil(count(*) / 2.0)))::int AS min_terms \
+                 FROM terms WHERE numnode(query) > 0), \
              lexical AS ( \
                  SELECT id, row_number() OVER (ORDER BY relevance DESC) AS rank FROM ( \
-                     SELECT id, ts_rank_cd(words, q) AS relevance \
-                     FROM kb_chunks, to_tsquery('simple', $3) q \
-                     WHERE organization_id = $1 AND published AND words @@ q \
-                     ORDER BY ts_rank_cd(words, q) DESC LIMIT $4) best) \
+                     SELECT c.id, ts_rank_cd(c.words, to_tsquery('simple', w.any_term)) AS relevance \
+                     FROM kb_chunks c, wanted w \
+                     WHERE c.organization_id = $1 AND c.published AND w.any_term <> '' \
+                         AND c.words @@ to_tsquery('simple', w.any_term) \
+                         AND (SELECT count(*) FROM terms t WHERE numnode(t.query) > 0 AND c.words @@ t.query) \
+                             >= w.min_terms \
+                     ORDER BY relevance DESC LIMIT $4) best) \
              SELECT c.id AS passage_id, c.source, c.article_id, c.message_id, c.heading, c.content, c.language, \
                  (coalesce(1.0 / ($5 + s.rank), 0) + coalesce(1.0 / ($5 + l.rank), 0))::float8 AS score, \
                  (1 - (c.embedding <=> $2::vector))::float8 AS similarity \
@@ -296,10 +307,11 @@ impl PgStore {
         )
         .bind(org.0)
         .bind(vector_literal(embedding))
-        .bind(any_word_query(query))
+        .bind(query_terms(query))
         .bind(CANDIDATES)
         .bind(RRF_K)
         .bind(limit)
+        .bind(language)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -307,16 +319,17 @@ impl PgStore {
     }
 }
 
-/// A full-text query matching any of the text's words (a question rarely has all of a
-/// passage's words): `refund | card | days`. Only letters and digits pass, so nothing in the
-/// text can be tsquery syntax.
-fn any_word_query(text: &str) -> String {
+/// The query's words for full-text matching: letters and digits only (nothing in the text can
+/// be tsquery syntax), at most 32. A passage matches by words when it has at least half of
+/// the query's terms that are not stop words (at most three needed): one common word shared
+/// with a question ("get") is not a match, and a long customer message still finds passages.
+fn query_terms(text: &str) -> Vec<String> {
     let mut words: Vec<String> =
         text.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() >= 2).map(str::to_lowercase).collect();
     words.sort();
     words.dedup();
     words.truncate(32);
-    words.join(" | ")
+    words
 }
 
 async fn announce(
@@ -334,9 +347,9 @@ async fn announce(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_question_becomes_an_any_word_query_without_syntax() {
-        assert_eq!(super::any_word_query("When's my refund? (card) & 'x' !"), "card | my | refund | when");
-        assert_eq!(super::any_word_query("!!"), "");
+    fn a_question_becomes_words_without_syntax() {
+        assert_eq!(super::query_terms("When's my refund? (card) & 'x' !"), ["card", "my", "refund", "when"]);
+        assert!(super::query_terms("!!").is_empty());
     }
 
     #[test]

@@ -39,15 +39,15 @@ impl ArticleBody {
     fn parse(self) -> Result<ArticleInput, ApiError> {
         let mut errors = Vec::new();
         let title = self.title.trim().to_string();
-        if title.is_empty() || title.chars().count() > 300 {
-            errors.push(ValidationError::new("title", "1 to 300 characters"));
+        if title.is_empty() || title.chars().count() > 300 || title.contains('\0') {
+            errors.push(ValidationError::new("title", "1 to 300 characters, no NUL"));
         }
         if self.body.chars().count() > 200_000 || self.body.contains('\0') {
             errors.push(ValidationError::new("body", "up to 200,000 characters, no NUL"));
         }
         let tags: Vec<String> = self.tags.iter().map(|t| t.trim().to_string()).collect();
-        if tags.len() > 20 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 50) {
-            errors.push(ValidationError::new("tags", "up to 20 tags of 1 to 50 characters"));
+        if tags.len() > 20 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 50 || t.contains('\0')) {
+            errors.push(ValidationError::new("tags", "up to 20 tags of 1 to 50 characters, no NUL"));
         }
         let language = self.language.unwrap_or_else(|| "eng".into());
         if language.len() != 3 || !language.chars().all(|c| c.is_ascii_lowercase()) {

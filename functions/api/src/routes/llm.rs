@@ -132,6 +132,22 @@ fn trimmed(value: &Option<String>) -> Option<String> {
 fn validate(input: &AiSettingsInput, allow_private_urls: bool) -> Vec<ValidationError> {
     let mut errors = Vec::new();
     let mut error = |field: &str, message: &str| errors.push(ValidationError::new(field, message));
+    // Postgres text cannot hold NUL: refuse it here rather than fail there.
+    let texts = [
+        ("provider", input.provider.as_deref()),
+        ("model", input.model.as_deref()),
+        ("base_url", input.base_url.as_deref()),
+        ("api_version", input.api_version.as_deref()),
+        ("tone", Some(input.tone.as_str())),
+    ];
+    for (field, text) in texts {
+        if text.is_some_and(|t| t.contains('\0')) {
+            error(field, "must not contain NUL characters");
+        }
+    }
+    if input.blocked_phrases.iter().any(|p| p.contains('\0')) {
+        error("blocked_phrases", "must not contain NUL characters");
+    }
     let provider = input.provider.as_deref().map(|p| p.parse::<helpdesk_llm::ProviderKind>());
     let (model, base_url, api_version) = (trimmed(&input.model), trimmed(&input.base_url), trimmed(&input.api_version));
     use helpdesk_llm::ProviderKind as Kind;
@@ -178,6 +194,13 @@ fn validate(input: &AiSettingsInput, allow_private_urls: bool) -> Vec<Validation
     }
     if !(1..=100).contains(&input.budget_alert_percent) {
         error("budget_alert_percent", "between 1 and 100");
+    }
+    let too_long = |v: &Option<String>| v.as_deref().is_some_and(|v| v.chars().count() > 200);
+    if too_long(&input.model) || too_long(&input.api_version) {
+        error("model", "model and api_version are at most 200 characters");
+    }
+    if input.base_url.as_deref().is_some_and(|v| v.len() > 2_000) {
+        error("base_url", "at most 2,000 characters");
     }
     if input.tone.chars().count() > 500 {
         error("tone", "at most 500 characters");

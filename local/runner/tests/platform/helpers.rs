@@ -495,7 +495,8 @@ impl TestApp {
             .put(format!("{}/v1/ai/settings", self.base))
             .bearer_auth(&owner.token)
             .json(&serde_json::json!({
-                "external_llm_allowed": true, "provider": "openai", "model": "gpt-4o-mini", "api_key": llm_key,
+                // A key stored, but no call: these tests have no provider to reach.
+                "external_llm_allowed": false, "provider": "openai", "model": "gpt-4o-mini", "api_key": llm_key,
                 "hybrid_threshold": 0.5, "monthly_budget_usd": 25, "budget_alert_percent": 80,
                 "tone": format!("tone {marker}")
             }))
@@ -541,7 +542,6 @@ impl TestApp {
         .await;
         OwnedIds {
             by_path: vec![
-                ("/v1/kb/articles/{id}", article_id.clone()),
                 ("/v1/messages/{id}", message_id.clone()),
                 ("/v1/messages/{id}/classification", message_id.clone()),
                 ("/v1/ai/training-runs/{id}", text(&run, "id")),
@@ -552,6 +552,7 @@ impl TestApp {
                 ("/v1/roles/{id}", text(&role, "id")),
                 ("/v1/roles/{id}/permissions", text(&role, "id")),
                 ("/v1/api-keys/{id}", text(&key, "id")),
+                ("/v1/kb/articles/{id}", article_id.clone()),
             ],
             secrets: vec![
                 marker.to_string(),

@@ -116,7 +116,7 @@ async fn published_articles_are_indexed_and_found_by_meaning_and_by_words() {
 
     // By meaning: no word of the question is in the passage's key sentence.
     let question = "When will I get my money back?";
-    let found = app.store.search_passages(owner.org, question, &embed(question).await, 5).await.unwrap();
+    let found = app.store.search_passages(owner.org, question, "eng", &embed(question).await, 5).await.unwrap();
     assert_eq!(found[0].article_id.map(|id| id.to_string()).as_deref(), refunds["id"].as_str(), "{found:#?}");
     // Never an unpublished article, never another organisation's.
     for passage in &found {
@@ -124,9 +124,9 @@ async fn published_articles_are_indexed_and_found_by_meaning_and_by_words() {
     }
     // By words: a tracking question finds the shipping article's passage.
     let words = "tracking number email";
-    let found = app.store.search_passages(owner.org, words, &embed(words).await, 3).await.unwrap();
+    let found = app.store.search_passages(owner.org, words, "eng", &embed(words).await, 3).await.unwrap();
     assert_eq!(found[0].heading, "Shipping › Tracking");
-    let theirs_found = app.store.search_passages(other, question, &embed(question).await, 5).await.unwrap();
+    let theirs_found = app.store.search_passages(other, question, "eng", &embed(question).await, 5).await.unwrap();
     assert_eq!(theirs_found.len(), 1);
 
     // An edit re-indexes; a deletion takes the passages with it.
