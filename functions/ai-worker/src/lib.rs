@@ -207,13 +207,14 @@ async fn ask_llm(
     request_id: Option<&str>,
 ) -> Option<LlmOpinion> {
     let settings = match store.ai_settings(org).await {
-        Ok(s) => s.record,
+        Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "AI settings unavailable; local answer kept");
             return None;
         }
     };
-    if !settings.external_llm_allowed || local.confidence >= settings.hybrid_threshold || categories.is_empty() {
+    let own = &settings.record;
+    if !own.external_llm_allowed || local.confidence >= own.hybrid_threshold || categories.is_empty() {
         return None;
     }
     let names: Vec<&str> = categories.iter().map(|(n, _)| n.as_str()).collect();
@@ -245,7 +246,7 @@ async fn ask_llm(
             }),
         }),
     };
-    match gateway.ask(org, Feature::Classification, request_id, prompt).await {
+    match gateway.ask_with(org, &settings, Feature::Classification, request_id, prompt).await {
         Ok(LlmAnswer::Answered { structured, provider, model, latency_ms, .. }) => {
             let category = structured.as_ref().and_then(|v| v.get("category")).and_then(|c| c.as_str());
             match category.filter(|c| names.contains(c)) {

@@ -24,7 +24,7 @@ pub use permissions::{Permission, PermissionSet};
 pub use queue::{
     KbArticleChanged, MessageClassified, MessageReceived, Publisher, Queue, QueueRecord, TrainingRequested,
 };
-pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer};
+pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer, LLM_API_KEY_PURPOSE};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -11,6 +11,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 
+/// The purpose an organisation's LLM API key is sealed for (sealing and opening must agree).
+pub const LLM_API_KEY_PURPOSE: &str = "llm_api_key";
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedSecret {
     /// The data key, encrypted by the master key.

@@ -15,9 +15,6 @@ use helpdesk_llm::{ApiKey, ChatRequest, LlmError, LlmProvider, OutputSchema, Pro
 use helpdesk_store::{AiSettings, LlmCall, PgStore};
 use std::sync::Arc;
 
-/// What the organisation's sealed key is for (bound to it with the organisation).
-pub const LLM_KEY_PURPOSE: &str = "llm_api_key";
-
 /// The uses of an LLM, as the ledger names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feature {
@@ -168,7 +165,11 @@ impl LlmGateway {
         if let (Some(kind), Some(model)) = (&own.provider, &own.model) {
             let key = match &settings.api_key {
                 Some(sealed) => {
-                    let bytes = self.sealer.open(org, LLM_KEY_PURPOSE, sealed).await.map_err(anyhow::Error::msg)?;
+                    let bytes = self
+                        .sealer
+                        .open(org, helpdesk_domain::LLM_API_KEY_PURPOSE, sealed)
+                        .await
+                        .map_err(anyhow::Error::msg)?;
                     Some(ApiKey::new(String::from_utf8(bytes)?))
                 }
                 None => None,
@@ -200,10 +201,23 @@ impl LlmGateway {
         prompt: Prompt,
     ) -> anyhow::Result<LlmAnswer> {
         let settings = self.store.ai_settings(org).await?;
+        self.ask_with(org, &settings, feature, request_id, prompt).await
+    }
+
+    /// [`Self::ask`] with the organisation's settings already read (a caller that decides on
+    /// them first, as hybrid classification does, reads them once).
+    pub async fn ask_with(
+        &self,
+        org: OrgId,
+        settings: &AiSettings,
+        feature: Feature,
+        request_id: Option<&str>,
+        prompt: Prompt,
+    ) -> anyhow::Result<LlmAnswer> {
         if !settings.record.external_llm_allowed {
             return Ok(LlmAnswer::Local(LocalReason::NotAllowed));
         }
-        let providers = self.providers(org, &settings).await?;
+        let providers = self.providers(org, settings).await?;
         let Some(first) = providers.first() else {
             return Ok(LlmAnswer::Local(LocalReason::NoProvider));
         };

@@ -13,9 +13,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::net::IpAddr;
 use utoipa::{IntoParams, ToSchema};
 
-/// What the sealed key is for (bound to the ciphertext with the organisation).
-pub const LLM_KEY_PURPOSE: &str = "llm_api_key";
-
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AiSettingsInput {
@@ -101,8 +98,11 @@ pub async fn put_settings(
         Some(None) => KeyChange::Remove,
         Some(Some(key)) => {
             let key = key.trim();
-            let sealed =
-                state.sealer.seal(auth.org, LLM_KEY_PURPOSE, key.as_bytes()).await.map_err(ApiError::internal)?;
+            let sealed = state
+                .sealer
+                .seal(auth.org, helpdesk_domain::LLM_API_KEY_PURPOSE, key.as_bytes())
+                .await
+                .map_err(ApiError::internal)?;
             let hint: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
             KeyChange::Set { sealed, hint }
         }

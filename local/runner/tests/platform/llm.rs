@@ -1,7 +1,7 @@
 //! An organisation's LLM settings and the ledger of calls: the key sealed with KMS and never
 //! shown again, settings checked field by field, usage and the budget from the ledger.
 
-use crate::helpers::{sdk_config, spawn_app, test_env};
+use crate::helpers::{sdk_config, spawn_app, test_env, TestApp};
 use helpdesk_aws::KmsEnvelope;
 use helpdesk_domain::{SealedSecret, SecretSealer};
 use helpdesk_store::LlmCall;
@@ -18,6 +18,17 @@ fn settings(extra: Value) -> Value {
     )
 }
 
+/// `PUT /v1/ai/settings` as `token`: the response, whatever its status.
+async fn send_settings(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.http.put(format!("{}/v1/ai/settings", app.base)).bearer_auth(token).json(body).send().await.unwrap()
+}
+
+/// Saves settings that must be accepted.
+async fn put_settings(app: &TestApp, token: &str, body: Value) {
+    let response = send_settings(app, token, &body).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
 /// `base` with `extra`'s fields set over it.
 fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
@@ -31,8 +42,8 @@ async fn an_organisations_key_is_sealed_with_kms_and_never_shown_again() {
     let app = spawn_app().await;
     let owner = app.signup().await;
     let put = |body: Value| {
-        let (http, url, token) = (app.http.clone(), format!("{}/v1/ai/settings", app.base), owner.token.clone());
-        async move { http.put(url).bearer_auth(token).json(&body).send().await.unwrap() }
+        let (app, token) = (&app, owner.token.clone());
+        async move { send_settings(app, &token, &body).await }
     };
     let defaults = app.get_json(&owner.token, "/v1/ai/settings").await;
     assert_eq!(
@@ -61,8 +72,8 @@ async fn an_organisations_key_is_sealed_with_kms_and_never_shown_again() {
     assert!(!ciphertext.windows(8).any(|w| w == b"4f1c9e0b"));
     let kms = KmsEnvelope::new(&sdk_config(&test_env().endpoint).await, app.resources.physical_id("DataKey").unwrap());
     let sealed = SealedSecret { encrypted_key, nonce, ciphertext };
-    assert_eq!(kms.open(owner.org, "llm_api_key", &sealed).await.unwrap(), key.as_bytes());
-    assert!(kms.open(helpdesk_domain::OrgId::new(), "llm_api_key", &sealed).await.is_err());
+    assert_eq!(kms.open(owner.org, helpdesk_domain::LLM_API_KEY_PURPOSE, &sealed).await.unwrap(), key.as_bytes());
+    assert!(kms.open(helpdesk_domain::OrgId::new(), helpdesk_domain::LLM_API_KEY_PURPOSE, &sealed).await.is_err());
 
     // Absent: kept. null: removed.
     let kept: Value = put(settings(json!({"model": "gpt-4o"}))).await.json().await.unwrap();
@@ -72,14 +83,7 @@ async fn an_organisations_key_is_sealed_with_kms_and_never_shown_again() {
 
     // An agent may not change them.
     let agent = app.invite(&owner, "agent").await;
-    let refused = app
-        .http
-        .put(format!("{}/v1/ai/settings", app.base))
-        .bearer_auth(&agent.token)
-        .json(&settings(json!({})))
-        .send()
-        .await
-        .unwrap();
+    let refused = send_settings(&app, &agent.token, &settings(json!({}))).await;
     assert_eq!(refused.status(), 403);
 }
 
@@ -87,17 +91,11 @@ async fn an_organisations_key_is_sealed_with_kms_and_never_shown_again() {
 async fn bad_settings_are_refused_field_by_field() {
     let app = spawn_app_refusing_private_urls().await;
     let owner = app.signup().await;
-    let refused = app
-        .http
-        .put(format!("{}/v1/ai/settings", app.base))
-        .bearer_auth(&owner.token)
-        .json(&settings(json!({
-            "provider": "azure_openai", "base_url": "https://10.1.2.3/", "hybrid_threshold": 1.5,
-            "budget_alert_percent": 0, "blocked_phrases": [" "]
-        })))
-        .send()
-        .await
-        .unwrap();
+    let bad = settings(json!({
+        "provider": "azure_openai", "base_url": "https://10.1.2.3/", "hybrid_threshold": 1.5,
+        "budget_alert_percent": 0, "blocked_phrases": [" "]
+    }));
+    let refused = send_settings(&app, &owner.token, &bad).await;
     assert_eq!(refused.status(), 422);
     let problem: Value = refused.json().await.unwrap();
     let mut fields: Vec<&str> =
@@ -108,14 +106,7 @@ async fn bad_settings_are_refused_field_by_field() {
         ["api_version", "base_url", "blocked_phrases", "budget_alert_percent", "hybrid_threshold"],
         "{problem}"
     );
-    let unknown = app
-        .http
-        .put(format!("{}/v1/ai/settings", app.base))
-        .bearer_auth(&owner.token)
-        .json(&settings(json!({"provider": "gemini"})))
-        .send()
-        .await
-        .unwrap();
+    let unknown = send_settings(&app, &owner.token, &settings(json!({"provider": "gemini"}))).await;
     assert_eq!(unknown.status(), 422);
     // Nothing was saved.
     assert_eq!(app.get_json(&owner.token, "/v1/ai/settings").await["provider"], Value::Null);
@@ -157,15 +148,7 @@ async fn usage_adds_up_the_ledger_by_feature_model_and_day_with_the_budget() {
         app.store.record_llm_call(owner.org, &c).await.unwrap();
     }
     app.store.record_llm_call(other, &call("draft", "gpt-4o", 9_000_000, "ok", 500)).await.unwrap();
-    let put = app
-        .http
-        .put(format!("{}/v1/ai/settings", app.base))
-        .bearer_auth(&owner.token)
-        .json(&settings(json!({})))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
+    put_settings(&app, &owner.token, settings(json!({}))).await;
 
     let usage = app.get_json(&owner.token, "/v1/ai/usage").await;
     assert_eq!(usage["total"]["calls"], 3);
@@ -200,7 +183,7 @@ async fn usage_adds_up_the_ledger_by_feature_model_and_day_with_the_budget() {
 }
 
 mod gateway {
-    use super::{settings, with};
+    use super::{put_settings, settings, with};
     use crate::helpers::{sdk_config, spawn_app, test_env, TestApp};
     use helpdesk_aws::KmsEnvelope;
     use helpdesk_llm::resilience::RetryPolicy;
@@ -238,12 +221,6 @@ mod gateway {
             temperature: Some(0.3),
             schema: None,
         }
-    }
-
-    async fn put_settings(app: &TestApp, token: &str, body: Value) {
-        let response =
-            app.http.put(format!("{}/v1/ai/settings", app.base)).bearer_auth(token).json(&body).send().await.unwrap();
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     }
 
     fn own_provider(server: &MockServer, extra: Value) -> Value {

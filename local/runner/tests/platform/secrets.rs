@@ -3,7 +3,7 @@
 
 use crate::helpers::{provision, sdk_config, test_env};
 use helpdesk_aws::KmsEnvelope;
-use helpdesk_domain::{OrgId, SecretSealer};
+use helpdesk_domain::{OrgId, SecretSealer, LLM_API_KEY_PURPOSE as PURPOSE};
 
 #[tokio::test]
 async fn a_sealed_secret_opens_only_for_its_organisation_and_purpose() {
@@ -15,16 +15,16 @@ async fn a_sealed_secret_opens_only_for_its_organisation_and_purpose() {
     let (org, other) = (OrgId::new(), OrgId::new());
     let api_key = b"sk-live-0123456789abcdef";
 
-    let sealed = kms.seal(org, "llm_api_key", api_key).await.unwrap();
+    let sealed = kms.seal(org, PURPOSE, api_key).await.unwrap();
     assert!(!sealed.ciphertext.windows(api_key.len()).any(|w| w == api_key), "not in the clear");
-    assert_eq!(kms.open(org, "llm_api_key", &sealed).await.unwrap(), api_key);
+    assert_eq!(kms.open(org, PURPOSE, &sealed).await.unwrap(), api_key);
     // A fresh data key and nonce each time: the same secret never seals the same way twice.
-    let again = kms.seal(org, "llm_api_key", api_key).await.unwrap();
+    let again = kms.seal(org, PURPOSE, api_key).await.unwrap();
     assert_ne!((&again.encrypted_key, &again.ciphertext), (&sealed.encrypted_key, &sealed.ciphertext));
 
-    assert!(kms.open(other, "llm_api_key", &sealed).await.is_err(), "another organisation");
+    assert!(kms.open(other, PURPOSE, &sealed).await.is_err(), "another organisation");
     assert!(kms.open(org, "mailbox_password", &sealed).await.is_err(), "another purpose");
     let mut tampered = sealed.clone();
     tampered.ciphertext[0] ^= 1;
-    assert!(kms.open(org, "llm_api_key", &tampered).await.is_err(), "tampered with");
+    assert!(kms.open(org, PURPOSE, &tampered).await.is_err(), "tampered with");
 }
