@@ -2,6 +2,11 @@
 //! passages match its current version — cut into passages the encoder reads whole, embedded,
 //! and stored with their words for full-text search.
 //!
+//! A resolved conversation's record makes its agents' replies passages too (source `reply`):
+//! each reply as a template (the customer's personal data, name and order numbers replaced by
+//! slots), embedded as the customer message it answered, so a new customer asking the same
+//! finds it.
+//!
 //! Records are idempotent: a version already indexed, or older than the article's, is skipped
 //! (the newer change has its own record); a deleted article has no passages left to index. A
 //! record fails (and SQS redelivers it, then moves it to the DLQ) only when the database or the
@@ -10,10 +15,11 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use helpdesk_ai::chunk::chunk_markdown;
 use helpdesk_ai::encoder::SentenceEncoder;
-use helpdesk_domain::KbArticleChanged;
+use helpdesk_ai::reply::{templatise, MIN_CHARS};
+use helpdesk_domain::{ConversationResolved, KbArticleChanged};
 use helpdesk_platform::ai::EncoderSource;
 use helpdesk_platform::Bootstrap;
-use helpdesk_store::{IndexOutcome, PassageInput, PgStore};
+use helpdesk_store::{IndexOutcome, PassageInput, PgStore, ReplyPassage};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -47,10 +53,29 @@ impl Indexer {
 
     async fn process(&self, record: &SqsMessage) -> Result<(), ()> {
         let sqs_message_id = record.message_id.as_deref().unwrap_or_default();
-        let change = match serde_json::from_str::<KbArticleChanged>(record.body.as_deref().unwrap_or_default()) {
+        let body = record.body.as_deref().unwrap_or_default();
+        // A conversation's record has no article: each kind parses as its own only.
+        if let Ok(resolved) = serde_json::from_str::<ConversationResolved>(body) {
+            let span = tracing::info_span!(
+                "record",
+                function = "ai-indexer",
+                sqs_message_id,
+                request_id = resolved.request_id.as_deref().unwrap_or(""),
+                org = %resolved.organization_id,
+                conversation_id = %resolved.conversation_id,
+            );
+            return async move {
+                self.index_replies(&resolved)
+                    .await
+                    .map_err(|e| tracing::warn!(error = %e, "record failed; SQS will redeliver it"))
+            }
+            .instrument(span)
+            .await;
+        }
+        let change = match serde_json::from_str::<KbArticleChanged>(body) {
             Ok(change) => change,
             Err(e) => {
-                tracing::warn!(function = "ai-indexer", sqs_message_id, error = %e, "record is not a KbArticleChanged");
+                tracing::warn!(function = "ai-indexer", sqs_message_id, error = %e, "record is neither a KbArticleChanged nor a ConversationResolved");
                 return Err(());
             }
         };
@@ -68,6 +93,52 @@ impl Indexer {
         }
         .instrument(span)
         .await
+    }
+
+    /// Makes a resolved conversation's agent replies its passages (none when it was reopened
+    /// since: the next resolution indexes it again).
+    pub async fn index_replies(&self, resolved: &ConversationResolved) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let org = resolved.organization_id;
+        let Some(conversation) = self.store.resolved_replies(org, resolved.conversation_id).await? else {
+            tracing::info!(outcome = "skipped", "the conversation is not resolved (or is gone)");
+            return Ok(());
+        };
+        let name = conversation.contact_name.as_deref();
+        let language = conversation.language.clone().filter(|l| l != "und").unwrap_or_else(|| "eng".into());
+        let replies: Vec<(uuid::Uuid, String, String)> = conversation
+            .replies
+            .iter()
+            .filter(|(_, body, _)| body.trim().chars().count() >= MIN_CHARS)
+            .map(|(id, body, question)| {
+                let question = question.as_deref().unwrap_or(body.as_str());
+                (*id, templatise(body.trim(), name), templatise(question, name))
+            })
+            .collect();
+        let encoder = self.encoder.clone();
+        let questions: Vec<String> = replies.iter().map(|(_, _, q)| q.clone()).collect();
+        let embeddings = tokio::task::spawn_blocking(move || encoder.encode(&questions)).await??;
+        let heading = conversation.subject.clone().unwrap_or_default();
+        let passages: Vec<ReplyPassage> = replies
+            .into_iter()
+            .zip(embeddings)
+            .map(|((message_id, content, _), embedding)| ReplyPassage {
+                message_id,
+                ordinal: 0,
+                heading: heading.clone(),
+                content,
+                language: language.clone(),
+                embedding,
+            })
+            .collect();
+        let indexed = self.store.index_replies(org, resolved.conversation_id, &passages).await?;
+        tracing::info!(
+            outcome = "indexed",
+            passages = indexed,
+            latency_ms = started.elapsed().as_millis() as u64,
+            "replies indexed"
+        );
+        Ok(())
     }
 
     pub async fn index(&self, change: &KbArticleChanged) -> anyhow::Result<()> {

@@ -33,7 +33,8 @@ use utoipa_axum::routes;
         (name = "api-keys", description = "Keys for API consumers, scoped to permissions"),
         (name = "conversations", description = "Threads of a contact's messages"),
         (name = "ai", description = "Category reviews, live model accuracy, training, model versions, LLM settings and usage"),
-        (name = "kb", description = "The knowledge base: articles drafts are grounded in"),
+        (name = "kb", description = "The knowledge base: articles drafts are grounded in, and search"),
+        (name = "assist", description = "Reply drafts, summaries, translation (the ai-api function)"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document")
     )
@@ -136,6 +137,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::kb::show, routes::kb::update, routes::kb::delete))
         .routes(routes!(routes::conversations::list))
         .routes(routes!(routes::conversations::show))
+        .routes(routes!(routes::conversations::reply))
         .routes(routes!(routes::health::live))
         .routes(routes!(routes::health::ready))
         .routes(routes!(routes::health::detailed))
@@ -148,6 +150,7 @@ pub fn openapi() -> &'static Document {
     DOCUMENT.get_or_init(|| {
         let mut document = documented_routes().split_for_parts().1;
         document.merge(auth::openapi::document());
+        document.merge(ai_api::openapi::document());
         document_common_answers(&mut document);
         document.info.version = helpdesk_platform::VERSION.to_string();
         document

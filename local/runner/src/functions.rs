@@ -159,6 +159,21 @@ impl LocalFunction {
                     min_verdicts: ai_trainer::min_verdicts(lookup),
                 }))
             }
+            "ai-api" => {
+                if clients.ai.encoder().is_none() {
+                    return Err(anyhow!("ai-api needs the sentence encoder (python local/models.py fetch)"));
+                }
+                Box::new(HttpFunction {
+                    router: ai_api::router(ai_api::AiApiState {
+                        assistant: Arc::new(ai_api::Assistant {
+                            store: store.clone(),
+                            engine: clients.ai.clone(),
+                            llm: Some(Arc::new(llm_gateway(&store, clients, &lookup)?)),
+                        }),
+                        gateway: gateway(&[]),
+                    }),
+                })
+            }
             "ai-indexer" => Box::new(AiIndexer(ai_indexer::Indexer {
                 store: store.clone(),
                 encoder: clients

@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod pii;
 pub mod pii_eval;
 pub mod prepare;
+pub mod reply;
 pub mod sentiment;
 pub mod signals;
 pub mod tenant;

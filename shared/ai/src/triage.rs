@@ -172,6 +172,11 @@ impl Engine {
         &self.defaults
     }
 
+    /// The language detector the engine triages with (drafts are checked with it too).
+    pub fn languages(&self) -> &Detector {
+        &self.language
+    }
+
     /// Triage of one message with the organisation's model, or the defaults when it has none.
     pub fn triage(&self, input: &MessageInput<'_>, tenant: Option<&TenantModel>) -> Result<Classification> {
         let mut stage_ms = BTreeMap::new();

@@ -22,7 +22,8 @@ pub use mail::{Mailer, OutgoingEmail};
 pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
 pub use queue::{
-    KbArticleChanged, MessageClassified, MessageReceived, Publisher, Queue, QueueRecord, TrainingRequested,
+    ConversationResolved, KbArticleChanged, MessageClassified, MessageReceived, Publisher, Queue, QueueRecord,
+    TrainingRequested,
 };
 pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer, LLM_API_KEY_PURPOSE};
 

@@ -100,6 +100,17 @@ pub struct KbArticleChanged {
     pub request_id: Option<String>,
 }
 
+/// On `kb-indexing`: a conversation was resolved; the indexer makes its agents' replies
+/// retrieval passages (as templates: the customer's personal data taken out), so drafts learn
+/// from what the team actually wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationResolved {
+    pub organization_id: OrgId,
+    pub conversation_id: uuid::Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
 /// One record to put on a queue; `id` is the outbox row's, so a record can be traced end to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueRecord {

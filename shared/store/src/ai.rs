@@ -86,6 +86,8 @@ pub struct AiMetrics {
     /// The organisation's own model, when one is active (else the defaults answer).
     pub active_model: Option<ModelRecord>,
     pub last_training_run: Option<TrainingRunRecord>,
+    /// Reply drafts made since then and what agents did with them.
+    pub drafts: crate::DraftMetrics,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +217,7 @@ impl PgStore {
         sqlx::query(
             "INSERT INTO training_data (id, organization_id, message_id, subject, text, channel, label, source, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (organization_id, message_id) WHERE source IN ('confirmation', 'correction') \
+             ON CONFLICT (organization_id, message_id) WHERE source IN ('confirmation', 'correction', 'draft_feedback') \
              DO UPDATE SET label = EXCLUDED.label, source = EXCLUDED.source, created_by = EXCLUDED.created_by, \
                 subject = EXCLUDED.subject, text = EXCLUDED.text, channel = EXCLUDED.channel, updated_at = now()",
         )
@@ -293,6 +295,7 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
+        let drafts = self.draft_metrics(org, since).await?;
 
         let share = |part: i64, whole: i64| (whole > 0).then(|| part as f64 / whole as f64);
         let by_model: Vec<ModelFigures> = models
@@ -331,6 +334,7 @@ impl PgStore {
                 .collect(),
             active_model: active_model.map(model_record),
             last_training_run,
+            drafts,
         })
     }
 

@@ -79,7 +79,7 @@ const ARTICLE_COLUMNS: &str =
     "id, title, body, tags, language, published, version, indexed_version, indexed_at, created_at, updated_at";
 
 /// pgvector's text form: `[0.1,0.2,…]`.
-fn vector_literal(v: &[f32]) -> String {
+pub(crate) fn vector_literal(v: &[f32]) -> String {
     let mut s = String::with_capacity(v.len() * 10 + 2);
     s.push('[');
     for (i, x) in v.iter().enumerate() {

@@ -4,6 +4,7 @@
 
 mod ai;
 mod classifications;
+mod drafts;
 mod identity;
 mod kb;
 mod llm;
@@ -17,6 +18,10 @@ pub use ai::{
     VerdictRecord,
 };
 pub use classifications::{ActiveModelRef, MessageToClassify, SaveClassificationOutcome};
+pub use drafts::{
+    DraftMetrics, DraftOutcome, DraftProviderFigures, DraftRecord, FeedbackOutcome, NewDraft, NewReply, ReplyOutcome,
+    ReplyPassage, ReplyRecord, ResolvedReplies,
+};
 pub use identity::{
     ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, NewApiKey, NewInvitation,
     OrganizationRecord, PendingInvitation, Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,

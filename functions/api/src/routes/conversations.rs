@@ -1,10 +1,13 @@
 use super::parse_id;
 use crate::AppState;
 use axum::extract::{Path, State};
-use axum::Json;
-use helpdesk_domain::{ConversationId, ConversationStatus, Permission, UserId};
-use helpdesk_http::{ApiError, ApiQuery, AuthContext, Cursor, Problem};
-use helpdesk_store::{ConversationFilter, ConversationRecord, ConversationSummary, MessageRecord};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use helpdesk_domain::{ConversationId, ConversationStatus, Permission, UserId, ValidationError};
+use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, Cursor, Problem, RequestId};
+use helpdesk_store::{
+    ConversationFilter, ConversationRecord, ConversationSummary, MessageRecord, NewReply, ReplyOutcome, ReplyRecord,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -126,4 +129,68 @@ pub async fn show(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("conversation {id} not found")))?;
     Ok(Json(ConversationWithMessages { conversation, messages }))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    /// The reply, 1 to 20,000 characters.
+    #[schema(example = "Hi Ana, your refund was issued today.")]
+    pub body: String,
+    /// The draft it was written from (`POST /v1/conversations/{id}/draft`): recorded as
+    /// accepted when sent as drafted, edited otherwise.
+    pub draft_id: Option<uuid::Uuid>,
+    /// Resolve the conversation with this reply (its replies then become retrieval passages
+    /// for future drafts). `false` by default.
+    #[serde(default)]
+    pub resolve: bool,
+}
+
+/// `POST /v1/conversations/{id}/replies`: an agent's reply, stored before the answer (sending
+/// it comes with the outbound mail function); with `resolve`, the conversation is resolved and
+/// its replies are indexed for drafts.
+#[utoipa::path(
+    post, path = "/v1/conversations/{id}/replies", tag = "conversations",
+    params(("id" = uuid::Uuid, Path, description = "Conversation id")),
+    request_body = ReplyBody,
+    responses(
+        (status = 201, description = "Stored", body = ReplyRecord),
+        (status = 404, description = "No such conversation, or no such draft of it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The draft already has feedback, or it failed a quality gate and is sent unchanged", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["messages:write"]))
+)]
+pub async fn reply(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> Result<(StatusCode, Json<ReplyRecord>), ApiError> {
+    auth.require(Permission::MessagesWrite)?;
+    let id: ConversationId = parse_id(&id, "conversation")?;
+    let text = body.body.trim();
+    if text.is_empty() || text.chars().count() > 20_000 || text.contains('\0') {
+        return Err(ApiError::Validation(vec![ValidationError::new("body", "1 to 20,000 characters, no NUL")]));
+    }
+    let reply = NewReply {
+        conversation_id: id.0,
+        body: text.to_string(),
+        author: auth.user_id().ok(),
+        draft_id: body.draft_id,
+        resolve: body.resolve,
+        request_id: Some(request_id.0.clone()),
+    };
+    match state.store.record_reply(auth.org, &reply).await.map_err(ApiError::internal)? {
+        ReplyOutcome::Recorded(record, announcements) => {
+            helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, auth.org, &announcements).await;
+            Ok((StatusCode::CREATED, Json(record)))
+        }
+        ReplyOutcome::NoSuchConversation => Err(ApiError::NotFound(format!("conversation {id} not found"))),
+        ReplyOutcome::NoSuchDraft => Err(ApiError::NotFound("no such draft of this conversation".into())),
+        ReplyOutcome::DraftConflict { status } => Err(ApiError::Conflict(match status.as_str() {
+            "blocked" => "the draft failed a quality gate: edit it before sending".to_string(),
+            other => format!("the draft is already {other}"),
+        })),
+    }
 }
