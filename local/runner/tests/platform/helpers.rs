@@ -416,6 +416,8 @@ pub fn body_for(method: &str, path: &str, unique: &str) -> Option<Value> {
         ("post", "/v1/kb/articles") | ("put", "/v1/kb/articles/{id}") => {
             json!({"title": format!("Article {unique}"), "body": "Refunds take 5 days.", "published": true})
         }
+        ("post", "/v1/conversations/{id}/replies") => json!({"body": format!("Thanks, we are on it ({unique}).")}),
+        ("post", "/v1/drafts/{id}/feedback") => json!({"outcome": "rejected"}),
         ("post", "/v1/auth/refresh") => json!({"refresh_token": "hdr_not-a-token"}),
         ("post", "/v1/auth/login") => json!({"organization": "nobody", "email": "no@body.example", "password": "x"}),
         _ => json!({}),
@@ -540,6 +542,11 @@ impl TestApp {
             (a["indexed_version"] == 1).then_some(())
         })
         .await;
+        let conversation_id = text(&accepted, "conversation_id");
+        // A draft by the local engine (external LLMs are not allowed above).
+        let draft = self.post(Some(&owner.token), &format!("/v1/conversations/{conversation_id}/draft"), &serde_json::json!({})).await;
+        assert_eq!(draft.status(), 201);
+        let draft: Value = draft.json().await.unwrap();
         OwnedIds {
             by_path: vec![
                 ("/v1/messages/{id}", message_id.clone()),
@@ -553,6 +560,12 @@ impl TestApp {
                 ("/v1/roles/{id}/permissions", text(&role, "id")),
                 ("/v1/api-keys/{id}", text(&key, "id")),
                 ("/v1/kb/articles/{id}", article_id.clone()),
+                ("/v1/conversations/{id}/draft", conversation_id.clone()),
+                ("/v1/conversations/{id}/summary", conversation_id.clone()),
+                ("/v1/conversations/{id}/replies", conversation_id.clone()),
+                ("/v1/messages/{id}/translate", message_id.clone()),
+                ("/v1/drafts/{id}", text(&draft, "id")),
+                ("/v1/drafts/{id}/feedback", text(&draft, "id")),
             ],
             secrets: vec![
                 marker.to_string(),

@@ -32,6 +32,7 @@ async fn a_query_with_no_organisation_set_sees_nothing() {
         "ai_llm_calls",
         "kb_articles",
         "kb_chunks",
+        "responses",
     ];
     for table in tables {
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await.unwrap();

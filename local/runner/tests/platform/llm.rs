@@ -7,7 +7,7 @@ use helpdesk_domain::{SealedSecret, SecretSealer};
 use helpdesk_store::LlmCall;
 use serde_json::{json, Value};
 
-fn settings(extra: Value) -> Value {
+pub(crate) fn settings(extra: Value) -> Value {
     with(
         json!({
             "external_llm_allowed": true, "provider": "openai", "model": "gpt-4o-mini",
@@ -24,13 +24,13 @@ async fn send_settings(app: &TestApp, token: &str, body: &Value) -> reqwest::Res
 }
 
 /// Saves settings that must be accepted.
-async fn put_settings(app: &TestApp, token: &str, body: Value) {
+pub(crate) async fn put_settings(app: &TestApp, token: &str, body: Value) {
     let response = send_settings(app, token, &body).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }
 
 /// `base` with `extra`'s fields set over it.
-fn with(mut base: Value, extra: Value) -> Value {
+pub(crate) fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         base[k] = v.clone();
     }

@@ -5,6 +5,7 @@ mod ai;
 mod bad_input;
 mod conversations;
 mod deploy;
+mod drafts;
 mod events;
 mod gateway;
 mod health;
