@@ -10,7 +10,14 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// A message from a named customer; returns (message id, conversation id) once classified.
-async fn customer_writes(app: &TestApp, token: &str, email: &str, name: &str, subject: &str, body: &str) -> (String, String) {
+async fn customer_writes(
+    app: &TestApp,
+    token: &str,
+    email: &str,
+    name: &str,
+    subject: &str,
+    body: &str,
+) -> (String, String) {
     let message = json!({"channel": "api", "from": {"email": email, "name": name}, "subject": subject, "body": body});
     let response = app.post_message(token, &message, None).await;
     assert_eq!(response.status(), 202);
@@ -56,7 +63,8 @@ fn own_provider(server: &MockServer) -> Value {
 }
 
 async fn published_article(app: &TestApp, token: &str, title: &str, body: &str) -> String {
-    let response = app.post(Some(token), "/v1/kb/articles", &json!({"title": title, "body": body, "published": true})).await;
+    let response =
+        app.post(Some(token), "/v1/kb/articles", &json!({"title": title, "body": body, "published": true})).await;
     assert_eq!(response.status(), 201);
     let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     eventually("the article to be indexed", Duration::from_secs(30), || async {
@@ -74,11 +82,16 @@ async fn without_an_llm_a_resolved_conversations_reply_is_reused_for_the_next_cu
 
     // Maria's refund question, answered and resolved by an agent.
     let (_, maria) = customer_writes(
-        &app, &owner.token, "maria@shop.example", "Maria Lopez", "Refund not received",
+        &app,
+        &owner.token,
+        "maria@shop.example",
+        "Maria Lopez",
+        "Refund not received",
         "Hi, my refund for order #55120 has not arrived yet. When will I get my money back?",
     )
     .await;
-    let answer = "Hi Maria, the refund for order #55120 was issued on Monday and reaches your card within 5 working days. \
+    let answer =
+        "Hi Maria, the refund for order #55120 was issued on Monday and reaches your card within 5 working days. \
                   We also sent the confirmation to maria@shop.example.";
     let sent = reply(&app, &owner.token, &maria, json!({"body": answer, "resolve": true})).await;
     assert_eq!(sent.status(), 201);
@@ -100,7 +113,11 @@ async fn without_an_llm_a_resolved_conversations_reply_is_reused_for_the_next_cu
 
     // Ana asks the same: her draft is that reply, filled with her name, order and email.
     let (ana_message, ana) = customer_writes(
-        &app, &owner.token, "ana@mail.example", "Ana Silva", "Refund not received",
+        &app,
+        &owner.token,
+        "ana@mail.example",
+        "Ana Silva",
+        "Refund not received",
         "Hi, my refund for order #A-7781 has not arrived yet. When will I get my money back?",
     )
     .await;
@@ -127,18 +144,22 @@ async fn without_an_llm_a_resolved_conversations_reply_is_reused_for_the_next_cu
     let sent = reply(&app, &owner.token, &ana, json!({"body": body, "draft_id": drafted["id"]})).await;
     assert_eq!(sent.status(), 201);
     assert_eq!(sent.json::<Value>().await.unwrap()["draft_outcome"], "accepted");
-    let again = app.post(Some(&owner.token), &format!("/v1/drafts/{}/feedback", drafted["id"].as_str().unwrap()), &json!({"outcome": "rejected"})).await;
+    let again = app
+        .post(
+            Some(&owner.token),
+            &format!("/v1/drafts/{}/feedback", drafted["id"].as_str().unwrap()),
+            &json!({"outcome": "rejected"}),
+        )
+        .await;
     assert_eq!(again.status(), 409, "feedback is given once");
     let metrics = app.get_json(&owner.token, "/v1/ai/metrics").await;
     assert_eq!((metrics["drafts"]["generated"].clone(), metrics["drafts"]["accepted"].clone()), (json!(1), json!(1)));
     assert_eq!(metrics["drafts"]["acceptance_rate"], json!(1.0));
-    let label: (String, String) = sqlx::query_as(
-        "SELECT label, source FROM training_data WHERE message_id = $1::uuid",
-    )
-    .bind(&ana_message)
-    .fetch_one(app.owner.pool())
-    .await
-    .unwrap();
+    let label: (String, String) = sqlx::query_as("SELECT label, source FROM training_data WHERE message_id = $1::uuid")
+        .bind(&ana_message)
+        .fetch_one(app.owner.pool())
+        .await
+        .unwrap();
     assert_eq!(label.1, "draft_feedback");
     assert_eq!(label.0, metrics["by_category"][0]["category"].as_str().unwrap_or(&label.0));
 }
@@ -149,12 +170,18 @@ async fn without_a_close_reply_the_draft_is_the_categorys_template_quoting_the_a
     let owner = app.signup().await;
     local_only(&app, &owner.token).await;
     let article = published_article(
-        &app, &owner.token, "How long does a refund take?",
+        &app,
+        &owner.token,
+        "How long does a refund take?",
         "Card refunds reach your card within 5 to 10 working days after we receive the returned item.",
     )
     .await;
     let (_, conversation) = customer_writes(
-        &app, &owner.token, "li@mail.example", "Li Wei", "Refund",
+        &app,
+        &owner.token,
+        "li@mail.example",
+        "Li Wei",
+        "Refund",
         "I returned the shoes. How long does a refund take for order 10042?",
     )
     .await;
@@ -176,10 +203,15 @@ async fn without_a_close_reply_the_draft_is_the_categorys_template_quoting_the_a
     let summary = app.post(Some(&owner.token), &format!("/v1/conversations/{conversation}/summary"), &json!({})).await;
     assert_eq!(summary.status(), 200);
     let summary: Value = summary.json().await.unwrap();
-    assert_eq!((summary["provider"].as_str(), summary["fallback_reason"].as_str()), (Some("local"), Some("not_allowed")));
+    assert_eq!(
+        (summary["provider"].as_str(), summary["fallback_reason"].as_str()),
+        (Some("local"), Some("not_allowed"))
+    );
     assert!(summary["summary"].as_str().unwrap().contains("How long does a refund take for order 10042?"), "{summary}");
     let message = drafted["message_id"].as_str().unwrap();
-    let refused = app.post(Some(&owner.token), &format!("/v1/messages/{message}/translate"), &json!({"target_language": "spa"})).await;
+    let refused = app
+        .post(Some(&owner.token), &format!("/v1/messages/{message}/translate"), &json!({"target_language": "spa"}))
+        .await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
     let same = app.post(Some(&owner.token), &format!("/v1/messages/{message}/translate"), &json!({})).await;
@@ -214,12 +246,18 @@ async fn an_llm_draft_is_grounded_in_the_articles_with_personal_data_redacted_an
         .await;
     put_settings(&app, &owner.token, own_provider(&server)).await;
     let article = published_article(
-        &app, &owner.token, "Double charges",
+        &app,
+        &owner.token,
+        "Double charges",
         "A duplicate card charge is refunded automatically within 5 to 10 working days.",
     )
     .await;
     let (_, conversation) = customer_writes(
-        &app, &owner.token, "ana@mail.example", "Ana Silva", "Charged twice",
+        &app,
+        &owner.token,
+        "ana@mail.example",
+        "Ana Silva",
+        "Charged twice",
         "Hi, this is ana@mail.example (phone +44 20 7946 0958): card 4111 1111 1111 1111 was charged twice.",
     )
     .await;
@@ -279,7 +317,10 @@ async fn a_draft_failing_a_gate_is_blocked_and_cannot_be_sent_unchanged() {
     let edited = feedback(json!({"outcome": "edited", "body": "Hi Bo, your refund is on its way."})).await;
     assert_eq!(edited.status(), 200);
     let edited: Value = edited.json().await.unwrap();
-    assert_eq!((edited["status"].as_str(), edited["final_body"].as_str()), (Some("edited"), Some("Hi Bo, your refund is on its way.")));
+    assert_eq!(
+        (edited["status"].as_str(), edited["final_body"].as_str()),
+        (Some("edited"), Some("Hi Bo, your refund is on its way."))
+    );
     assert_eq!(app.get_json(&owner.token, &format!("/v1/drafts/{id}")).await["status"], "edited");
 }
 
@@ -305,7 +346,11 @@ async fn translation_goes_through_the_llm_both_ways() {
         .await;
     put_settings(&app, &owner.token, own_provider(&server)).await;
     let (message, _) = customer_writes(
-        &app, &owner.token, "lucia@mail.example", "Lucía", "Reembolso",
+        &app,
+        &owner.token,
+        "lucia@mail.example",
+        "Lucía",
+        "Reembolso",
         "Hola, ¿dónde está mi reembolso? Pagué hace dos semanas y todavía no he recibido nada.",
     )
     .await;
@@ -339,7 +384,8 @@ async fn with_external_llms_allowed_a_provider_outage_still_gives_a_local_draft(
         .await;
     put_settings(&app, &owner.token, with(own_provider(&server), json!({}))).await;
     let (_, conversation) =
-        customer_writes(&app, &owner.token, "kim@mail.example", "Kim Park", "Cancel", "Please cancel my order 88231.").await;
+        customer_writes(&app, &owner.token, "kim@mail.example", "Kim Park", "Cancel", "Please cancel my order 88231.")
+            .await;
     let drafted = draft(&app, &owner.token, &conversation).await;
     assert_eq!((drafted["provider"].as_str(), drafted["fallback_reason"].as_str()), (Some("local"), Some("failed")));
     assert!(drafted["body"].as_str().unwrap().starts_with("Hi Kim,"), "{drafted}");

@@ -63,6 +63,17 @@ async fn every_sample_event_runs_through_its_function() {
     let id: MessageId = accepted["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(app.store.classification_count(org, id).await.unwrap(), 1);
 
+    // A reply draft for that conversation, by the local engine (no provider is configured).
+    let drafted = invoke(
+        "ai-api",
+        event("ai-api/draft-reply.json")
+            .replace("REPLACE_WITH_CONVERSATION_ID", accepted["conversation_id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(drafted["statusCode"], 201, "{drafted}");
+    let draft: Value = serde_json::from_str(drafted["body"].as_str().unwrap()).unwrap();
+    assert_eq!(draft["provider"], "local");
+
     // A training request for a run the API queued: too few verdicts, so the run is skipped.
     let (run, _) = app.store.request_training(org, Some(owner.user), None).await.unwrap();
     let request = event("ai-trainer/training-request.json").replace("REPLACE_WITH_RUN_ID", &run.id.to_string());

@@ -544,7 +544,9 @@ impl TestApp {
         .await;
         let conversation_id = text(&accepted, "conversation_id");
         // A draft by the local engine (external LLMs are not allowed above).
-        let draft = self.post(Some(&owner.token), &format!("/v1/conversations/{conversation_id}/draft"), &serde_json::json!({})).await;
+        let draft = self
+            .post(Some(&owner.token), &format!("/v1/conversations/{conversation_id}/draft"), &serde_json::json!({}))
+            .await;
         assert_eq!(draft.status(), 201);
         let draft: Value = draft.json().await.unwrap();
         OwnedIds {
