@@ -178,7 +178,7 @@ pub async fn feedback(
         .await
         .map_err(ApiError::internal)?;
     match recorded {
-        FeedbackOutcome::Recorded(record) => Ok(Json(record.into())),
+        FeedbackOutcome::Recorded(record) => Ok(Json((*record).into())),
         FeedbackOutcome::NoSuchDraft => Err(ApiError::NotFound(format!("draft {id} not found"))),
         FeedbackOutcome::Conflict { status } => Err(ApiError::Conflict(match status.as_str() {
             "blocked" => "the draft failed a quality gate: edit it or reject it".to_string(),

@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let org = OrgId::new();
     sqlx::query("INSERT INTO organizations (id, name, slug) VALUES ($1, 'Bench', $2)")
         .bind(org.0)
-        .bind(&name)
+        .bind(format!("bench-{}", &name[15..]))
         .execute(store.pool())
         .await?;
 

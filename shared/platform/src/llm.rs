@@ -125,9 +125,16 @@ pub enum LlmAnswer {
     Local(LocalReason),
 }
 
+/// How long an opened organisation key is kept in the container: a Decrypt per call would add a
+/// KMS round trip to every draft; a changed key is a new ciphertext, so it is never served stale.
+const OPENED_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+type OpenedKeys = std::sync::Mutex<std::collections::HashMap<(OrgId, Vec<u8>), (ApiKey, std::time::Instant)>>;
+
 pub struct LlmGateway {
     store: PgStore,
     sealer: Arc<dyn SecretSealer>,
+    opened: OpenedKeys,
     http: reqwest::Client,
     breakers: Arc<Breakers>,
     platform_default: Option<ProviderConfig>,
@@ -140,6 +147,7 @@ impl LlmGateway {
         Self {
             store,
             sealer,
+            opened: OpenedKeys::default(),
             http: reqwest::Client::new(),
             breakers: Arc::new(Breakers::default()),
             platform_default,
@@ -164,14 +172,7 @@ impl LlmGateway {
         let own = &settings.record;
         if let (Some(kind), Some(model)) = (&own.provider, &own.model) {
             let key = match &settings.api_key {
-                Some(sealed) => {
-                    let bytes = self
-                        .sealer
-                        .open(org, helpdesk_domain::LLM_API_KEY_PURPOSE, sealed)
-                        .await
-                        .map_err(anyhow::Error::msg)?;
-                    Some(ApiKey::new(String::from_utf8(bytes)?))
-                }
+                Some(sealed) => Some(self.open_key(org, sealed).await?),
                 None => None,
             };
             configs.push(ProviderConfig {
@@ -191,6 +192,23 @@ impl LlmGateway {
                 Ok(Arc::new(Resilient::new(client, self.policy.clone(), breaker)) as Arc<dyn LlmProvider>)
             })
             .collect()
+    }
+
+    /// The organisation's key, opened with KMS at most every [`OPENED_KEY_TTL`] per container.
+    async fn open_key(&self, org: OrgId, sealed: &helpdesk_domain::SealedSecret) -> anyhow::Result<ApiKey> {
+        let id = (org, sealed.ciphertext.clone());
+        {
+            let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+            opened.retain(|_, (_, at)| at.elapsed() < OPENED_KEY_TTL);
+            if let Some((key, _)) = opened.get(&id) {
+                return Ok(key.clone());
+            }
+        }
+        let bytes =
+            self.sealer.open(org, helpdesk_domain::LLM_API_KEY_PURPOSE, sealed).await.map_err(anyhow::Error::msg)?;
+        let key = ApiKey::new(String::from_utf8(bytes)?);
+        self.opened.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (key.clone(), std::time::Instant::now()));
+        Ok(key)
     }
 
     pub async fn ask(

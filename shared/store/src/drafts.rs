@@ -80,7 +80,7 @@ impl DraftOutcome {
 
 #[derive(Debug)]
 pub enum FeedbackOutcome {
-    Recorded(DraftRecord),
+    Recorded(Box<DraftRecord>),
     NoSuchDraft,
     /// The draft already has feedback, or it was blocked and cannot be accepted as it is.
     Conflict {
@@ -484,5 +484,5 @@ async fn feedback_in(
             .await?;
         }
     }
-    Ok(FeedbackOutcome::Recorded(record))
+    Ok(FeedbackOutcome::Recorded(Box::new(record)))
 }
