@@ -489,7 +489,7 @@ impl Assistant {
             });
         }
         let Some(llm) = &self.llm else {
-            return Err(AssistError::Unavailable("translation needs an external LLM, and none is configured".into()));
+            return Err(AssistError::Conflict("translation needs an external LLM, and none is configured".into()));
         };
         let prompt = Prompt {
             system: format!(
@@ -511,15 +511,21 @@ impl Assistant {
                 model: Some(model),
                 latency_ms: elapsed_ms(started),
             }),
-            LlmAnswer::Local(reason) => Err(AssistError::Unavailable(format!(
-                "translation needs an external LLM and the local engine has no translation model: {}",
-                match reason {
-                    LocalReason::NotAllowed => "this organisation does not allow external LLMs".to_string(),
-                    LocalReason::NoProvider => "no provider is configured".to_string(),
-                    LocalReason::OverBudget => "this month's AI budget is spent".to_string(),
-                    LocalReason::Failed(e) => format!("every provider failed ({})", e.kind()),
-                }
-            ))),
+            // A policy or setting (forbidden, no provider, budget spent) is the organisation's to
+            // change: 409. Providers that all failed may recover: 503.
+            LlmAnswer::Local(reason) => {
+                let why = "translation needs an external LLM and the local engine has no translation model";
+                Err(match reason {
+                    LocalReason::NotAllowed => {
+                        AssistError::Conflict(format!("{why}: this organisation does not allow external LLMs"))
+                    }
+                    LocalReason::NoProvider => AssistError::Conflict(format!("{why}: no provider is configured")),
+                    LocalReason::OverBudget => AssistError::Conflict(format!("{why}: this month's AI budget is spent")),
+                    LocalReason::Failed(e) => {
+                        AssistError::Unavailable(format!("{why}: every provider failed ({})", e.kind()))
+                    }
+                })
+            }
         }
     }
 }

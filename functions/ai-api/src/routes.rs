@@ -221,7 +221,8 @@ pub struct TranslateBody {
 }
 
 /// `POST /v1/messages/{id}/translate`: the message for an agent, or an agent's reply for the
-/// customer. Needs an external LLM (503 when none may be used).
+/// customer. Needs an external LLM: 409 when none may be used (forbidden, none configured, budget
+/// spent), 503 when every provider failed.
 #[utoipa::path(
     post, path = "/v1/messages/{id}/translate", tag = "assist",
     params(("id" = uuid::Uuid, Path, description = "Message id")),
@@ -229,7 +230,8 @@ pub struct TranslateBody {
     responses(
         (status = 200, description = "The translation", body = Translation),
         (status = 404, description = "No such message in your organisation", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No LLM may be used, or every provider failed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No external LLM may be used (forbidden, none configured, budget spent)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Every provider failed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["messages:read"]))
 )]

@@ -212,7 +212,7 @@ async fn without_a_close_reply_the_draft_is_the_categorys_template_quoting_the_a
     let refused = app
         .post(Some(&owner.token), &format!("/v1/messages/{message}/translate"), &json!({"target_language": "spa"}))
         .await;
-    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.status(), 409);
     assert_eq!(refused.headers()["content-type"], "application/problem+json");
     let same = app.post(Some(&owner.token), &format!("/v1/messages/{message}/translate"), &json!({})).await;
     assert_eq!(same.status(), 200, "English into English needs no LLM");
