@@ -246,7 +246,7 @@ pub async fn translate(
     let id: MessageId = parse_id(&id, "message")?;
     let mut errors = Vec::new();
     if let Some(target) = &body.target_language {
-        if target.len() != 3 || !target.chars().all(|c| c.is_ascii_lowercase()) {
+        if !helpdesk_domain::is_language_code(target) {
             errors.push(ValidationError::new("target_language", "an ISO 639-3 code such as eng, spa, fra"));
         }
     }
@@ -304,7 +304,7 @@ pub async fn search(
     if q.is_empty() || q.chars().count() > 1000 || q.contains('\0') {
         return Err(ApiError::BadRequest("q: 1 to 1,000 characters".into()));
     }
-    if params.language.as_ref().is_some_and(|l| l.len() != 3 || !l.chars().all(|c| c.is_ascii_lowercase())) {
+    if params.language.as_deref().is_some_and(|l| !helpdesk_domain::is_language_code(l)) {
         return Err(ApiError::BadRequest("language: an ISO 639-3 code such as eng".into()));
     }
     let limit = params.limit.unwrap_or(5);

@@ -19,7 +19,7 @@ pub use conversation::ConversationStatus;
 pub use identity::{may_grant, Password, Principal, RoleName, Slug};
 pub use ids::{ApiKeyId, ConversationId, InvitationId, MessageId, OrgId, RoleId, SessionId, UserId};
 pub use mail::{Mailer, OutgoingEmail};
-pub use message::{Channel, EmailAddress, InboundMessage, Sender, ValidationError};
+pub use message::{is_language_code, Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
 pub use queue::{
     ConversationResolved, KbArticleChanged, MessageClassified, MessageReceived, Publisher, Queue, QueueRecord,

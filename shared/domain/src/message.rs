@@ -142,6 +142,12 @@ pub struct RawSender {
     pub name: Option<String>,
 }
 
+/// Whether `code` has the shape of an ISO 639-3 language code (`eng`, `spa`): what articles,
+/// searches and translations name languages with.
+pub fn is_language_code(code: &str) -> bool {
+    code.len() == 3 && code.chars().all(|c| c.is_ascii_lowercase())
+}
+
 /// An inbound message that passed every rule: only this type can be stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InboundMessage {

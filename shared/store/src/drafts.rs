@@ -281,14 +281,14 @@ impl PgStore {
     /// transaction; resolving announces the conversation on `kb-indexing`.
     pub async fn record_reply(&self, org: OrgId, reply: &NewReply) -> Result<ReplyOutcome> {
         let mut tx = self.tenant(org).await?;
-        let conversation: Option<(String, String, Uuid)> = sqlx::query_as(
-            "SELECT status, channel, contact_id FROM conversations WHERE organization_id = $1 AND id = $2 FOR UPDATE",
+        let conversation: Option<(String, String)> = sqlx::query_as(
+            "SELECT status, channel FROM conversations WHERE organization_id = $1 AND id = $2 FOR UPDATE",
         )
         .bind(org.0)
         .bind(reply.conversation_id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((status, channel, _contact)) = conversation else {
+        let Some((status, channel)) = conversation else {
             return Ok(ReplyOutcome::NoSuchConversation);
         };
         let mut draft_outcome = None;

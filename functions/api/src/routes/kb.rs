@@ -50,7 +50,7 @@ impl ArticleBody {
             errors.push(ValidationError::new("tags", "up to 20 tags of 1 to 50 characters, no NUL"));
         }
         let language = self.language.unwrap_or_else(|| "eng".into());
-        if language.len() != 3 || !language.chars().all(|c| c.is_ascii_lowercase()) {
+        if !helpdesk_domain::is_language_code(&language) {
             errors.push(ValidationError::new("language", "an ISO 639-3 code such as eng, spa, fra"));
         }
         if !errors.is_empty() {

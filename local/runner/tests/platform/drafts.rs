@@ -3,7 +3,7 @@
 //! personal data redacted and restored, the quality gates, agents' replies and feedback.
 
 use crate::helpers::{eventually, spawn_app, TestApp};
-use crate::llm::{put_settings, settings, with};
+use crate::llm::{put_settings, settings};
 use serde_json::{json, Value};
 use std::time::Duration;
 use wiremock::matchers::{method, path};
@@ -43,23 +43,14 @@ async fn local_only(app: &TestApp, token: &str) {
     put_settings(app, token, settings(json!({"external_llm_allowed": false, "provider": null, "model": null}))).await;
 }
 
-/// An OpenAI-compatible chat answer whose content is `content` (a JSON document for structured
-/// output).
-fn chat_answer(content: &str) -> Value {
-    json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 400, "completion_tokens": 60}
-    })
+/// The organisation's own provider at `server`; classification stays local (threshold 0), so
+/// only the feature under test calls it.
+fn own_provider(server: &MockServer) -> Value {
+    crate::llm::gateway::own_provider(server, json!({"hybrid_threshold": 0.0}))
 }
 
-fn own_provider(server: &MockServer) -> Value {
-    settings(json!({
-        "provider": "openai_compatible", "base_url": format!("{}/v1", server.uri()), "model": "gpt-4o-mini",
-        "api_key": "sk-org-key-7f3a", "monthly_budget_usd": null, "blocked_phrases": ["guaranteed refund"],
-        // Classification stays local: only the feature under test calls the provider.
-        "hybrid_threshold": 0.0
-    }))
+fn chat_answer(content: &str) -> Value {
+    crate::llm::gateway::answer(content, "gpt-4o-mini")
 }
 
 async fn published_article(app: &TestApp, token: &str, title: &str, body: &str) -> String {
@@ -382,7 +373,7 @@ async fn with_external_llms_allowed_a_provider_outage_still_gives_a_local_draft(
         .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
         .mount(&server)
         .await;
-    put_settings(&app, &owner.token, with(own_provider(&server), json!({}))).await;
+    put_settings(&app, &owner.token, own_provider(&server)).await;
     let (_, conversation) =
         customer_writes(&app, &owner.token, "kim@mail.example", "Kim Park", "Cancel", "Please cancel my order 88231.")
             .await;

@@ -30,7 +30,7 @@ pub(crate) async fn put_settings(app: &TestApp, token: &str, body: Value) {
 }
 
 /// `base` with `extra`'s fields set over it.
-pub(crate) fn with(mut base: Value, extra: Value) -> Value {
+fn with(mut base: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         base[k] = v.clone();
     }
@@ -182,7 +182,7 @@ async fn usage_adds_up_the_ledger_by_feature_model_and_day_with_the_budget() {
     assert_eq!(backwards.status(), 400);
 }
 
-mod gateway {
+pub(crate) mod gateway {
     use super::{put_settings, settings, with};
     use crate::helpers::{sdk_config, spawn_app, test_env, TestApp};
     use helpdesk_aws::KmsEnvelope;
@@ -197,7 +197,8 @@ mod gateway {
     const MESSAGE: &str =
         "Hi, this is ana@example.com (phone +44 20 7946 0958): card 4111 1111 1111 1111 was charged twice.";
 
-    fn answer(content: &str, model: &str) -> Value {
+    /// An OpenAI chat completion whose message is `content` (JSON text for structured output).
+    pub(crate) fn answer(content: &str, model: &str) -> Value {
         json!({
             "id": "chatcmpl-1", "object": "chat.completion", "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
@@ -223,7 +224,8 @@ mod gateway {
         }
     }
 
-    fn own_provider(server: &MockServer, extra: Value) -> Value {
+    /// Settings pointing the organisation at `server` (OpenAI-compatible) with its own key.
+    pub(crate) fn own_provider(server: &MockServer, extra: Value) -> Value {
         let own = settings(json!({
             "provider": "openai_compatible", "base_url": format!("{}/v1", server.uri()), "model": "gpt-4o-mini",
             "api_key": "sk-org-key-7f3a", "monthly_budget_usd": null
