@@ -11,7 +11,7 @@ pub use assistant::{AssistError, Assistant};
 
 use axum::Router;
 use helpdesk_platform::ai::EncoderSource;
-use helpdesk_platform::llm::{LlmGateway, ProviderConfig};
+use helpdesk_platform::llm::{Destinations, LlmGateway, ProviderConfig};
 use helpdesk_platform::{Bootstrap, Gateway};
 use std::sync::Arc;
 
@@ -36,7 +36,8 @@ impl AiApiState {
         let redis = boot.redis()?;
         let default = ProviderConfig::platform_default(lookup, boot.secrets.llm_api_key().await?)?;
         let prices = helpdesk_llm::pricing::PriceTable::from_lookup(lookup).map_err(anyhow::Error::msg)?;
-        let llm = LlmGateway::new(store.clone(), boot.sealer()?, default).with_prices(prices);
+        let llm = LlmGateway::new(store.clone(), boot.sealer()?, default, Destinations::from_lookup(lookup))
+            .with_prices(prices);
         Ok(Self {
             gateway: Bootstrap::gateway(store.clone(), redis, lookup, &[]),
             assistant: Arc::new(Assistant {

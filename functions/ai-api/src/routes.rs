@@ -162,12 +162,12 @@ pub async fn feedback(
         _ => return Err(ApiError::Validation(vec![ValidationError::new("outcome", "accepted, edited or rejected")])),
     };
     let final_body = match (outcome, body.body.as_deref().map(str::trim)) {
-        (DraftOutcome::Edited, Some(b)) if !b.is_empty() && b.chars().count() <= 20_000 && !b.contains('\0') => Some(b),
-        (DraftOutcome::Edited, _) => {
-            return Err(ApiError::Validation(vec![ValidationError::new(
-                "body",
-                "the edited text, 1 to 20,000 characters, no NUL",
-            )]))
+        (DraftOutcome::Edited, body) => {
+            let body = body.unwrap_or_default();
+            helpdesk_domain::text::check_text(body, 20_000, true).map_err(|e| {
+                ApiError::Validation(vec![ValidationError::new("body", format!("the edited text {e}"))])
+            })?;
+            Some(body)
         }
         _ => None,
     };
@@ -251,8 +251,8 @@ pub async fn translate(
         }
     }
     if let Some(text) = &body.text {
-        if text.trim().is_empty() || text.chars().count() > 20_000 || text.contains('\0') {
-            errors.push(ValidationError::new("text", "1 to 20,000 characters, no NUL"));
+        if let Err(e) = helpdesk_domain::text::check_text(text, 20_000, true) {
+            errors.push(ValidationError::new("text", e));
         }
     }
     if !errors.is_empty() {
@@ -301,9 +301,7 @@ pub async fn search(
 ) -> Result<Json<SearchResults>, ApiError> {
     auth.require(Permission::KbRead)?;
     let q = params.q.trim();
-    if q.is_empty() || q.chars().count() > 1000 || q.contains('\0') {
-        return Err(ApiError::BadRequest("q: 1 to 1,000 characters".into()));
-    }
+    helpdesk_domain::text::check_text(q, 1000, true).map_err(|e| ApiError::BadRequest(format!("q {e}")))?;
     if params.language.as_deref().is_some_and(|l| !helpdesk_domain::is_language_code(l)) {
         return Err(ApiError::BadRequest("language: an ISO 639-3 code such as eng".into()));
     }

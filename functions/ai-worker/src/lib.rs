@@ -11,7 +11,7 @@ use helpdesk_ai::{Engine, MessageInput};
 use helpdesk_aws::SqsPublisher;
 use helpdesk_domain::{Classification, LlmOpinion, MessageReceived, OrgId, QueueRecord};
 use helpdesk_platform::ai::{EncoderSource, ModelCache};
-use helpdesk_platform::llm::{Feature, LlmAnswer, LlmGateway, Prompt, ProviderConfig};
+use helpdesk_platform::llm::{Destinations, Feature, LlmAnswer, LlmGateway, Prompt, ProviderConfig};
 use helpdesk_platform::Bootstrap;
 use helpdesk_store::{PgStore, SaveClassificationOutcome};
 use std::collections::BTreeMap;
@@ -54,7 +54,13 @@ impl Worker {
         let default = ProviderConfig::platform_default(|n| std::env::var(n).ok(), boot.secrets.llm_api_key().await?)?;
         let prices =
             helpdesk_llm::pricing::PriceTable::from_lookup(|n| std::env::var(n).ok()).map_err(anyhow::Error::msg)?;
-        let llm = LlmGateway::new(store.clone(), boot.sealer()?, default).with_prices(prices);
+        let llm = LlmGateway::new(
+            store.clone(),
+            boot.sealer()?,
+            default,
+            Destinations::from_lookup(|n| std::env::var(n).ok()),
+        )
+        .with_prices(prices);
         Ok(Self {
             llm: Some(Arc::new(llm)),
             store,

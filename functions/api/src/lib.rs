@@ -6,7 +6,7 @@ pub mod routes;
 mod state;
 
 pub use openapi::openapi;
-pub use state::{allow_private_llm_urls, AppState};
+pub use state::AppState;
 
 use axum::Router;
 

@@ -1,5 +1,6 @@
 use helpdesk_aws::SqsPublisher;
 use helpdesk_domain::SecretSealer;
+use helpdesk_outbound::Destinations;
 use helpdesk_platform::{Bootstrap, Gateway, RedisHandle};
 use helpdesk_store::PgStore;
 use std::sync::Arc;
@@ -13,9 +14,9 @@ pub struct AppState {
     pub gateway: Gateway,
     /// Seals organisations' secrets (their LLM keys) with KMS.
     pub sealer: Arc<dyn SecretSealer>,
-    /// `LLM_ALLOW_PRIVATE_BASE_URLS`: lets an organisation point its provider at a private or
-    /// plain-HTTP address (local development; never in AWS).
-    pub allow_private_llm_urls: bool,
+    /// Where an organisation's LLM provider may be: public HTTPS in AWS; anywhere locally
+    /// (`LLM_ALLOW_PRIVATE_BASE_URLS`).
+    pub llm_destinations: Destinations,
 }
 
 impl AppState {
@@ -30,11 +31,7 @@ impl AppState {
             publisher: boot.publisher(),
             redis,
             sealer: boot.sealer()?,
-            allow_private_llm_urls: allow_private_llm_urls(|n| std::env::var(n).ok()),
+            llm_destinations: Destinations::from_lookup(|n| std::env::var(n).ok()),
         })
     }
-}
-
-pub fn allow_private_llm_urls(lookup: impl Fn(&str) -> Option<String>) -> bool {
-    lookup("LLM_ALLOW_PRIVATE_BASE_URLS").is_some_and(|v| v.trim() == "true")
 }

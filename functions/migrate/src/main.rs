@@ -16,7 +16,8 @@ async fn main() -> Result<(), Error> {
         (Err(e), _) | (_, Err(e)) => (Err(format!("{e:#}")), vec![]),
     };
     let schema = Arc::new(migrate::Schema { store, role_passwords });
-    let http = reqwest::Client::new();
+    // The response URL is CloudFormation's pre-signed S3 URL: reached as given, no redirects.
+    let http = helpdesk_outbound::client(helpdesk_outbound::Destinations::Any);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (schema, http) = (schema.clone(), http.clone());
         async move { migrate::handle(&schema, &http, event.payload).await.map_err(Error::from) }

@@ -92,7 +92,7 @@ impl LocalFunction {
             .collect();
         // Locally an organisation may point its LLM provider at this machine (Ollama, a test's
         // stand-in server); in AWS the variable is unset and such URLs are refused.
-        env.insert("LLM_ALLOW_PRIVATE_BASE_URLS".into(), "true".into());
+        env.insert(helpdesk_outbound::ALLOW_PRIVATE_VAR.into(), "true".into());
         env.extend(overrides.clone());
         let publisher = SqsPublisher::new(clients.sqs.clone(), QueueUrls::from_lookup(|n| env.get(n).cloned()));
         // Each function connects as the role its secret names, as in AWS (its own pool, as its
@@ -120,7 +120,7 @@ impl LocalFunction {
                         let key = lookup("DATA_KEY_ID").ok_or_else(|| anyhow!("{} has no DATA_KEY_ID", spec.logical_id))?;
                         Arc::new(helpdesk_aws::KmsEnvelope::new(&clients.sdk, key))
                     },
-                    allow_private_llm_urls: api::allow_private_llm_urls(lookup),
+                    llm_destinations: helpdesk_outbound::Destinations::from_lookup(lookup),
                 }),
             }),
             "auth" => {
@@ -330,5 +330,6 @@ fn llm_gateway(
     let sealer = Arc::new(helpdesk_aws::KmsEnvelope::new(&clients.sdk, key));
     let default = helpdesk_platform::llm::ProviderConfig::platform_default(lookup, lookup("LLM_API_KEY"))?;
     let prices = helpdesk_llm::pricing::PriceTable::from_lookup(lookup).map_err(anyhow::Error::msg)?;
-    Ok(helpdesk_platform::llm::LlmGateway::new(store.clone(), sealer, default).with_prices(prices))
+    let destinations = helpdesk_outbound::Destinations::from_lookup(lookup);
+    Ok(helpdesk_platform::llm::LlmGateway::new(store.clone(), sealer, default, destinations).with_prices(prices))
 }

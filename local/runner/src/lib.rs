@@ -105,7 +105,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
         redis: helpdesk_platform::RedisHandle::new(&config.redis_url)?,
         jwt: helpdesk_http::JwtKeys::hs256(&config.jwt_secret),
         sqs: aws_sdk_sqs::Client::new(&config.sdk),
-        http: reqwest::Client::new(),
+        http: helpdesk_outbound::client(helpdesk_outbound::Destinations::Any),
         mailer: helpdesk_platform::mail::CapturingMailer::capturing(),
         passwords: auth::passwords::Passwords::default(),
         s3: helpdesk_aws::S3Blobs::client_for_large_objects(&config.sdk),

@@ -22,6 +22,9 @@ impl Passage {
     }
 }
 
+/// The most of a section heading kept, in characters.
+const HEADING_CHARS: usize = 200;
+
 pub fn chunk_markdown(title: &str, body: &str) -> Vec<Passage> {
     let title = plain(title.trim());
     let mut passages = Vec::new();
@@ -46,6 +49,9 @@ pub fn chunk_markdown(title: &str, body: &str) -> Vec<Passage> {
             flush_paragraph(&mut current, &mut paragraphs);
             pack(&heading, std::mem::take(&mut paragraphs), &mut passages);
             let section = plain(trimmed.trim_start_matches('#').trim());
+            // A heading goes with every passage of its section: a long one is cut, or it would be
+            // embedded again with each.
+            let section = crate::text::prefix(&section, HEADING_CHARS);
             heading = if section.is_empty() { title.clone() } else { format!("{title} › {section}") };
             continue;
         }
@@ -140,37 +146,41 @@ fn words(text: &str) -> usize {
 }
 
 /// Markdown to its words: links keep their text, images and HTML tags go, emphasis and list
-/// markers and quote marks are dropped.
+/// markers and quote marks are dropped. Linear in the text: every look-ahead for a closing `]`,
+/// `)` or `>` is a look-up in [`Closers`].
 fn plain(markdown: &str) -> String {
     let mut out = String::with_capacity(markdown.len());
     let chars: Vec<char> = markdown.chars().collect();
+    let closers = Closers::of(&chars);
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         match c {
             '!' if chars.get(i + 1) == Some(&'[') => {
                 // An image: skip ![alt](url) whole.
-                i = skip_link(&chars, i + 1).unwrap_or(i + 1);
+                i = skip_link(&chars, &closers, i + 1).unwrap_or(i + 1);
                 continue;
             }
             '[' => {
-                if let Some(end_text) = chars[i + 1..].iter().position(|&c| c == ']').map(|p| i + 1 + p) {
+                if let Some(end_text) = closers.next(&closers.bracket, i + 1) {
                     if chars.get(end_text + 1) == Some(&'(') {
                         out.extend(&chars[i + 1..end_text]);
-                        i = skip_link(&chars, i).unwrap_or(end_text + 1);
+                        i = skip_link(&chars, &closers, i).unwrap_or(end_text + 1);
                         continue;
                     }
                 }
                 out.push(c);
             }
-            '<' => match chars[i..].iter().position(|&c| c == '>') {
-                Some(p) if chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n == '/') => {
-                    i += p + 1;
-                    out.push(' ');
-                    continue;
+            '<' if chars.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n == '/') => {
+                match closers.next(&closers.angle, i) {
+                    Some(end) => {
+                        i = end + 1;
+                        out.push(' ');
+                        continue;
+                    }
+                    None => out.push(c),
                 }
-                _ => out.push(c),
-            },
+            }
             '*' | '_' | '`' => {}
             _ => out.push(c),
         }
@@ -183,14 +193,38 @@ fn plain(markdown: &str) -> String {
     text.to_string()
 }
 
+/// For each position, where the next `]`, `)` and `>` are (at or after it), found in one pass
+/// from the end: a line of 200,000 `[` would otherwise be scanned once per `[`.
+struct Closers {
+    bracket: Vec<usize>,
+    paren: Vec<usize>,
+    angle: Vec<usize>,
+}
+
+impl Closers {
+    fn of(chars: &[char]) -> Self {
+        let table = |target: char| {
+            let mut next = vec![usize::MAX; chars.len() + 1];
+            for i in (0..chars.len()).rev() {
+                next[i] = if chars[i] == target { i } else { next[i + 1] };
+            }
+            next
+        };
+        Self { bracket: table(']'), paren: table(')'), angle: table('>') }
+    }
+
+    fn next(&self, table: &[usize], from: usize) -> Option<usize> {
+        table.get(from).copied().filter(|&p| p != usize::MAX)
+    }
+}
+
 /// The index after `[text](url)` starting at `[`, if it is one.
-fn skip_link(chars: &[char], open: usize) -> Option<usize> {
-    let close = open + chars[open..].iter().position(|&c| c == ']')?;
+fn skip_link(chars: &[char], closers: &Closers, open: usize) -> Option<usize> {
+    let close = closers.next(&closers.bracket, open)?;
     if chars.get(close + 1) != Some(&'(') {
         return None;
     }
-    let end = close + 1 + chars[close + 1..].iter().position(|&c| c == ')')?;
-    Some(end + 1)
+    Some(closers.next(&closers.paren, close + 1)? + 1)
 }
 
 #[cfg(test)]

@@ -143,9 +143,14 @@ fn ssn_valid(area: &str, group: &str, serial: &str) -> bool {
 /// an IBAN is not also a phone number).
 pub fn detect(text: &str) -> Vec<PiiMatch> {
     let mut found: Vec<PiiMatch> = Vec::new();
-    let taken = |found: &[PiiMatch], s: usize, e: usize| found.iter().any(|m| s < m.end && m.start < e);
-    let push = |found: &mut Vec<PiiMatch>, kind, s: usize, e: usize| {
-        if !taken(found, s, e) {
+    // The ranges taken so far, by start: they never overlap, so the one starting last before
+    // `e` is the only one that can overlap [s, e) — a look-up, not a scan (many matches in one
+    // text would make a scan quadratic).
+    let mut taken: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    let mut push = |found: &mut Vec<PiiMatch>, kind, s: usize, e: usize| {
+        let overlaps = taken.range(..e).next_back().is_some_and(|(_, &end)| s < end);
+        if !overlaps {
+            taken.insert(s, e);
             found.push(PiiMatch { kind, start: s, end: e });
         }
     };
@@ -198,6 +203,10 @@ pub fn detect(text: &str) -> Vec<PiiMatch> {
     found
 }
 
+/// How far before a number its cue word is looked for, in characters ("confirmation number:" and
+/// "téléphone :" fit, with room to spare).
+const PHONE_CUE_CHARS: usize = 64;
+
 /// Whether a digit run looks like a phone number rather than an order number, a date, an amount
 /// or a time: 7 to 15 digits, and written like a phone (an international prefix, a trunk 0,
 /// separators between groups, or a phone word just before it).
@@ -214,7 +223,10 @@ fn is_phone(text: &str, start: usize, candidate: &str) -> bool {
     {
         return false;
     }
-    let lowered = before.to_lowercase();
+    // Only the words just before the number matter: lower-casing the whole text before each
+    // candidate would make a text full of numbers quadratic.
+    let near = before.char_indices().rev().nth(PHONE_CUE_CHARS).map_or(0, |(i, _)| i);
+    let lowered = before[near..].to_lowercase();
     let tail = lowered.trim_end();
     let previous_word = tail
         .trim_end_matches(|c: char| !c.is_alphanumeric())
@@ -288,6 +300,9 @@ fn is_phone(text: &str, start: usize, candidate: &str) -> bool {
     international || cue || (trunk && grouped) || (grouped && d.len() >= 9 && groups.len() >= 2)
 }
 
+/// What a placeholder looks like: `[EMAIL_1]`, `[CARD_12]`.
+static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\[[A-Z]+_[0-9]+\]").expect("valid regex"));
+
 /// A text with its personal data replaced by placeholders, and the way back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redacted {
@@ -297,16 +312,14 @@ pub struct Redacted {
 }
 
 impl Redacted {
-    /// Puts the originals back wherever a placeholder appears (an LLM's answer may quote them).
+    /// Puts the originals back wherever a placeholder appears (an LLM's answer may quote them),
+    /// in one pass over the text; a placeholder this redaction never made stays as it is.
     pub fn restore(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        // Longest first, so [EMAIL_10] is not taken for [EMAIL_1] followed by "0]".
-        let mut by_length: Vec<&(String, String)> = self.replacements.iter().collect();
-        by_length.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-        for (placeholder, original) in by_length {
-            out = out.replace(placeholder.as_str(), original);
-        }
-        out
+        let originals: std::collections::HashMap<&str, &str> =
+            self.replacements.iter().map(|(p, o)| (p.as_str(), o.as_str())).collect();
+        PLACEHOLDER
+            .replace_all(text, |c: &regex::Captures| originals.get(&c[0]).unwrap_or(&&c[0]).to_string())
+            .into_owned()
     }
 }
 
@@ -322,6 +335,8 @@ pub fn redact(text: &str) -> Redacted {
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     replacements: Vec<(String, String)>,
+    /// Original → placeholder, so a repeated value is found without a scan.
+    placeholders: std::collections::HashMap<String, String>,
     counts: std::collections::BTreeMap<PiiKind, usize>,
 }
 
@@ -332,13 +347,14 @@ impl Redactor {
         for m in detect(text) {
             out.push_str(&text[last..m.start]);
             let original = &text[m.start..m.end];
-            let placeholder = match self.replacements.iter().find(|(_, o)| o == original) {
-                Some((p, _)) => p.clone(),
+            let placeholder = match self.placeholders.get(original) {
+                Some(p) => p.clone(),
                 None => {
                     let n = self.counts.entry(m.kind).or_insert(0);
                     *n += 1;
                     let p = format!("[{}_{}]", m.kind.placeholder_name(), n);
                     self.replacements.push((p.clone(), original.to_string()));
+                    self.placeholders.insert(original.to_string(), p.clone());
                     p
                 }
             };

@@ -12,6 +12,7 @@ pub mod message;
 pub mod permissions;
 pub mod queue;
 pub mod secret;
+pub mod text;
 
 pub use blob::{BlobStore, MemoryBlobs};
 pub use classify::{CategoryName, Classification, LlmOpinion, MessageSignals, ModelRef, Sentiment, Urgency, Verdict};

@@ -62,33 +62,54 @@ impl Channel {
     }
 }
 
-/// A syntactically valid email address, lower-cased so that one customer is one contact however
-/// they capitalise it (RFC 5321 lets a local part be case-sensitive; no mail provider in use
-/// is, and every helpdesk treats addresses this way).
+/// A syntactically valid email address in one canonical form, so that one person is one contact
+/// or one member however the address is typed: the local part NFC-normalised and lower-cased
+/// (RFC 5321 lets a local part be case-sensitive; no mail provider in use is, and every helpdesk
+/// treats addresses this way), the domain in IDNA ASCII form (UTS #46: `Bücher.example` →
+/// `xn--bcher-kva.example`), which is how it travels in SMTP and shows a look-alike domain for
+/// what it is.
+///
+/// Refused: invisible characters anywhere (controls, zero-width and bidirectional format
+/// characters: [`crate::text::is_hidden`]); a local part that is not a dot-atom (RFC 5322 §3.4.1:
+/// no specials or spaces, no leading, trailing or consecutive dots; quoted local parts are not
+/// taken); a domain IDNA refuses or without a dot; more than 64 octets of local part or 254 in
+/// all (RFC 5321 §4.5.3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct EmailAddress(String);
 
 impl EmailAddress {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        use unicode_normalization::UnicodeNormalization;
         let raw = raw.trim();
         if raw.is_empty() {
             return Err("must not be empty".into());
+        }
+        if raw.chars().any(crate::text::is_hidden) {
+            return Err("must not contain invisible or control characters".into());
         }
         if raw.len() > 254 {
             return Err("must be at most 254 characters".into());
         }
         let (local, domain) = raw.rsplit_once('@').ok_or("must contain '@'")?;
-        let bad_char = |c: char| c.is_whitespace() || c.is_control() || "<>(),;:\"[]\\".contains(c);
-        if local.is_empty() || local.len() > 64 || local.chars().any(bad_char) || local.contains('@') {
+        let special = |c: char| c.is_whitespace() || "<>(),;:\"[]\\@".contains(c);
+        if local.is_empty() || local.len() > 64 || local.chars().any(special) {
             return Err("has an invalid local part".into());
         }
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err("has an invalid local part: a dot may not start or end it, or follow another dot".into());
+        }
+        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| "has an invalid domain")?;
         let labels_ok =
             domain.split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
-        if !domain.contains('.') || !labels_ok || domain.chars().any(|c| bad_char(c) || c == '@') {
+        if !domain.contains('.') || !labels_ok {
             return Err("has an invalid domain".into());
         }
-        Ok(Self(format!("{local}@{domain}").to_lowercase()))
+        let address = format!("{}@{domain}", local.nfc().collect::<String>().to_lowercase());
+        if address.len() > 254 {
+            return Err("must be at most 254 characters".into());
+        }
+        Ok(Self(address))
     }
 
     pub fn as_str(&self) -> &str {
@@ -324,9 +345,41 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for bad in ["", "a@", "@b.com", "a b@c.com", "a@b", "a@-b.com", "a@b..com", "a@@b.com"] {
+        for bad in [
+            "",
+            "a@",
+            "@b.com",
+            "a b@c.com",
+            "a@b",
+            "a@-b.com",
+            "a@b..com",
+            "a@@b.com",
+            "john..doe@example.com",
+            ".john@example.com",
+            "john.@example.com",
+            "ag\u{200B}ent@example.com",
+            "agent@exa\u{200B}mple.com",
+            "\u{202E}moc.elpmaxe@tnega",
+            "agent\u{2066}@example.com",
+            "agent@example.com\u{00AD}",
+            "\u{FEFF}agent@example.com",
+            "age\u{0007}nt@example.com",
+            "agent@exam_ple.com",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(EmailAddress::parse("first.last+tag@sub.example.co.uk").is_ok());
+    }
+
+    #[test]
+    fn addresses_compare_in_one_canonical_form() {
+        let canonical = |raw: &str| EmailAddress::parse(raw).unwrap().as_str().to_string();
+        assert_eq!(canonical(" AGENT@Example.COM "), "agent@example.com");
+        assert_eq!(canonical("ana@Bücher.example"), "ana@xn--bcher-kva.example");
+        assert_eq!(canonical("ana@xn--bcher-kva.example"), "ana@xn--bcher-kva.example");
+        assert_eq!(canonical("ana@BÜCHER.EXAMPLE"), "ana@xn--bcher-kva.example");
+        // The same local part composed (U+00E9) or decomposed (e + U+0301) is one address.
+        assert_eq!(canonical("jos\u{e9}@example.com"), canonical("jose\u{301}@example.com"));
+        assert_eq!(canonical("JOSÉ@example.com"), "josé@example.com");
     }
 }

@@ -6,8 +6,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
-/// `Json<T>` with problem+json rejections: 415 for a wrong content type, 413 for a body over the
-/// limit, 400 for malformed JSON, 422 for missing or wrongly typed fields.
+/// `Json<T>` with problem+json rejections: 415 for a wrong content type or a charset other than
+/// UTF-8 (RFC 8259 §8.1: JSON exchanged between systems is UTF-8), 413 for a body over the limit,
+/// 400 for malformed JSON, 422 for missing or wrongly typed fields.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
@@ -24,6 +25,11 @@ where
             return Err(ApiError::UnsupportedMediaType(format!(
                 "expected 'Content-Type: application/json', got '{}'",
                 if content_type.is_empty() { "nothing" } else { content_type }
+            )));
+        }
+        if let Some(charset) = charset(content_type).filter(|c| !c.eq_ignore_ascii_case("utf-8")) {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the body must be UTF-8 JSON; charset '{charset}' is not accepted"
             )));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
@@ -48,6 +54,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// Parses a path id; a malformed one is a 400 naming it, so it is never confused with a miss.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::BadRequest(format!("'{raw}' is not a valid {what} id")))
+}
+
+/// The `charset` parameter of a media type, unquoted (RFC 9110 §8.3.1), if there is one.
+fn charset(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("charset").then(|| value.trim().trim_matches('"'))
+    })
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -78,6 +92,9 @@ mod tests {
         assert!(is_json("application/json; charset=utf-8"));
         assert!(is_json("application/merge-patch+json"));
         assert!(!is_json("text/plain"));
+        assert_eq!(charset("application/json; charset=latin1"), Some("latin1"));
+        assert_eq!(charset("application/json;CHARSET=\"UTF-8\""), Some("UTF-8"));
+        assert_eq!(charset("application/json"), None);
         assert!(!is_json(""));
     }
 }

@@ -30,12 +30,14 @@ fn transport(e: reqwest::Error) -> LlmError {
 }
 
 /// 429 is a rate limit; 408, 409 (OpenAI's "try again"), 5xx and Anthropic's 529 "overloaded"
-/// are the provider being unavailable; any other 4xx is a request it will not take.
+/// are the provider being unavailable; any other 4xx is a request it will not take, and so is a
+/// 3xx: redirects are never followed (the URL followed would not have been checked).
 pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &str) -> LlmError {
     let retry_after = retry_after(headers);
     match status {
         429 => LlmError::RateLimited { retry_after },
         408 | 409 | 500..=599 => LlmError::Unavailable { status, retry_after },
+        300..=399 => LlmError::Rejected { status, message: "redirected; redirects are not followed".into() },
         _ => LlmError::Rejected { status, message: error_message(body) },
     }
 }

@@ -12,6 +12,7 @@ use helpdesk_llm::openai::OpenAiChat;
 use helpdesk_llm::pricing::PriceTable;
 use helpdesk_llm::resilience::{Breakers, Fallback, Resilient, RetryPolicy};
 use helpdesk_llm::{ApiKey, ChatRequest, LlmError, LlmProvider, OutputSchema, ProviderKind, Turn};
+pub use helpdesk_outbound::Destinations;
 use helpdesk_store::{AiSettings, LlmCall, PgStore};
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ impl ProviderConfig {
     }
 
     fn client(&self, http: &reqwest::Client) -> anyhow::Result<Arc<dyn LlmProvider>> {
+        // Only what a provider answers is read: a redirect is a failure, never followed.
         let key = || self.key.clone().ok_or_else(|| anyhow::anyhow!("{} needs an API key", self.kind.as_str()));
         let base = self.base_url.as_deref();
         Ok(match self.kind {
@@ -85,6 +87,10 @@ impl ProviderConfig {
         })
     }
 }
+
+/// The most of one prompt part that is redacted and sent, in characters: a whole 20,000-character
+/// text to translate fits; a 200 KB message is cut rather than paid for and scanned whole.
+pub const PROMPT_PART_CHARS: usize = 20_000;
 
 /// What a feature wants to ask. `system` is the platform's own instructions (the organisation's
 /// tone may be in it); `parts` carry the customer's words. All of it is redacted before it leaves.
@@ -135,7 +141,11 @@ pub struct LlmGateway {
     store: PgStore,
     sealer: Arc<dyn SecretSealer>,
     opened: OpenedKeys,
-    http: reqwest::Client,
+    /// For the organisation's provider: its URL was chosen by a tenant, so every connection is
+    /// checked (public addresses only, unless local development allows private ones).
+    organisation_http: reqwest::Client,
+    /// For the platform's default provider: the operator chose it (it may sit in the VPC).
+    platform_http: reqwest::Client,
     breakers: Arc<Breakers>,
     platform_default: Option<ProviderConfig>,
     prices: PriceTable,
@@ -143,12 +153,20 @@ pub struct LlmGateway {
 }
 
 impl LlmGateway {
-    pub fn new(store: PgStore, sealer: Arc<dyn SecretSealer>, platform_default: Option<ProviderConfig>) -> Self {
+    /// `destinations`: where an organisation's own provider may be ([`Destinations::from_lookup`]).
+    /// Neither client follows redirects.
+    pub fn new(
+        store: PgStore,
+        sealer: Arc<dyn SecretSealer>,
+        platform_default: Option<ProviderConfig>,
+        destinations: Destinations,
+    ) -> Self {
         Self {
             store,
             sealer,
             opened: OpenedKeys::default(),
-            http: reqwest::Client::new(),
+            organisation_http: helpdesk_outbound::client(destinations),
+            platform_http: helpdesk_outbound::client(Destinations::Any),
             breakers: Arc::new(Breakers::default()),
             platform_default,
             prices: PriceTable::shipped(),
@@ -175,19 +193,20 @@ impl LlmGateway {
                 Some(sealed) => Some(self.open_key(org, sealed).await?),
                 None => None,
             };
-            configs.push(ProviderConfig {
+            let config = ProviderConfig {
                 kind: kind.parse().map_err(anyhow::Error::msg)?,
                 model: model.clone(),
                 base_url: own.base_url.clone(),
                 api_version: own.api_version.clone(),
                 key,
-            });
+            };
+            configs.push((config, &self.organisation_http));
         }
-        configs.extend(self.platform_default.clone());
+        configs.extend(self.platform_default.clone().map(|config| (config, &self.platform_http)));
         configs
             .iter()
-            .map(|config| {
-                let client = config.client(&self.http)?;
+            .map(|(config, http)| {
+                let client = config.client(http)?;
                 let breaker = self.breakers.for_provider(client.as_ref());
                 Ok(Arc::new(Resilient::new(client, self.policy.clone(), breaker)) as Arc<dyn LlmProvider>)
             })
@@ -264,7 +283,14 @@ impl LlmGateway {
         let mut redactor = Redactor::default();
         let request = ChatRequest {
             system: redactor.redact(&prompt.system),
-            turns: vec![Turn::user(prompt.parts.iter().map(|p| redactor.redact(p)).collect::<Vec<_>>().join("\n\n"))],
+            turns: vec![Turn::user(
+                prompt
+                    .parts
+                    .iter()
+                    .map(|p| redactor.redact(helpdesk_ai::text::prefix(p, PROMPT_PART_CHARS)))
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+            )],
             max_output_tokens: prompt.max_output_tokens,
             temperature: prompt.temperature,
             schema: prompt.schema,

@@ -26,14 +26,21 @@ pub const MAX_LOCK_SECS: i64 = 3600;
 const FAILURE_MEMORY_SECS: i64 = 24 * 3600;
 
 // KEYS[1] session, KEYS[2] the user's set of sessions; ARGV: organisation, presented hash, next
-// hash, the user's authorisation version now. Returns 1 rotated, -1 reused (the secret before the
-// current one: the family is revoked), 0 unknown (no such session, another organisation's, or a
-// secret it never had — which revokes nothing, so a guess cannot end someone's session).
+// hash, the user's authorisation version now (-1: the user is gone or deactivated), session id.
+// Returns 1 rotated, 2 ended (the secret was current but the user may no longer sign in), -1
+// reused (the secret before the current one: the family is revoked), 0 unknown (no such
+// session, another organisation's, or a secret it never had — which changes nothing, so a guess
+// cannot end someone's session). The secret is checked before anything else is looked at.
 // The version only moves up: a role change that lands during a refresh is not undone.
 const ROTATE: &str = r#"
 local state = redis.call('HMGET', KEYS[1], 'org', 'refresh', 'previous', 'ver')
 if not state[1] or state[1] ~= ARGV[1] then return 0 end
 if state[2] == ARGV[2] then
+  if tonumber(ARGV[4]) < 0 then
+    redis.call('DEL', KEYS[1])
+    redis.call('SREM', KEYS[2], ARGV[5])
+    return 2
+  end
   local ver = math.max(tonumber(state[4]) or 0, tonumber(ARGV[4]))
   redis.call('HSET', KEYS[1], 'refresh', ARGV[3], 'previous', ARGV[2], 'ver', ver)
   return 1
@@ -92,6 +99,8 @@ return {0, secs}
 pub enum Rotation {
     /// The secret was current: it is replaced by the next one.
     Rotated,
+    /// The secret was current, but its user is gone or deactivated: the session is ended.
+    Ended,
     /// The secret was the one before: someone else may hold it, and the whole family is revoked.
     Reused,
     /// No such session (logged out, revoked, expired, another organisation's) or a secret it
@@ -172,7 +181,9 @@ impl Sessions {
     }
 
     /// Presents a refresh secret of `org`'s session; on success the session's secret becomes
-    /// `next_hash` and its version at least `version` (the user's, read just before).
+    /// `next_hash` and its version at least `version` (the user's, read just before; `None`
+    /// when the user is gone or deactivated, which ends the session instead). Nothing changes
+    /// unless the presented secret is the session's current or previous one.
     pub async fn rotate(
         &self,
         org: OrgId,
@@ -180,7 +191,7 @@ impl Sessions {
         sid: SessionId,
         presented: &[u8],
         next_hash: &[u8],
-        version: i64,
+        version: Option<i64>,
     ) -> Result<Rotation> {
         let mut conn = self.redis.connection().await?;
         let code: i64 = self
@@ -190,12 +201,13 @@ impl Sessions {
             .arg(org.to_string())
             .arg(presented)
             .arg(next_hash)
-            .arg(version)
+            .arg(version.map_or(-1, |v| v.max(0)))
             .arg(sid.to_string())
             .invoke_async(&mut conn)
             .await?;
         Ok(match code {
             1 => Rotation::Rotated,
+            2 => Rotation::Ended,
             -1 => Rotation::Reused,
             _ => Rotation::Unknown,
         })

@@ -170,9 +170,8 @@ pub async fn reply(
     auth.require(Permission::MessagesWrite)?;
     let id: ConversationId = parse_id(&id, "conversation")?;
     let text = body.body.trim();
-    if text.is_empty() || text.chars().count() > 20_000 || text.contains('\0') {
-        return Err(ApiError::Validation(vec![ValidationError::new("body", "1 to 20,000 characters, no NUL")]));
-    }
+    helpdesk_domain::text::check_text(text, 20_000, true)
+        .map_err(|e| ApiError::Validation(vec![ValidationError::new("body", e)]))?;
     let reply = NewReply {
         conversation_id: id.0,
         body: text.to_string(),

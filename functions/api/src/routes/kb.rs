@@ -8,6 +8,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
+use helpdesk_domain::text::{check_text, display_name};
 use helpdesk_domain::{Permission, ValidationError};
 use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, Cursor, Problem, RequestId};
 use helpdesk_store::{ArticleInput, ArticleRecord};
@@ -38,17 +39,19 @@ pub struct ArticleBody {
 impl ArticleBody {
     fn parse(self) -> Result<ArticleInput, ApiError> {
         let mut errors = Vec::new();
-        let title = self.title.trim().to_string();
-        if title.is_empty() || title.chars().count() > 300 || title.contains('\0') {
-            errors.push(ValidationError::new("title", "1 to 300 characters, no NUL"));
+        let title = display_name(&self.title, 300).map_err(|e| errors.push(ValidationError::new("title", e)));
+        let title = title.unwrap_or_default();
+        if let Err(e) = check_text(&self.body, 200_000, false) {
+            errors.push(ValidationError::new("body", e));
         }
-        if self.body.chars().count() > 200_000 || self.body.contains('\0') {
-            errors.push(ValidationError::new("body", "up to 200,000 characters, no NUL"));
+        if self.tags.len() > 20 {
+            errors.push(ValidationError::new("tags", "at most 20 tags"));
         }
-        let tags: Vec<String> = self.tags.iter().map(|t| t.trim().to_string()).collect();
-        if tags.len() > 20 || tags.iter().any(|t| t.is_empty() || t.chars().count() > 50 || t.contains('\0')) {
-            errors.push(ValidationError::new("tags", "up to 20 tags of 1 to 50 characters, no NUL"));
-        }
+        let tags: Vec<String> = self
+            .tags
+            .iter()
+            .filter_map(|t| display_name(t, 50).map_err(|e| errors.push(ValidationError::new("tags", e))).ok())
+            .collect();
         let language = self.language.unwrap_or_else(|| "eng".into());
         if !helpdesk_domain::is_language_code(&language) {
             errors.push(ValidationError::new("language", "an ISO 639-3 code such as eng, spa, fra"));

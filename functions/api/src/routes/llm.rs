@@ -8,9 +8,9 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use helpdesk_domain::{Permission, ValidationError};
 use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, Problem};
+use helpdesk_outbound::{parse_url, Destinations};
 use helpdesk_store::{AiSettingsRecord, AiSettingsUpdate, AiUsage, KeyChange};
 use serde::{Deserialize, Deserializer, Serialize};
-use std::net::IpAddr;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -89,10 +89,7 @@ pub async fn put_settings(
     ApiJson(input): ApiJson<AiSettingsInput>,
 ) -> Result<Json<AiSettingsRecord>, ApiError> {
     auth.require(Permission::AiConfigure)?;
-    let errors = validate(&input, state.allow_private_llm_urls);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let base_url = validate(&input, state.llm_destinations).map_err(ApiError::Validation)?;
     let api_key = match &input.api_key {
         None => KeyChange::Keep,
         Some(None) => KeyChange::Remove,
@@ -111,7 +108,7 @@ pub async fn put_settings(
         external_llm_allowed: input.external_llm_allowed,
         provider: input.provider.clone(),
         model: trimmed(&input.model),
-        base_url: trimmed(&input.base_url),
+        base_url,
         api_version: trimmed(&input.api_version),
         api_key,
         hybrid_threshold: input.hybrid_threshold,
@@ -129,7 +126,9 @@ fn trimmed(value: &Option<String>) -> Option<String> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
 }
 
-fn validate(input: &AiSettingsInput, allow_private_urls: bool) -> Vec<ValidationError> {
+/// Checks every field and lists each broken rule; on success, the base URL as it is stored
+/// (normalised by [`parse_url`]).
+fn validate(input: &AiSettingsInput, destinations: Destinations) -> Result<Option<String>, Vec<ValidationError>> {
     let mut errors = Vec::new();
     let mut error = |field: &str, message: &str| errors.push(ValidationError::new(field, message));
     // Postgres text cannot hold NUL: refuse it here rather than fail there.
@@ -173,11 +172,14 @@ fn validate(input: &AiSettingsInput, allow_private_urls: bool) -> Vec<Validation
             }
         }
     }
-    if let Some(url) = &base_url {
-        if let Err(why) = check_base_url(url, allow_private_urls) {
-            error("base_url", &why);
+    let base_url = match base_url.as_deref().map(|url| parse_url(url, destinations)) {
+        Some(Ok(url)) => Some(url.to_string()),
+        Some(Err(why)) => {
+            error("base_url", &why.to_string());
+            None
         }
-    }
+        None => None,
+    };
     if let Some(Some(key)) = &input.api_key {
         let key = key.trim();
         if key.is_empty() || key.len() > 500 || key.chars().any(char::is_control) {
@@ -210,42 +212,11 @@ fn validate(input: &AiSettingsInput, allow_private_urls: bool) -> Vec<Validation
     {
         error("blocked_phrases", "up to 100 phrases of 1 to 200 characters");
     }
-    errors
-}
-
-/// A provider URL the platform will post prompts to: HTTPS, and not an address inside a private
-/// network (the functions run next to the database and Redis). `allow_private` lifts both rules
-/// for local development and tests (`LLM_ALLOW_PRIVATE_BASE_URLS`). A name that resolves to a
-/// private address later is not caught here.
-fn check_base_url(url: &str, allow_private: bool) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
-        return Err("an http(s) URL with a host".into());
+    if errors.is_empty() {
+        Ok(base_url)
+    } else {
+        Err(errors)
     }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("no credentials in the URL: the key goes in api_key".into());
-    }
-    if allow_private {
-        return Ok(());
-    }
-    if parsed.scheme() != "https" {
-        return Err("HTTPS only".into());
-    }
-    let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    let private = match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified(),
-        Ok(IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (ip.segments()[0] & 0xfe00) == 0xfc00
-                || (ip.segments()[0] & 0xffc0) == 0xfe80
-        }
-        Err(_) => host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") || host.ends_with(".internal"),
-    };
-    if private {
-        return Err("not an address on a private network".into());
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -302,24 +273,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn provider_urls_must_be_public_https_unless_allowed() {
-        assert!(check_base_url("https://api.openai.com/v1", false).is_ok());
-        assert!(check_base_url("https://my-resource.openai.azure.com", false).is_ok());
-        for bad in [
-            "http://api.example.com/v1",
-            "https://10.0.0.5/v1",
-            "https://169.254.169.254/latest",
-            "https://127.0.0.1:11434/v1",
-            "https://[::1]/v1",
-            "https://[fd00::1]/v1",
-            "https://localhost/v1",
-            "https://user:pass@api.example.com",
-            "ftp://api.example.com",
-            "not a url",
-        ] {
-            assert!(check_base_url(bad, false).is_err(), "{bad}");
+    fn base_urls_are_stored_normalised() {
+        let input = |base_url: &str| {
+            serde_json::from_value::<AiSettingsInput>(serde_json::json!({
+                "external_llm_allowed": true, "provider": "openai_compatible", "model": "m",
+                "base_url": base_url, "hybrid_threshold": 0.5, "budget_alert_percent": 80
+            }))
+            .unwrap()
+        };
+        let stored = validate(&input(" HTTPS://LLM.Example.com:443/v1 "), Destinations::PublicOnly).unwrap();
+        assert_eq!(stored.as_deref(), Some("https://llm.example.com/v1"));
+        for bad in ["http:///v1", "https://llm.example.com/v1\r\nX: y", "https://[::ffff:10.0.0.1]/v1"] {
+            let errors = validate(&input(bad), Destinations::PublicOnly).unwrap_err();
+            assert_eq!(errors[0].field, "base_url", "{bad}");
         }
-        assert!(check_base_url("http://127.0.0.1:11434/v1", true).is_ok(), "local development");
-        assert!(check_base_url("https://user:pass@127.0.0.1", true).is_err(), "never credentials");
     }
 }

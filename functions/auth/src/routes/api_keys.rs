@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use helpdesk_domain::{ApiKeyId, Permission, ValidationError};
+use helpdesk_domain::{ApiKeyId, Permission, PermissionSet, ValidationError};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
 use helpdesk_store::{ApiKeyRecord, NewApiKey};
@@ -53,10 +53,9 @@ pub async fn create(
     auth.require(Permission::ApiKeysWrite)?;
     // Only a person makes keys: a key cannot mint keys that outlive its own revocation.
     let creator = auth.user_id()?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.contains('\0') {
-        return Err(ApiError::Validation(vec![ValidationError::new("name", "must be 1 to 100 characters")]));
-    }
+    let name = helpdesk_domain::text::display_name(&body.name, 100)
+        .map_err(|e| ApiError::Validation(vec![ValidationError::new("name", e)]))?;
+    let name = name.as_str();
     let permissions = parse_permissions("permissions", &body.permissions)?;
     if permissions.iter().next().is_none() {
         return Err(ApiError::Validation(vec![ValidationError::new("permissions", "must name at least one")]));
@@ -93,7 +92,9 @@ pub async fn list(State(state): State<AuthState>, auth: AuthContext) -> Result<J
     Ok(Json(state.store.list_api_keys(auth.org).await.map_err(ApiError::internal)?))
 }
 
-/// `DELETE /v1/api-keys/{id}`: revokes a key; its next call fails.
+/// `DELETE /v1/api-keys/{id}`: revokes a key; its next call fails. Only a key whose
+/// permissions the caller holds all of (as with members: nobody manages what allows more than
+/// they hold).
 #[utoipa::path(
     delete, path = "/v1/api-keys/{id}", tag = "api-keys",
     params(("id" = uuid::Uuid, Path, description = "Key id")),
@@ -112,6 +113,14 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Permission::ApiKeysWrite)?;
     let id: ApiKeyId = parse_id(&id, "API key")?;
+    let gone = || ApiError::NotFound("no live API key with this id in your organisation".into());
+    let key = state.store.api_key_secret(auth.org, id).await.map_err(ApiError::internal)?;
+    let key = key.filter(|k| k.revoked_at.is_none()).ok_or_else(gone)?;
+    // The rule for members holds for keys: nobody manages what allows more than they hold (an
+    // agent's key with api_keys:write cannot revoke the owner's integration key).
+    if !PermissionSet::from_known_names(&key.permissions).is_subset_of(auth.permissions) {
+        return Err(ApiError::Forbidden("this key allows more than you hold".into()));
+    }
     if !state.store.revoke_api_key(auth.org, id).await.map_err(ApiError::internal)? {
         return Err(ApiError::NotFound("no live API key with this id in your organisation".into()));
     }

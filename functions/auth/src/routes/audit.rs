@@ -47,7 +47,7 @@ pub async fn list(
     auth.require(Permission::AuditRead)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::Unprocessable("limit must be between 1 and 200".into()));
+        return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));
     }
     let action = query.action.as_deref().filter(|a| !a.is_empty());
     let mut items =

@@ -58,10 +58,11 @@ pub struct RoleRequest {
 
 fn description(d: Option<&str>) -> Result<Option<&str>, ApiError> {
     match d.map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) if d.chars().count() > 500 || d.contains('\0') => {
-            Err(ApiError::Validation(vec![ValidationError::new("description", "must be at most 500 characters")]))
-        }
-        other => Ok(other),
+        Some(d) => match helpdesk_domain::text::check_text(d, 500, false) {
+            Ok(()) => Ok(Some(d)),
+            Err(e) => Err(ApiError::Validation(vec![ValidationError::new("description", e)])),
+        },
+        None => Ok(None),
     }
 }
 

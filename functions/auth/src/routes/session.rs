@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use helpdesk_domain::identity::field;
+use helpdesk_domain::text::display_name;
 use helpdesk_domain::{EmailAddress, OrgId, Password, SessionId, Slug, UserId};
 use helpdesk_http::{ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
@@ -45,10 +46,7 @@ pub async fn signup(
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    let name = body.organization_name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 || name.contains('\0') {
-        errors.push(helpdesk_domain::ValidationError::new("organization_name", "must be 1 to 200 characters"));
-    }
+    let name = field("organization_name", display_name(&body.organization_name, 200), &mut errors).unwrap_or_default();
     let slug = match &body.organization_slug {
         Some(slug) => field("organization_slug", Slug::parse(slug), &mut errors),
         None => field(
@@ -194,21 +192,21 @@ pub async fn refresh(
     let presented = Credential::decode(Kind::Refresh, &body.refresh_token).ok_or_else(refused)?;
     let (org, user, sid) = (OrgId(presented.ids[0]), UserId(presented.ids[1]), SessionId(presented.ids[2]));
     // The user as they are now, read before rotating: the rotation then records their version
-    // in the same step, so a logout, deactivation or role change cannot fall in between.
-    let current = state.store.credentials_by_id(org, user).await.map_err(ApiError::internal)?;
-    let Some(current) = current.filter(|u| u.active) else {
-        state.sessions.revoke(user, sid).await.map_err(session_store_down)?;
-        return Err(refused());
-    };
+    // in the same step, so a logout, deactivation or role change cannot fall in between. A user
+    // who is gone or deactivated ends the session, but only once the secret has been checked:
+    // ids alone (they are in every access token) must never end anyone's session.
+    let current = state.store.credentials_by_id(org, user).await.map_err(ApiError::internal)?.filter(|u| u.active);
     let next = Credential::generate(Kind::Refresh, &[org.0, user.0, sid.0]);
+    let version = current.as_ref().map(|u| u.authz_version);
     let rotation = state
         .sessions
-        .rotate(org, user, sid, &presented.secret_hash(), &next.secret_hash(), current.authz_version)
+        .rotate(org, user, sid, &presented.secret_hash(), &next.secret_hash(), version)
         .await
         .map_err(session_store_down)?;
-    match rotation {
-        Rotation::Rotated => Ok(Json(state.tokens(org, &current, sid, &next)?)),
-        Rotation::Reused => {
+    match (rotation, current) {
+        (Rotation::Rotated, Some(current)) => Ok(Json(state.tokens(org, &current, sid, &next)?)),
+        (Rotation::Rotated | Rotation::Ended, _) => Err(refused()),
+        (Rotation::Reused, _) => {
             let mut entry = client.entry("refresh.reuse", Some(user));
             entry.target_type = Some("session");
             entry.target_id = Some(sid.to_string());
@@ -217,7 +215,7 @@ pub async fn refresh(
             tracing::warn!(%org, session = %sid, "refresh token reused: session revoked");
             Err(refused())
         }
-        Rotation::Unknown => Err(refused()),
+        (Rotation::Unknown, _) => Err(refused()),
     }
 }
 
@@ -272,13 +270,10 @@ pub async fn me(State(state): State<AuthState>, auth: AuthContext) -> Result<Jso
     Ok(Json(Me { user, organization, permissions: permissions.names().into_iter().map(String::from).collect() }))
 }
 
+/// A person's name, when given (blank is no name): [`display_name`]'s rules, 200 characters.
 pub(crate) fn optional_name(name: Option<&str>, errors: &mut Vec<helpdesk_domain::ValidationError>) -> Option<String> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty())?;
-    if name.chars().count() > 200 || name.contains('\0') {
-        errors.push(helpdesk_domain::ValidationError::new("name", "must be at most 200 characters"));
-        return None;
-    }
-    Some(name.to_string())
+    let name = name.filter(|n| !n.trim().is_empty())?;
+    field("name", display_name(name, 200), errors)
 }
 
 /// Hashes off the async threads: argon2 takes tens of milliseconds of CPU.

@@ -187,7 +187,7 @@ pub(crate) mod gateway {
     use crate::helpers::{sdk_config, spawn_app, test_env, TestApp};
     use helpdesk_aws::KmsEnvelope;
     use helpdesk_llm::resilience::RetryPolicy;
-    use helpdesk_platform::llm::{Feature, LlmAnswer, LlmGateway, LocalReason, Prompt, ProviderConfig};
+    use helpdesk_platform::llm::{Destinations, Feature, LlmAnswer, LlmGateway, LocalReason, Prompt, ProviderConfig};
     use serde_json::{json, Value};
     use std::sync::Arc;
     use std::time::Duration;
@@ -207,11 +207,73 @@ pub(crate) mod gateway {
     }
 
     async fn gateway(app: &TestApp, platform_default: Option<ProviderConfig>) -> LlmGateway {
+        gateway_to(app, platform_default, Destinations::Any).await
+    }
+
+    async fn gateway_to(
+        app: &TestApp,
+        platform_default: Option<ProviderConfig>,
+        destinations: Destinations,
+    ) -> LlmGateway {
         let kms =
             KmsEnvelope::new(&sdk_config(&test_env().endpoint).await, app.resources.physical_id("DataKey").unwrap());
         let one_try =
             RetryPolicy { max_attempts: 1, attempt_timeout: Duration::from_secs(5), ..RetryPolicy::default() };
-        LlmGateway::new(app.store.clone(), Arc::new(kms), platform_default).with_policy(one_try)
+        LlmGateway::new(app.store.clone(), Arc::new(kms), platform_default, destinations).with_policy(one_try)
+    }
+
+    /// A provider that answers `307` to another address gets no second request there: the
+    /// prompt goes to the URL the organisation saved, or nowhere (the fault: reqwest's default
+    /// client followed up to ten redirects, to plain HTTP and private addresses too).
+    #[tokio::test]
+    async fn a_providers_redirect_is_not_followed() {
+        let app = spawn_app().await;
+        let owner = app.signup().await;
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer("from elsewhere", "x")))
+            .expect(0)
+            .mount(&elsewhere)
+            .await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(
+                ResponseTemplate::new(307)
+                    .insert_header("location", format!("{}/v1/chat/completions", elsewhere.uri())),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        put_settings(&app, &owner.token, own_provider(&server, json!({}))).await;
+
+        let answer = gateway(&app, None).await.ask(owner.org, Feature::Draft, None, prompt()).await.unwrap();
+        let LlmAnswer::Local(LocalReason::Failed(error)) = answer else { panic!("{answer:?}") };
+        assert!(error.to_string().contains("307"), "{error}");
+        let usage = app.get_json(&owner.token, "/v1/ai/usage").await;
+        assert_eq!(usage["total"]["failed_calls"], 1, "on the ledger as a failure");
+    }
+
+    /// A URL saved while private addresses were allowed (or a name that resolves to one later)
+    /// is refused when the connection is made: the server is never sent the prompt.
+    #[tokio::test]
+    async fn a_private_provider_address_is_refused_at_connect_time() {
+        let app = spawn_app().await;
+        let owner = app.signup().await;
+        let server = MockServer::start().await;
+        Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+        let by_name = server.uri().replace("127.0.0.1", "localhost");
+        for base in [server.uri(), by_name] {
+            let own = settings(json!({
+                "provider": "openai_compatible", "base_url": format!("{base}/v1"), "model": "gpt-4o-mini",
+                "monthly_budget_usd": null
+            }));
+            put_settings(&app, &owner.token, own).await;
+            let guarded = gateway_to(&app, None, Destinations::PublicOnly).await;
+            let answer = guarded.ask(owner.org, Feature::Draft, None, prompt()).await.unwrap();
+            let LlmAnswer::Local(LocalReason::Failed(error)) = answer else { panic!("{base}: {answer:?}") };
+            assert_eq!(error.kind(), "transport", "{base}: {error}");
+        }
     }
 
     fn prompt() -> Prompt {

@@ -1,0 +1,108 @@
+//! Rules for text that people type and others read. Each error names the rule that was broken
+//! (a NUL is not a length problem).
+
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+/// Whether a character is invisible yet changes how text reads: a control (C0, DEL, C1) or a
+/// Unicode format character (general category Cf: zero-width space U+200B, the bidirectional
+/// overrides and isolates such as U+202E, the soft hyphen, the byte-order mark, tag characters).
+/// The zero-width non-joiner and joiner (U+200C, U+200D) are allowed: Persian, Indic scripts and
+/// emoji sequences need them (UAX #31 permits them in identifiers for the same reason).
+pub fn is_hidden(c: char) -> bool {
+    c.is_control() || (c.general_category() == GeneralCategory::Format && !matches!(c, '\u{200C}' | '\u{200D}'))
+}
+
+/// A name a person reads as a label — an organisation's, a member's, a customer's, an API key's:
+/// trimmed, 1 to `max_chars` characters, on one line, with nothing hidden ([`is_hidden`]) that could
+/// make it read as something else (`Acme\u{202E}gnp.exe`).
+///
+/// Errors: `"must not contain NUL characters"`, `"must not contain control characters"`,
+/// `"must not contain invisible formatting characters (U+XXXX)"`, `"must not be empty"`,
+/// `"must be at most N characters"`.
+pub fn display_name(raw: &str, max_chars: usize) -> Result<String, String> {
+    let name = raw.trim();
+    if name.contains('\0') {
+        return Err("must not contain NUL characters".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters (line breaks, tabs)".into());
+    }
+    if let Some(c) = name.chars().find(|&c| is_hidden(c)) {
+        return Err(format!("must not contain invisible formatting characters (U+{:04X})", c as u32));
+    }
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.chars().count() > max_chars {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    Ok(name.to_string())
+}
+
+/// Free text — a message, a reply, an article, a note: at most `max_chars` characters and no NUL
+/// (Postgres cannot store it); when `required`, more than white space.
+///
+/// Errors: `"must not contain NUL characters"`, `"must not be empty"`, `"must be at most N
+/// characters"`.
+pub fn check_text(text: &str, max_chars: usize, required: bool) -> Result<(), String> {
+    if text.contains('\0') {
+        return Err("must not contain NUL characters".into());
+    }
+    if required && text.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.chars().count() > max_chars {
+        return Err(format!("must be at most {} characters", group(max_chars)));
+    }
+    Ok(())
+}
+
+/// 200000 → "200,000", as the API's other messages write numbers.
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_what_hides_or_reorders_text_and_say_so() {
+        assert_eq!(display_name("  Ana Pérez ", 200).unwrap(), "Ana Pérez");
+        assert_eq!(display_name("نرم‌افزار", 200).unwrap(), "نرم‌افزار", "ZWNJ is part of Persian words");
+        assert_eq!(display_name("👩‍💻 Support", 200).unwrap(), "👩‍💻 Support", "ZWJ joins emoji");
+        for (bad, why) in [
+            ("Acme\u{202E}gnp.exe", "U+202E"),
+            ("Ac\u{200B}me", "U+200B"),
+            ("\u{2066}Acme\u{2069}", "U+2066"),
+            ("Acme\u{00AD}", "U+00AD"),
+            ("\u{FEFF}Acme", "U+FEFF"),
+            ("Ac\u{E0041}me", "U+E0041"),
+            ("Acme\nInc", "control"),
+            ("Ac\u{0085}me", "control"),
+            ("Ac\0me", "NUL"),
+            ("   ", "empty"),
+        ] {
+            let error = display_name(bad, 200).unwrap_err();
+            assert!(error.contains(why), "{bad:?}: {error}");
+        }
+        assert_eq!(display_name(&"a".repeat(201), 200).unwrap_err(), "must be at most 200 characters");
+    }
+
+    #[test]
+    fn text_errors_name_the_rule() {
+        assert!(check_text("line one\nline two", 100, true).is_ok());
+        assert_eq!(check_text("a\0b", 100, true).unwrap_err(), "must not contain NUL characters");
+        assert_eq!(check_text(" \n", 100, true).unwrap_err(), "must not be empty");
+        assert!(check_text("", 100, false).is_ok());
+        assert_eq!(check_text(&"x".repeat(20_001), 20_000, true).unwrap_err(), "must be at most 20,000 characters");
+    }
+}
