@@ -52,6 +52,8 @@ impl AiApiState {
 /// Every route of the function, with its OpenAPI description (the `api` function serves the
 /// whole document; template.yaml routes these paths here).
 pub fn router(state: AiApiState) -> Router {
-    let (routes, _) = openapi::documented_routes().split_for_parts();
-    helpdesk_platform::gateway::http_function(routes, "ai-api", state.gateway.clone(), state)
+    let (routes, document) = openapi::documented_routes().split_for_parts();
+    let own =
+        helpdesk_http::RouteTable::from_openapi(&serde_json::to_value(document).expect("the document serialises"));
+    helpdesk_platform::gateway::http_function(routes, "ai-api", state.gateway.clone(), own, state)
 }

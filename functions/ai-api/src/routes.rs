@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use helpdesk_domain::{ConversationId, MessageId, Permission, ValidationError};
-use helpdesk_http::{parse_id, ApiError, ApiJson, ApiQuery, AuthContext, Problem, RequestId};
+use helpdesk_http::{parse_id, ApiError, ApiJson, ApiQuery, AuthContext, NoBody, Problem, RequestId};
 use helpdesk_store::{DraftOutcome, DraftRecord, FeedbackOutcome, RetrievedPassage};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -94,6 +94,7 @@ pub async fn draft(
     auth: AuthContext,
     Extension(request_id): Extension<RequestId>,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<(StatusCode, Json<Draft>), ApiError> {
     auth.require(Permission::MessagesWrite)?;
     let id: ConversationId = parse_id(&id, "conversation")?;
@@ -203,6 +204,7 @@ pub async fn summary(
     auth: AuthContext,
     Extension(request_id): Extension<RequestId>,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<Summary>, ApiError> {
     auth.require(Permission::MessagesRead)?;
     let id: ConversationId = parse_id(&id, "conversation")?;

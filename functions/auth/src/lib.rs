@@ -195,8 +195,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
 /// Every route of the function, with its OpenAPI description. template.yaml declares the same
 /// routes for API Gateway; a test keeps the two in step.
 pub fn router(state: AuthState) -> Router {
-    let (routes, _) = openapi::documented_routes().split_for_parts();
-    helpdesk_platform::gateway::http_function(routes, "auth", state.gateway.clone(), state)
+    let (routes, document) = openapi::documented_routes().split_for_parts();
+    let own =
+        helpdesk_http::RouteTable::from_openapi(&serde_json::to_value(document).expect("the document serialises"));
+    helpdesk_platform::gateway::http_function(routes, "auth", state.gateway.clone(), own, state)
 }
 
 /// The owner role's name, for the rules only an owner may break.

@@ -288,10 +288,20 @@ pub fn from_response(value: Value) -> Response<Body> {
     response
 }
 
+/// API Gateway's own answers (no route, no credential, a refused one, a body too large, a failed
+/// integration), written the way the platform writes every answer: problem+json with the
+/// security headers.
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(json!({ "message": message }).to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    use helpdesk_http::ApiError;
+    let error = match status {
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(format!("{message}: send a bearer token or an API key")),
+        StatusCode::FORBIDDEN => ApiError::Forbidden(format!("{message}: the credential was refused")),
+        StatusCode::NOT_FOUND => ApiError::NotFound(message.into()),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!("{message}: over {MAX_PAYLOAD} bytes")),
+        _ => ApiError::Internal(message.into()),
+    };
+    let mut response = helpdesk_http::problem::problem_response(status, &error.to_problem());
+    helpdesk_http::headers::add_security_headers(response.headers_mut());
     response
 }
 
@@ -330,6 +340,7 @@ pub async fn serve(
         return response;
     }
     let mut response = route(routes, peer, request).await;
+    helpdesk_http::headers::add_security_headers(response.headers_mut());
     if let (Some(origin), Some(cors)) = (&allowed_origin, &cors) {
         let h = response.headers_mut();
         set(h, "access-control-allow-origin", origin);

@@ -43,6 +43,28 @@ where
     }
 }
 
+/// For routes that take no request body (`POST …/deactivate`, logout): a body sent anyway is
+/// refused (400) rather than silently ignored — but for nothing at all, or an empty JSON object
+/// `{}`, which many HTTP clients send with every POST. Put it last among the extractors.
+#[derive(Debug, Clone, Copy)]
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
+            ApiError::PayloadTooLarge(format!("the request body is larger than {} bytes", crate::MAX_REQUEST_BYTES))
+        })?;
+        let text = std::str::from_utf8(&bytes).unwrap_or("x").trim();
+        if text.is_empty() || text.split_whitespace().collect::<String>() == "{}" {
+            Ok(NoBody)
+        } else {
+            Err(ApiError::BadRequest("this route takes no request body".into()))
+        }
+    }
+}
+
 /// Parses a JSON body, telling malformed JSON (400) from a wrong shape (422).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {

@@ -18,11 +18,15 @@ const HEADERS: &[(header::HeaderName, &str)] = &[
 /// Middleware: adds each header the handler did not set itself.
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    add_security_headers(response.headers_mut());
+    response
+}
+
+/// Adds each security header not already set (for answers written outside the middleware).
+pub fn add_security_headers(headers: &mut axum::http::HeaderMap) {
     for (name, value) in HEADERS {
         if !headers.contains_key(name) {
             headers.insert(name.clone(), HeaderValue::from_static(value));
         }
     }
-    response
 }

@@ -173,17 +173,26 @@ fn insert(headers: &mut HeaderMap, name: &'static str, value: String) {
 }
 
 /// Wraps an HTTP function's routes in what every HTTP function shares: problem+json answers for
-/// unknown routes and methods, the gateway guard, the body limit, the security headers and the
-/// request span with its log line.
-pub fn http_function<S>(routes: axum::Router<S>, function: &'static str, gateway: Gateway, state: S) -> axum::Router
+/// unknown routes and methods (405 with `Allow` for any path of `api`, the whole API's routes:
+/// API Gateway hands a known path with an unrouted method to the `$default` route's function),
+/// the gateway guard, the body rules, the security headers and the request span with its log line.
+pub fn http_function<S>(
+    routes: axum::Router<S>,
+    function: &'static str,
+    gateway: Gateway,
+    api: helpdesk_http::RouteTable,
+    state: S,
+) -> axum::Router
 where
     S: Clone + Send + Sync + 'static,
 {
+    let for_fallback = api.clone();
     routes
-        .fallback(not_found)
+        .fallback(move |req: Request| not_found(for_fallback.clone(), req))
         .layer(axum::middleware::from_fn_with_state(gateway, guard))
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(move |req: Request| method_not_allowed(api.clone(), req))
         .layer(axum::extract::DefaultBodyLimit::max(helpdesk_http::MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(body_rules))
         .layer(axum::middleware::from_fn(helpdesk_http::headers::security_headers))
         .layer(axum::middleware::from_fn_with_state(function, request_span))
         .with_state(state)
@@ -221,10 +230,39 @@ async fn request_span(State(function): State<&'static str>, mut req: Request, ne
     .await
 }
 
-async fn not_found(req: Request) -> ApiError {
-    ApiError::NotFound(format!("no route for {} {}", req.method(), req.uri().path()))
+/// Every request body is held to the size limit, whether or not its route reads it, and a
+/// method that carries no body (GET, HEAD, DELETE, OPTIONS) is refused one. In Lambda the body
+/// is already in memory; this only measures it.
+async fn body_rules(request: Request, next: Next) -> Response {
+    use axum::http::Method;
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, helpdesk_http::MAX_REQUEST_BYTES).await else {
+        let limit = helpdesk_http::MAX_REQUEST_BYTES;
+        return ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes")).into_response();
+    };
+    if !bytes.is_empty() && matches!(parts.method, Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS) {
+        return ApiError::BadRequest(format!("{} takes no request body", parts.method)).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
-async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError::MethodNotAllowed(format!("{} is not allowed on {}", req.method(), req.uri().path()))
+async fn not_found(api: helpdesk_http::RouteTable, req: Request) -> Response {
+    match api.allowed(req.uri().path()) {
+        Some(allow) => not_allowed(&req, &allow),
+        None => ApiError::NotFound(format!("no route for {} {}", req.method(), req.uri().path())).into_response(),
+    }
+}
+
+async fn method_not_allowed(api: helpdesk_http::RouteTable, req: Request) -> Response {
+    not_allowed(&req, &api.allowed(req.uri().path()).unwrap_or_default())
+}
+
+/// 405 with the `Allow` header RFC 9110 §15.5.6 requires.
+fn not_allowed(req: &Request, allow: &str) -> Response {
+    let detail = format!("{} is not allowed on {}; allowed: {allow}", req.method(), req.uri().path());
+    let mut response = ApiError::MethodNotAllowed(detail).into_response();
+    if let Ok(value) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(axum::http::header::ALLOW, value);
+    }
+    response
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use helpdesk_domain::{CategoryName, MessageId, Permission, ValidationError};
-use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, Problem, RequestId};
+use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, NoBody, Problem, RequestId};
 use helpdesk_store::{AiMetrics, ModelRecord, TrainingRunRecord, VerdictOutcome, VerdictRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -101,6 +101,7 @@ pub async fn train(
     State(state): State<AppState>,
     auth: AuthContext,
     Extension(request_id): Extension<RequestId>,
+    _: NoBody,
 ) -> Result<(StatusCode, Json<TrainingRunRecord>), ApiError> {
     auth.require(Permission::AiConfigure)?;
     let (run, record) = state

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use helpdesk_domain::{may_grant, Permission, RoleName, UserId, ValidationError};
-use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, Problem};
+use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, NoBody, Problem};
 use helpdesk_store::{Refusal, UserRecord};
 use serde::Deserialize;
 use serde_json::json;
@@ -118,6 +118,7 @@ pub async fn deactivate(
     auth: AuthContext,
     client: ClientInfo,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Permission::UsersDelete)?;
     let target = manageable(&state, &auth, &id).await?;

@@ -2,6 +2,7 @@
 //! HTTP through the local runner. Run them with `local/dev test`.
 
 mod ai;
+mod attacks;
 mod bad_input;
 mod conversations;
 mod deploy;
