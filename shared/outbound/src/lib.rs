@@ -174,9 +174,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     // Only global unicast (2000::/3) is public; loopback, unspecified, unique local (fc00::/7),
     // link-local, multicast and IPv4-compatible addresses lie outside it.
     let global_unicast = (s[0] & 0xe000) == 0x2000;
-    let special = (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments (Teredo included), 2001::/23
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x3fff && s[1] < 0x1000); // documentation, 3fff::/20
+    // 2001::/23: IETF protocol assignments (Teredo included); 2001:db8::/32 and 3fff::/20:
+    // documentation.
+    let special = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) || (s[0] == 0x3fff && s[1] < 0x1000);
     global_unicast && !special
 }
 
