@@ -10,6 +10,9 @@ use uuid::Uuid;
 /// A client's `Idempotency-Key` and a fingerprint of the request it came with.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
+    /// Whose key it is (`Principal::key`: `user:<id>` or `key:<id>`): keys are scoped to the
+    /// caller within the organisation.
+    pub principal: String,
     pub key: String,
     pub request_hash: String,
 }
@@ -197,9 +200,11 @@ async fn find_repeat(
 ) -> Result<Option<AcceptOutcome>> {
     if let Some(key) = idempotency {
         let row: Option<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
-            "SELECT id, conversation_id, request_hash FROM messages WHERE organization_id = $1 AND idempotency_key = $2",
+            "SELECT id, conversation_id, request_hash FROM messages \
+             WHERE organization_id = $1 AND idempotency_principal = $2 AND idempotency_key = $3",
         )
         .bind(org.0)
+        .bind(&key.principal)
         .bind(&key.key)
         .fetch_optional(&mut **tx)
         .await?;
@@ -306,8 +311,8 @@ async fn insert_inbound(
     let message_id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO messages (id, organization_id, conversation_id, direction, channel, contact_id, subject, body, \
-         external_id, idempotency_key, request_hash, metadata) \
-         VALUES ($1, $2, $3, 'inbound', $4, $5, $6, $7, $8, $9, $10, $11)",
+         external_id, idempotency_key, request_hash, metadata, idempotency_principal) \
+         VALUES ($1, $2, $3, 'inbound', $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(message_id)
     .bind(org.0)
@@ -320,6 +325,7 @@ async fn insert_inbound(
     .bind(idempotency.map(|k| k.key.as_str()))
     .bind(idempotency.map(|k| k.request_hash.as_str()))
     .bind(sqlx::types::Json(&msg.metadata))
+    .bind(idempotency.map(|k| k.principal.as_str()))
     .execute(&mut **tx)
     .await?;
 

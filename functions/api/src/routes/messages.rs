@@ -33,7 +33,7 @@ pub async fn create(
     ApiJson(raw): ApiJson<RawInboundMessage>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::MessagesWrite)?;
-    let idempotency = idempotency_key(&headers, &raw)?;
+    let idempotency = idempotency_key(&headers, &auth, &raw)?;
     let message = InboundMessage::parse(raw).map_err(ApiError::Validation)?;
 
     let outcome = state
@@ -91,9 +91,14 @@ pub async fn show(
         .ok_or_else(|| ApiError::NotFound(format!("message {id} not found")))
 }
 
-/// The client's `Idempotency-Key` with a fingerprint of the request's meaning (its parsed
-/// fields, so whitespace or key order does not make a retry look different).
-fn idempotency_key(headers: &HeaderMap, raw: &RawInboundMessage) -> Result<Option<IdempotencyKey>, ApiError> {
+/// The client's `Idempotency-Key`, scoped to the caller (two API clients of one organisation
+/// may pick the same key), with a fingerprint of the request's meaning (its parsed fields, so
+/// whitespace or key order does not make a retry look different).
+fn idempotency_key(
+    headers: &HeaderMap,
+    auth: &AuthContext,
+    raw: &RawInboundMessage,
+) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
@@ -105,5 +110,9 @@ fn idempotency_key(headers: &HeaderMap, raw: &RawInboundMessage) -> Result<Optio
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?;
     let canonical = serde_json::to_vec(raw).map_err(ApiError::internal)?;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
-    Ok(Some(IdempotencyKey { key: key.to_string(), request_hash: hex::encode(digest.as_ref()) }))
+    Ok(Some(IdempotencyKey {
+        principal: auth.principal.key(),
+        key: key.to_string(),
+        request_hash: hex::encode(digest.as_ref()),
+    }))
 }

@@ -187,3 +187,31 @@ async fn a_wrong_method_is_405_with_allow_on_every_functions_routes() {
         assert_eq!(status, 405, "{method} {path}");
     }
 }
+
+/// Two API clients of one organisation that pick the same `Idempotency-Key` each get their own
+/// message; a retry by either is still a replay of its own.
+#[tokio::test]
+async fn idempotency_keys_belong_to_the_caller() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let key = |name: &str| {
+        let body = json!({"name": name, "permissions": ["messages:write"]});
+        let (app, token) = (&app, owner.token.clone());
+        async move {
+            let created: Value = app.post(Some(&token), "/v1/api-keys", &body).await.json().await.unwrap();
+            created["key"].as_str().unwrap().to_string()
+        }
+    };
+    let (shop, crm) = (key("shop").await, key("crm").await);
+    let from_shop = crate::helpers::sample_message("a@customer.example", "from the shop");
+    let from_crm = crate::helpers::sample_message("b@customer.example", "from the CRM");
+    let first = app.post_message(&shop, &from_shop, Some("order-1")).await;
+    assert_eq!(first.status(), 202);
+    let second = app.post_message(&crm, &from_crm, Some("order-1")).await;
+    assert_eq!(second.status(), 202, "another caller's key is not a reuse: {}", second.text().await.unwrap());
+    let replay = app.post_message(&shop, &from_shop, Some("order-1")).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(replay.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(app.store.message_count(owner.org).await.unwrap(), 2);
+}
