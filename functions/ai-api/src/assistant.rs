@@ -31,6 +31,8 @@ const THREAD_MESSAGES: usize = 12;
 const MESSAGE_CHARS: usize = 2000;
 /// Sentences of a local summary.
 const SUMMARY_SENTENCES: usize = 3;
+/// The most customer sentences an extractive summary chooses from.
+const SUMMARY_CANDIDATES: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssistError {
@@ -423,11 +425,14 @@ impl Assistant {
         }
         // The customer's sentences most like the rest of the thread, in order, then where the
         // conversation stands (its last message).
+        // Each message as far as a draft reads it, and a bounded number of sentences to embed:
+        // a message of 28,000 three-word sentences is not 900 encoder batches.
         let sentences: Vec<String> = thread
             .iter()
             .filter(|m| m.direction == "inbound")
-            .flat_map(|m| reply::sentences(&m.body))
+            .flat_map(|m| reply::sentences(helpdesk_ai::text::prefix(&m.body, MESSAGE_CHARS)))
             .filter(|s| s.split_whitespace().count() >= 3)
+            .take(SUMMARY_CANDIDATES)
             .collect();
         let mut lines: Vec<String> = Vec::new();
         if !sentences.is_empty() {

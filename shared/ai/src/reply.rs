@@ -72,13 +72,21 @@ pub fn templatise(reply: &str, customer_name: Option<&str>) -> String {
     out.push_str(&reply[last..]);
     let mut text = out;
     // Order numbers: the captured number only, the words around it stay.
-    let numbers: Vec<String> = ORDER_NUMBER
+    let mut numbers: Vec<String> = ORDER_NUMBER
         .captures_iter(&text)
         .filter_map(|c| c.get(1).or_else(|| c.get(2)).map(|m| m.as_str().trim_end_matches('-').to_string()))
         .filter(|n| n.chars().any(|c| c.is_ascii_digit()))
         .collect();
-    for number in numbers {
-        text = text.replace(&number, "{{order_number}}");
+    numbers.sort_unstable();
+    numbers.dedup();
+    if !numbers.is_empty() {
+        // Every occurrence of every number in one pass (one `replace` per number would be
+        // quadratic in a text full of them); the longest wins where two overlap.
+        let all = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&numbers)
+            .expect("literal patterns build");
+        text = all.replace_all(&text, &vec!["{{order_number}}"; numbers.len()]);
     }
     if let Some(name) = customer_name {
         for part in name.split_whitespace().filter(|p| p.chars().count() >= 2) {
@@ -188,14 +196,14 @@ pub fn check_draft(body: &str, context: &DraftContext<'_>, languages: &Detector)
         fail(&mut failures, Gate::Placeholder, format!("unfilled: {}", placeholders.join(", ")));
     }
 
-    let allowed: Vec<(PiiKind, String)> = context
+    let allowed: std::collections::HashSet<(PiiKind, String)> = context
         .allowed_text
         .iter()
         .flat_map(|text| detect(text).into_iter().map(move |m| (m.kind, normalise(m.kind, &text[m.start..m.end]))))
         .collect();
     let mut foreign: Vec<&str> = detect(body)
         .into_iter()
-        .filter(|m| !allowed.iter().any(|(k, v)| *k == m.kind && *v == normalise(m.kind, &body[m.start..m.end])))
+        .filter(|m| !allowed.contains(&(m.kind, normalise(m.kind, &body[m.start..m.end]))))
         .map(|m| m.kind.name())
         .collect();
     foreign.dedup();
@@ -292,21 +300,17 @@ fn push_sentence(out: &mut Vec<String>, current: &mut String) {
 }
 
 /// The `k` sentences most like the others (the sum of cosine similarities of unit vectors), in
-/// their original order: an extractive summary when no LLM may write one.
+/// their original order: an extractive summary when no LLM may write one. Linear in the number of
+/// sentences: the sum of `a·b` over the others is `a·(Σb) − a·a`.
 pub fn central_sentences(embeddings: &[Vec<f32>], k: usize) -> Vec<usize> {
-    let mut scored: Vec<(usize, f32)> = embeddings
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let total: f32 = embeddings
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, b)| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>())
-                .sum();
-            (i, total)
-        })
-        .collect();
+    let dims = embeddings.first().map_or(0, Vec::len);
+    let mut sum = vec![0f32; dims];
+    for e in embeddings {
+        sum.iter_mut().zip(e).for_each(|(s, x)| *s += x);
+    }
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let mut scored: Vec<(usize, f32)> =
+        embeddings.iter().enumerate().map(|(i, a)| (i, dot(a, &sum) - dot(a, a))).collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut chosen: Vec<usize> = scored.into_iter().take(k).map(|(i, _)| i).collect();
     chosen.sort_unstable();

@@ -1,0 +1,51 @@
+//! The shapes an attacker sends (issue 18), through every text path that needs no model files.
+//! What each path reads is bounded, and each is linear in what it reads: the figures are in
+//! `cargo bench -p helpdesk-ai --bench adversarial`; here, that each finishes and what it reads.
+
+use helpdesk_ai::triage::{model_text, MODEL_CHARS, MODEL_WORD_CHARS};
+use helpdesk_ai::{chunk, language, pii, reply, text};
+
+const LEN: usize = 200_000;
+
+fn repeat_to(unit: &str, len: usize) -> String {
+    unit.repeat(len / unit.len() + 1).chars().take(len).collect()
+}
+
+fn shapes() -> Vec<String> {
+    vec![
+        "a".repeat(LEN),
+        "1".repeat(LEN),
+        repeat_to("1 ", LEN),
+        repeat_to("call +1000001, ", LEN),
+        repeat_to("> ", LEN),
+        "@".repeat(LEN),
+        repeat_to("a@b.cc ", LEN),
+        "[".repeat(LEN),
+        repeat_to("[a](", LEN),
+        repeat_to("<a", LEN),
+    ]
+}
+
+#[test]
+fn the_models_read_a_bounded_text_whatever_the_message() {
+    for shape in shapes() {
+        let read = model_text(Some("Subject"), &shape, true);
+        assert!(read.chars().count() <= MODEL_CHARS, "{}", read.len());
+        let longest = read.split_whitespace().map(|w| w.chars().count()).max().unwrap_or(0);
+        assert!(longest <= MODEL_WORD_CHARS, "a word of {longest} characters");
+    }
+    assert_eq!(text::bounded(&"a".repeat(LEN), 1_000, 48), "a".repeat(48));
+}
+
+#[test]
+fn every_text_path_finishes_on_adversarial_shapes() {
+    let detector = language::Detector::all_supported();
+    for shape in shapes() {
+        let _ = detector.detect(&shape);
+        let redacted = pii::redact(&shape);
+        assert_eq!(redacted.restore(&redacted.text).len(), shape.len(), "redaction round-trips");
+        let _ = chunk::chunk_markdown("Title", &shape);
+        let _ = reply::templatise(&shape, Some("Ana Pérez"));
+        let _ = text::normalise(&shape);
+    }
+}
