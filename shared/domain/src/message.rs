@@ -218,10 +218,12 @@ impl InboundMessage {
         }
         let email =
             EmailAddress::parse(&raw.from.email).map_err(|e| errors.push(ValidationError::new("from.email", e))).ok();
-        let name = non_blank(raw.from.name);
-        if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
-            errors.push(ValidationError::new("from.name", format!("must be at most {MAX_NAME_CHARS} characters")));
-        }
+        // The customer's name is shown to agents: the same rules as a member's name.
+        let name = non_blank(raw.from.name).and_then(|n| {
+            crate::text::display_name(&n, MAX_NAME_CHARS)
+                .map_err(|e| errors.push(ValidationError::new("from.name", e)))
+                .ok()
+        });
         let subject = non_blank(raw.subject);
         if subject.as_ref().is_some_and(|s| s.chars().count() > MAX_SUBJECT_CHARS) {
             errors.push(ValidationError::new("subject", format!("must be at most {MAX_SUBJECT_CHARS} characters")));
@@ -369,6 +371,16 @@ mod tests {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(EmailAddress::parse("first.last+tag@sub.example.co.uk").is_ok());
+    }
+
+    #[test]
+    fn a_senders_name_that_hides_or_reorders_text_is_refused() {
+        let errors = InboundMessage::parse(raw(serde_json::json!({
+            "channel": "api", "from": {"email": "a@b.example", "name": "Ana\u{202E}nimda"}, "body": "x"
+        })))
+        .unwrap_err();
+        assert_eq!(errors[0].field, "from.name");
+        assert!(errors[0].message.contains("U+202E"), "{}", errors[0].message);
     }
 
     #[test]
