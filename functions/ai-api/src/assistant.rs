@@ -445,7 +445,8 @@ impl Assistant {
         }
         let last = thread.last().expect("not empty");
         let who = if last.direction == "inbound" { "the customer" } else { "an agent" };
-        lines.push(format!("- Last message from {who}: {}", truncate(&first_sentence(&last.body), 300)));
+        let opening = first_sentence(helpdesk_ai::text::prefix(&last.body, MESSAGE_CHARS));
+        lines.push(format!("- Last message from {who}: {}", truncate(&opening, 300)));
         Ok(Summary {
             summary: lines.join("\n"),
             provider: "local".into(),

@@ -300,7 +300,9 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!("{message}: over {MAX_PAYLOAD} bytes")),
         _ => ApiError::Internal(message.into()),
     };
-    let mut response = helpdesk_http::problem::problem_response(status, &error.to_problem());
+    let mut problem = error.to_problem();
+    problem.status = status.as_u16();
+    let mut response = helpdesk_http::problem::problem_response(status, &problem);
     helpdesk_http::headers::add_security_headers(response.headers_mut());
     response
 }

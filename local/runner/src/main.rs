@@ -24,7 +24,11 @@ async fn signup(base: &str, name: &str, slug: Option<&str>, email: &str, passwor
     if let Some(slug) = slug {
         body["organization_slug"] = slug.into();
     }
-    let response = reqwest::Client::new().post(format!("{base}/v1/auth/signup")).json(&body).send().await?;
+    let response = helpdesk_outbound::client(helpdesk_outbound::Destinations::Any)
+        .post(format!("{base}/v1/auth/signup"))
+        .json(&body)
+        .send()
+        .await?;
     if !response.status().is_success() {
         bail!("sign-up at {base} failed: {} {}", response.status(), response.text().await?);
     }
@@ -112,7 +116,7 @@ async fn seed_demo(base: &str) -> Result<()> {
         Ok(tokens) => tokens,
         // It exists from an earlier run: sign in.
         Err(_) => {
-            let response = reqwest::Client::new()
+            let response = helpdesk_outbound::client(helpdesk_outbound::Destinations::Any)
                 .post(format!("{base}/v1/auth/login"))
                 .json(&serde_json::json!({"organization": DEMO_SLUG, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}))
                 .send()
@@ -148,7 +152,7 @@ async fn seed_demo(base: &str) -> Result<()> {
             "Hola, mi pedido no ha llegado y el número de seguimiento no funciona.",
         ),
     ];
-    let http = reqwest::Client::new();
+    let http = helpdesk_outbound::client(helpdesk_outbound::Destinations::Any);
     for (key, email, name, subject, body) in samples {
         let response = http
             .post(format!("{base}/v1/messages"))

@@ -90,8 +90,6 @@ impl std::fmt::Debug for SentenceEncoder {
 
 /// How much of a text the encoder tokenises, in characters: far more than 128 tokens' worth.
 const ENCODER_CHARS: usize = 4_000;
-/// Longer words become one `[UNK]` token anyway (WordPiece's `max_input_chars_per_word`, 100).
-const ENCODER_WORD_CHARS: usize = 101;
 
 impl SentenceEncoder {
     /// Tokens per text: enough for a support message's gist, and what keeps encoding fast.
@@ -173,13 +171,10 @@ impl SentenceEncoder {
         // candle-nn's softmax and layer norm split their rows over rayon's pool. Called from
         // outside the pool, each of those ~20 calls per text waits for a pool thread to wake
         // (`perf`: a tenth of the time on one core); run from inside it, they run in place.
-        // The model reads 128 tokens; tokenising a whole article first would be wasted work
-        // (and WordPiece's longest match is quadratic in a word's length below its 100-character
-        // cut-off). 4,000 characters hold 128 tokens of any real text (a token averages under
-        // five characters).
-        let texts: Vec<std::borrow::Cow<'_, str>> =
-            texts.iter().map(|t| crate::text::bounded(t.as_ref(), ENCODER_CHARS, ENCODER_WORD_CHARS)).collect();
-        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        // The model reads 128 tokens; tokenising a whole article first would be wasted work.
+        // 4,000 characters hold 128 tokens of any real text (a token averages under five
+        // characters; a word over 100 is one `[UNK]`, WordPiece's `max_input_chars_per_word`).
+        let texts: Vec<&str> = texts.iter().map(|t| crate::text::prefix(t.as_ref(), ENCODER_CHARS)).collect();
         rayon::scope(|_| self.encode_here(&texts))
     }
 

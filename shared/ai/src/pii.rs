@@ -315,12 +315,15 @@ impl Redacted {
     /// Puts the originals back wherever a placeholder appears (an LLM's answer may quote them),
     /// in one pass over the text; a placeholder this redaction never made stays as it is.
     pub fn restore(&self, text: &str) -> String {
-        let originals: std::collections::HashMap<&str, &str> =
-            self.replacements.iter().map(|(p, o)| (p.as_str(), o.as_str())).collect();
-        PLACEHOLDER
-            .replace_all(text, |c: &regex::Captures| originals.get(&c[0]).unwrap_or(&&c[0]).to_string())
-            .into_owned()
+        restore(text, &self.replacements)
     }
+}
+
+/// `text` with each placeholder of `replacements` (placeholder, original) put back, in one pass.
+fn restore(text: &str, replacements: &[(String, String)]) -> String {
+    let originals: std::collections::HashMap<&str, &str> =
+        replacements.iter().map(|(p, o)| (p.as_str(), o.as_str())).collect();
+    PLACEHOLDER.replace_all(text, |c: &regex::Captures| originals.get(&c[0]).unwrap_or(&&c[0]).to_string()).into_owned()
 }
 
 /// Replaces every piece of personal data with a placeholder; the same value gets the same one.
@@ -371,7 +374,7 @@ impl Redactor {
     }
 
     pub fn restore(&self, text: &str) -> String {
-        Redacted { text: String::new(), replacements: self.replacements.clone() }.restore(text)
+        restore(text, &self.replacements)
     }
 }
 

@@ -1,7 +1,5 @@
 //! Text normalisation shared by every model: lower case, digits folded, whitespace collapsed;
-//! and the bounds that keep every model's work linear and capped whatever a message looks like.
-
-use std::borrow::Cow;
+//! and the prefixes that keep every model's work capped whatever a message looks like.
 
 /// At most the first `max_chars` characters of `text`, cut at a character boundary.
 pub fn prefix(text: &str, max_chars: usize) -> &str {
@@ -11,32 +9,18 @@ pub fn prefix(text: &str, max_chars: usize) -> &str {
     }
 }
 
-/// `text` with every word (run of non-white-space characters) longer than `max_chars` cut to its
-/// first `max_chars`. No language has words that long; a 200,000-letter "word" is an attack on
-/// whatever is quadratic in a word's length (lingua's n-grams, WordPiece's longest match).
-pub fn cut_long_words(text: &str, max_chars: usize) -> Cow<'_, str> {
-    let mut run = 0;
-    if text.chars().all(|c| {
-        run = if c.is_whitespace() { 0 } else { run + 1 };
-        run <= max_chars
-    }) {
-        return Cow::Borrowed(text);
+/// At most the first `max_chars` characters of `text`, cut at the last white space before the
+/// limit when the limit falls inside a word (so no email address or card number is cut in two,
+/// leaving a fragment no detector recognises).
+pub fn prefix_words(text: &str, max_chars: usize) -> &str {
+    let cut = prefix(text, max_chars);
+    if cut.len() == text.len() || text[cut.len()..].starts_with(char::is_whitespace) {
+        return cut;
     }
-    let mut out = String::with_capacity(text.len());
-    let mut run = 0;
-    for c in text.chars() {
-        run = if c.is_whitespace() { 0 } else { run + 1 };
-        if run <= max_chars {
-            out.push(c);
-        }
+    match cut.rfind(char::is_whitespace) {
+        Some(space) => &cut[..space],
+        None => cut,
     }
-    Cow::Owned(out)
-}
-
-/// What a model reads of a text: its first `max_chars` characters, long words cut to
-/// `max_word_chars` ([`prefix`], [`cut_long_words`]).
-pub fn bounded(text: &str, max_chars: usize, max_word_chars: usize) -> Cow<'_, str> {
-    cut_long_words(prefix(text, max_chars), max_word_chars)
 }
 
 /// The form every feature is computed from. Digits become `0` so that "order 1042" and "order
@@ -78,16 +62,14 @@ pub fn normalise(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn bounds_cut_at_characters_and_words() {
-        use super::{bounded, cut_long_words, prefix};
+    fn prefixes_cut_at_characters_and_between_words() {
+        use super::{prefix, prefix_words};
         assert_eq!(prefix("héllo", 2), "hé");
         assert_eq!(prefix("hi", 10), "hi");
-        assert_eq!(cut_long_words("a bbbbbb cc", 3), "a bbb cc");
-        assert!(matches!(cut_long_words("short words only", 8), std::borrow::Cow::Borrowed(_)));
-        let attack = "a".repeat(200_000);
-        assert_eq!(bounded(&attack, 1_000, 48), "a".repeat(48));
-        let digits = "1".repeat(200_000);
-        assert_eq!(bounded(&format!("call {digits} now"), 100, 20).chars().count(), 5 + 20);
+        assert_eq!(prefix_words("write to ana@example.com", 15), "write to");
+        assert_eq!(prefix_words("write to ana@example.com", 8), "write to");
+        assert_eq!(prefix_words("short", 10), "short");
+        assert_eq!(prefix_words(&"a".repeat(50), 10), "a".repeat(10), "no space to go back to");
     }
 
     use super::*;

@@ -43,9 +43,9 @@ impl MessageInput<'_> {
 /// same way, so training and serving see the same text).
 ///
 /// Bounded, so every model's work is: the raw body is read up to [`RAW_BODY_CHARS`] (HTML
-/// included), and the text the models get is at most [`MODEL_CHARS`] characters with words cut
-/// to [`MODEL_WORD_CHARS`]. Every model reads far less (the encoder 128 tokens); what a message
-/// says past that does not change its category, sentiment or urgency.
+/// included), and the text the models get is at most [`MODEL_CHARS`] characters. Every model
+/// reads far less (the encoder 128 tokens); what a message says past that does not change its
+/// category, sentiment or urgency.
 pub fn model_text(subject: Option<&str>, body: &str, is_email: bool) -> String {
     let body = crate::text::prefix(body, RAW_BODY_CHARS);
     let body = prepare::prepare(body, prepare::looks_like_html(body), is_email);
@@ -53,15 +53,13 @@ pub fn model_text(subject: Option<&str>, body: &str, is_email: bool) -> String {
         Some(subject) => format!("{subject}\n{body}"),
         None => body,
     };
-    crate::text::bounded(&text, MODEL_CHARS, MODEL_WORD_CHARS).into_owned()
+    crate::text::prefix(&text, MODEL_CHARS).to_string()
 }
 
 /// How much of a raw body (HTML or text) is prepared, in characters.
 pub const RAW_BODY_CHARS: usize = 64 * 1024;
 /// How much prepared text the models read, in characters.
 pub const MODEL_CHARS: usize = 8_000;
-/// The longest word the models read whole, in characters.
-pub const MODEL_WORD_CHARS: usize = 64;
 
 /// What assigns a category: the zero-shot default, the n-gram default (no encoder files), or a
 /// trained model.

@@ -65,15 +65,16 @@ impl Channel {
 /// A syntactically valid email address in one canonical form, so that one person is one contact
 /// or one member however the address is typed: the local part NFC-normalised and lower-cased
 /// (RFC 5321 lets a local part be case-sensitive; no mail provider in use is, and every helpdesk
-/// treats addresses this way), the domain in IDNA ASCII form (UTS #46: `Bücher.example` →
-/// `xn--bcher-kva.example`), which is how it travels in SMTP and shows a look-alike domain for
-/// what it is.
+/// treats addresses this way), the domain as UTS #46 processing gives it back (IDNA: lower-cased,
+/// NFC, full-width forms mapped; `BÜCHER.example` and `xn--bcher-kva.example` are both
+/// `bücher.example`). An ASCII address keeps the form earlier versions stored (lower case).
 ///
-/// Refused: invisible characters anywhere (controls, zero-width and bidirectional format
-/// characters: [`crate::text::is_hidden`]); a local part that is not a dot-atom (RFC 5322 §3.4.1:
-/// no specials or spaces, no leading, trailing or consecutive dots; quoted local parts are not
-/// taken); a domain IDNA refuses or without a dot; more than 64 octets of local part or 254 in
-/// all (RFC 5321 §4.5.3.1).
+/// Refused: invisible characters anywhere ([`crate::text::is_hidden_in_address`]: controls,
+/// zero-width and bidirectional format characters, joiners, fillers); a local part that is not a
+/// dot-atom (RFC 5322 §3.4.1: no specials or spaces, no leading, trailing or consecutive dots;
+/// quoted local parts are not taken) or that has punctuation or symbols outside ASCII (a
+/// full-width `＠` reads as `@`); a domain IDNA refuses or without a dot; more than 64 octets of
+/// local part or 254 in all, counted on the canonical form (RFC 5321 §4.5.3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct EmailAddress(String);
@@ -85,27 +86,36 @@ impl EmailAddress {
         if raw.is_empty() {
             return Err("must not be empty".into());
         }
-        if raw.chars().any(crate::text::is_hidden) {
+        if raw.chars().any(crate::text::is_hidden_in_address) {
             return Err("must not contain invisible or control characters".into());
         }
         if raw.len() > 254 {
             return Err("must be at most 254 characters".into());
         }
         let (local, domain) = raw.rsplit_once('@').ok_or("must contain '@'")?;
-        let special = |c: char| c.is_whitespace() || "<>(),;:\"[]\\@".contains(c);
-        if local.is_empty() || local.len() > 64 || local.chars().any(special) {
+        let special = |c: char| {
+            c.is_whitespace() || "<>(),;:\"[]\\@".contains(c) || (!c.is_ascii() && !c.is_alphanumeric() && !is_mark(c))
+        };
+        if local.is_empty() || local.chars().any(special) {
             return Err("has an invalid local part".into());
         }
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
             return Err("has an invalid local part: a dot may not start or end it, or follow another dot".into());
         }
-        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| "has an invalid domain")?;
+        let ascii = idna::domain_to_ascii_strict(domain).map_err(|_| "has an invalid domain")?;
         let labels_ok =
-            domain.split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
-        if !domain.contains('.') || !labels_ok {
+            ascii.split('.').all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+        if !ascii.contains('.') || !labels_ok {
             return Err("has an invalid domain".into());
         }
-        let address = format!("{}@{domain}", local.nfc().collect::<String>().to_lowercase());
+        let (domain, back) = idna::domain_to_unicode(&ascii);
+        back.map_err(|_| "has an invalid domain")?;
+        // Lower-casing can undo NFC (and lengthen the text): normalise after it, then measure.
+        let local: String = local.nfc().collect::<String>().to_lowercase().nfc().collect();
+        if local.len() > 64 {
+            return Err("has an invalid local part: at most 64 octets".into());
+        }
+        let address = format!("{local}@{domain}");
         if address.len() > 254 {
             return Err("must be at most 254 characters".into());
         }
@@ -115,6 +125,15 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Combining marks (Mn, Mc, Me): part of letters in many scripts.
+fn is_mark(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::NonspacingMark | GeneralCategory::SpacingMark | GeneralCategory::EnclosingMark
+    )
 }
 
 impl fmt::Display for EmailAddress {
@@ -224,10 +243,12 @@ impl InboundMessage {
                 .map_err(|e| errors.push(ValidationError::new("from.name", e)))
                 .ok()
         });
-        let subject = non_blank(raw.subject);
-        if subject.as_ref().is_some_and(|s| s.chars().count() > MAX_SUBJECT_CHARS) {
-            errors.push(ValidationError::new("subject", format!("must be at most {MAX_SUBJECT_CHARS} characters")));
-        }
+        // The subject is the conversation's title in every list: one line, nothing hidden.
+        let subject = non_blank(raw.subject).and_then(|s| {
+            crate::text::display_name(&s, MAX_SUBJECT_CHARS)
+                .map_err(|e| errors.push(ValidationError::new("subject", e)))
+                .ok()
+        });
         if raw.body.trim().is_empty() {
             errors.push(ValidationError::new("body", "must not be empty"));
         } else if raw.body.len() > MAX_BODY_BYTES {
@@ -367,6 +388,10 @@ mod tests {
             "\u{FEFF}agent@example.com",
             "age\u{0007}nt@example.com",
             "agent@exam_ple.com",
+            "ag\u{200D}ent@example.com",
+            "\u{3164}@example.com",
+            "victim\u{FF20}example.com@attacker.example",
+            "victim\u{FF0E}x@example.com",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -387,9 +412,10 @@ mod tests {
     fn addresses_compare_in_one_canonical_form() {
         let canonical = |raw: &str| EmailAddress::parse(raw).unwrap().as_str().to_string();
         assert_eq!(canonical(" AGENT@Example.COM "), "agent@example.com");
-        assert_eq!(canonical("ana@Bücher.example"), "ana@xn--bcher-kva.example");
-        assert_eq!(canonical("ana@xn--bcher-kva.example"), "ana@xn--bcher-kva.example");
-        assert_eq!(canonical("ana@BÜCHER.EXAMPLE"), "ana@xn--bcher-kva.example");
+        assert_eq!(canonical("ana@Bücher.example"), "ana@bücher.example");
+        assert_eq!(canonical("ana@xn--bcher-kva.example"), "ana@bücher.example");
+        assert_eq!(canonical("ana@BÜCHER.EXAMPLE"), "ana@bücher.example");
+        assert_eq!(canonical("ana@ｅｘａｍｐｌｅ.com"), "ana@example.com", "full-width forms map");
         // The same local part composed (U+00E9) or decomposed (e + U+0301) is one address.
         assert_eq!(canonical("jos\u{e9}@example.com"), canonical("jose\u{301}@example.com"));
         assert_eq!(canonical("JOSÉ@example.com"), "josé@example.com");

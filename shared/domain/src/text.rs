@@ -3,13 +3,35 @@
 
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
-/// Whether a character is invisible yet changes how text reads: a control (C0, DEL, C1) or a
-/// Unicode format character (general category Cf: zero-width space U+200B, the bidirectional
-/// overrides and isolates such as U+202E, the soft hyphen, the byte-order mark, tag characters).
-/// The zero-width non-joiner and joiner (U+200C, U+200D) are allowed: Persian, Indic scripts and
-/// emoji sequences need them (UAX #31 permits them in identifiers for the same reason).
+/// Whether a character is invisible yet changes how text reads, or cannot be shown at all:
+/// - controls (C0, DEL, C1) and line or paragraph separators (U+2028, U+2029);
+/// - Unicode format characters (general category Cf: zero-width space U+200B, the bidirectional
+///   overrides and isolates such as U+202E, the soft hyphen, the byte-order mark, tag characters);
+/// - the other default-ignorable characters that render as nothing (Unicode's
+///   DerivedCoreProperties: the combining grapheme joiner U+034F, the Hangul fillers U+115F,
+///   U+1160, U+3164, U+FFA0, the Khmer inherent vowels U+17B4–U+17B5, the Mongolian variation
+///   selectors) and the braille blank U+2800, a favourite "empty" name;
+/// - private-use and unassigned code points, which no reader can be sure of.
+///
+/// The zero-width non-joiner and joiner (U+200C, U+200D) and the variation selectors
+/// U+FE00–U+FE0F are allowed: Persian, Indic scripts and emoji need them (UAX #31 permits the
+/// joiners in identifiers for the same reason). Addresses allow none of these
+/// ([`is_hidden_in_address`]).
 pub fn is_hidden(c: char) -> bool {
-    c.is_control() || (c.general_category() == GeneralCategory::Format && !matches!(c, '\u{200C}' | '\u{200D}'))
+    use GeneralCategory::*;
+    if matches!(c, '\u{200C}' | '\u{200D}') {
+        return false;
+    }
+    c.is_control()
+        || matches!(c.general_category(), Format | LineSeparator | ParagraphSeparator | PrivateUse | Unassigned)
+        || matches!(c, '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180B}'..='\u{180F}')
+        || matches!(c, '\u{2800}' | '\u{3164}' | '\u{FFA0}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// [`is_hidden`] for email addresses, where nothing invisible has a use: the joiners and
+/// variation selectors too.
+pub fn is_hidden_in_address(c: char) -> bool {
+    is_hidden(c) || matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}')
 }
 
 /// A name a person reads as a label — an organisation's, a member's, a customer's, an API key's:
@@ -95,6 +117,10 @@ mod tests {
             assert!(error.contains(why), "{bad:?}: {error}");
         }
         assert_eq!(display_name(&"a".repeat(201), 200).unwrap_err(), "must be at most 200 characters");
+        for blank in ["\u{3164}", "\u{2800}\u{2800}", "\u{115F}", "A\u{034F}B", "Ac\u{2028}me", "\u{E000}", "\u{0378}"]
+        {
+            assert!(display_name(blank, 200).is_err(), "{blank:?}");
+        }
     }
 
     #[test]

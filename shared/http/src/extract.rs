@@ -53,16 +53,22 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            ApiError::PayloadTooLarge(format!("the request body is larger than {} bytes", crate::MAX_REQUEST_BYTES))
-        })?;
-        let text = std::str::from_utf8(&bytes).unwrap_or("x").trim();
-        if text.is_empty() || text.split_whitespace().collect::<String>() == "{}" {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(format!("could not read the request body: {rejection}")))?;
+        if is_empty_body(&bytes) {
             Ok(NoBody)
         } else {
             Err(ApiError::BadRequest("this route takes no request body".into()))
         }
     }
+}
+
+/// Whether a body says nothing: no bytes, white space, or an empty JSON object.
+pub fn is_empty_body(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else { return false };
+    let squeezed: String = text.split_whitespace().collect();
+    squeezed.is_empty() || squeezed == "{}"
 }
 
 /// Parses a JSON body, telling malformed JSON (400) from a wrong shape (422).

@@ -28,7 +28,7 @@ impl RouteTable {
     /// The methods a concrete path allows, as an `Allow` value (`GET, PUT`); `None` when no
     /// template matches. A `{param}` segment matches any one non-empty segment.
     pub fn allowed(&self, path: &str) -> Option<String> {
-        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let segments: Vec<&str> = path.split('/').collect();
         let mut methods: Vec<&str> = Vec::new();
         for (template, allowed) in self.0.iter() {
             let parts: Vec<&str> = template.split('/').collect();
@@ -62,6 +62,7 @@ mod tests {
         assert_eq!(table.allowed("/v1/api-keys/abc").as_deref(), Some("DELETE"));
         assert_eq!(table.allowed("/v1/users/abc/role").as_deref(), Some("PUT"));
         assert_eq!(table.allowed("/v1/users//role"), None);
+        assert_eq!(table.allowed("/v1/api-keys/"), None, "a trailing slash is another path");
         assert_eq!(table.allowed("/v1/nothing"), None);
     }
 }

@@ -9,9 +9,9 @@
 //!   or local name inside a private network.
 //! - [`client`]: the HTTP client for such URLs. It follows no redirects (a provider's `307` to
 //!   `http://10.0.0.1/` would get round every check), and under `PublicOnly` resolves names to
-//!   public addresses only and checks the address it actually connected to before a byte of the
-//!   request is sent — which covers IP literals in any spelling and DNS answers that change
-//!   between save and use.
+//!   public addresses only (before any connection) and checks the address it actually connected
+//!   to before the request is sent (for HTTPS, after the TLS handshake) — which covers IP
+//!   literals in any spelling and DNS answers that change between save and use.
 //! - [`resolve`]: the same check for protocols that open their own TCP connections (IMAP, SMTP).
 //!
 //! What counts as public is [`is_public`], after IANA's IPv4 and IPv6 Special-Purpose Address
@@ -74,6 +74,9 @@ pub enum Refused {
     /// At connect time: the connection reached an address that is not public.
     #[error("connected to an address that is not public ({0})")]
     ConnectedPrivate(IpAddr),
+    /// At connect time: the connection's peer address could not be read.
+    #[error("connected to an address that could not be told")]
+    PeerUnknown,
 }
 
 /// Parses, normalises and checks a URL an organisation gives (a provider's base URL, a webhook's
@@ -85,7 +88,7 @@ pub enum Refused {
 /// a lenient parser reads as host `v1`); spaces, backslashes or control characters (CR/LF);
 /// credentials; a query or fragment. Under [`Destinations::PublicOnly`] also plain HTTP, an IP
 /// address that [`is_public`] refuses, and names that only make sense inside a network
-/// (single-label names, `localhost`, `.local`, `.internal`, `.home.arpa`). Where such a name
+/// (single-label names, `localhost`, `.local`, `.internal`, `.home.arpa`, `.localdomain`). Where such a name
 /// resolves later is checked again at connect time by [`client`].
 pub fn parse_url(raw: &str, destinations: Destinations) -> Result<Url, Refused> {
     if raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
@@ -219,7 +222,8 @@ fn permitted(host: &str, addrs: Vec<SocketAddr>, destinations: Destinations) -> 
 /// handed back as it is, for the caller to treat as a failure. Under
 /// [`Destinations::PublicOnly`] it uses no proxy (the address connected to must be the
 /// destination's), resolves names to public addresses only, and refuses a connection whose peer
-/// is not public before anything is written to it.
+/// is not public before the request is written to it (defence in depth behind the resolver and
+/// [`parse_url`]; for HTTPS the TLS handshake has happened by then).
 pub fn client(destinations: Destinations) -> reqwest::Client {
     let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     let builder = match destinations {
@@ -287,7 +291,7 @@ where
                 Some(ip) if is_public(ip) => Ok(connection),
                 Some(ip) => Err(Box::new(Refused::ConnectedPrivate(ip)) as BoxError),
                 // A connection whose peer cannot be told is not one to trust.
-                None => Err(Box::new(Refused::ConnectedPrivate(IpAddr::V4(Ipv4Addr::UNSPECIFIED))) as BoxError),
+                None => Err(Box::new(Refused::PeerUnknown) as BoxError),
             }
         })
     }

@@ -173,8 +173,9 @@ fn insert(headers: &mut HeaderMap, name: &'static str, value: String) {
 }
 
 /// Wraps an HTTP function's routes in what every HTTP function shares: problem+json answers for
-/// unknown routes and methods (405 with `Allow` for any path of `api`, the whole API's routes:
-/// API Gateway hands a known path with an unrouted method to the `$default` route's function),
+/// unknown routes and methods (405 with `Allow` for any path in `api`: the function's own
+/// routes, or for the function behind API Gateway's `$default` route — which gets every known
+/// path asked with a method nobody routes — the whole API's),
 /// the gateway guard, the body rules, the security headers and the request span with its log line.
 pub fn http_function<S>(
     routes: axum::Router<S>,
@@ -231,8 +232,8 @@ async fn request_span(State(function): State<&'static str>, mut req: Request, ne
 }
 
 /// Every request body is held to the size limit, whether or not its route reads it, and a
-/// method that carries no body (GET, HEAD, DELETE, OPTIONS) is refused one. In Lambda the body
-/// is already in memory; this only measures it.
+/// method that carries no body (GET, HEAD, DELETE, OPTIONS) is refused one (but for `{}`, as
+/// [`helpdesk_http::NoBody`]). In Lambda the body is already in memory; this only measures it.
 async fn body_rules(request: Request, next: Next) -> Response {
     use axum::http::Method;
     let (parts, body) = request.into_parts();
@@ -240,14 +241,16 @@ async fn body_rules(request: Request, next: Next) -> Response {
         let limit = helpdesk_http::MAX_REQUEST_BYTES;
         return ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes")).into_response();
     };
-    if !bytes.is_empty() && matches!(parts.method, Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS) {
+    let bodiless = matches!(parts.method, Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS);
+    if bodiless && !helpdesk_http::extract::is_empty_body(&bytes) {
         return ApiError::BadRequest(format!("{} takes no request body", parts.method)).into_response();
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 async fn not_found(api: helpdesk_http::RouteTable, req: Request) -> Response {
-    match api.allowed(req.uri().path()) {
+    // A path of the API this function does not serve, under a method it does not take.
+    match api.allowed(req.uri().path()).filter(|allow| !allow.split(", ").any(|m| m == req.method().as_str())) {
         Some(allow) => not_allowed(&req, &allow),
         None => ApiError::NotFound(format!("no route for {} {}", req.method(), req.uri().path())).into_response(),
     }

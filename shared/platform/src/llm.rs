@@ -89,7 +89,8 @@ impl ProviderConfig {
 }
 
 /// The most of one prompt part that is redacted and sent, in characters: a whole 20,000-character
-/// text to translate fits; a 200 KB message is cut rather than paid for and scanned whole.
+/// text to translate fits; a 200 KB message is cut (between words, so no personal data is cut
+/// into a fragment redaction misses) rather than paid for and scanned whole.
 pub const PROMPT_PART_CHARS: usize = 20_000;
 
 /// What a feature wants to ask. `system` is the platform's own instructions (the organisation's
@@ -287,7 +288,7 @@ impl LlmGateway {
                 prompt
                     .parts
                     .iter()
-                    .map(|p| redactor.redact(helpdesk_ai::text::prefix(p, PROMPT_PART_CHARS)))
+                    .map(|p| redactor.redact(helpdesk_ai::text::prefix_words(p, PROMPT_PART_CHARS)))
                     .collect::<Vec<_>>()
                     .join("\n\n"),
             )],

@@ -30,7 +30,7 @@ const FAILURE_MEMORY_SECS: i64 = 24 * 3600;
 // Returns 1 rotated, 2 ended (the secret was current but the user may no longer sign in), -1
 // reused (the secret before the current one: the family is revoked), 0 unknown (no such
 // session, another organisation's, or a secret it never had — which changes nothing, so a guess
-// cannot end someone's session). The secret is checked before anything else is looked at.
+// cannot end someone's session). Nothing is changed before the secret has been matched.
 // The version only moves up: a role change that lands during a refresh is not undone.
 const ROTATE: &str = r#"
 local state = redis.call('HMGET', KEYS[1], 'org', 'refresh', 'previous', 'ver')

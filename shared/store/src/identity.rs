@@ -81,13 +81,14 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-/// What the authorizer needs to check an API key.
+/// What the authorizer needs to check an API key (and revocation, to know whose it is).
 #[derive(Debug, Clone, FromRow)]
 pub struct ApiKeySecret {
     pub secret_hash: Vec<u8>,
     pub permissions: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -653,7 +654,7 @@ impl PgStore {
     pub async fn api_key_secret(&self, org: OrgId, id: ApiKeyId) -> Result<Option<ApiKeySecret>> {
         let mut tx = self.tenant(org).await?;
         let row = sqlx::query_as(
-            "SELECT secret_hash, permissions, expires_at, revoked_at FROM api_keys \
+            "SELECT secret_hash, permissions, expires_at, revoked_at, created_by FROM api_keys \
              WHERE organization_id = $1 AND id = $2",
         )
         .bind(org.0)

@@ -325,7 +325,7 @@ async fn insert_inbound(
     .bind(idempotency.map(|k| k.key.as_str()))
     .bind(idempotency.map(|k| k.request_hash.as_str()))
     .bind(sqlx::types::Json(&msg.metadata))
-    .bind(idempotency.map(|k| k.principal.as_str()))
+    .bind(idempotency.map_or("", |k| k.principal.as_str()))
     .execute(&mut **tx)
     .await?;
 

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use helpdesk_domain::{ApiKeyId, Permission, PermissionSet, ValidationError};
+use helpdesk_domain::{ApiKeyId, Permission, PermissionSet, UserId, ValidationError};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
 use helpdesk_store::{ApiKeyRecord, NewApiKey};
@@ -117,12 +117,14 @@ pub async fn revoke(
     let key = state.store.api_key_secret(auth.org, id).await.map_err(ApiError::internal)?;
     let key = key.filter(|k| k.revoked_at.is_none()).ok_or_else(gone)?;
     // The rule for members holds for keys: nobody manages what allows more than they hold (an
-    // agent's key with api_keys:write cannot revoke the owner's integration key).
-    if !PermissionSet::from_known_names(&key.permissions).is_subset_of(auth.permissions) {
+    // agent's key with api_keys:write cannot revoke the owner's integration key). Its creator
+    // always may: revoking only takes access away, and their role may have shrunk since.
+    let own = key.created_by.is_some_and(|creator| auth.principal.user() == Some(UserId(creator)));
+    if !own && !PermissionSet::from_known_names(&key.permissions).is_subset_of(auth.permissions) {
         return Err(ApiError::Forbidden("this key allows more than you hold".into()));
     }
     if !state.store.revoke_api_key(auth.org, id).await.map_err(ApiError::internal)? {
-        return Err(ApiError::NotFound("no live API key with this id in your organisation".into()));
+        return Err(gone());
     }
     let mut entry = client.entry_by("api_key.revoked", &auth);
     entry.target_type = Some("api_key");

@@ -34,8 +34,7 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of events", body = AuditPage),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Limit out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed query, or a limit out of range", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["audit:read"]))
 )]

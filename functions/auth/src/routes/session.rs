@@ -9,7 +9,7 @@ use axum::Json;
 use helpdesk_domain::identity::field;
 use helpdesk_domain::text::display_name;
 use helpdesk_domain::{EmailAddress, OrgId, Password, SessionId, Slug, UserId};
-use helpdesk_http::{ApiError, ApiJson, AuthContext, NoBody, Problem};
+use helpdesk_http::{ApiError, ApiJson, AuthContext, Problem};
 use helpdesk_platform::credentials::{Credential, Kind};
 use helpdesk_platform::sessions::{Attempt, Rotation};
 use helpdesk_store::{OrganizationRecord, SignupOutcome, UserRecord};
@@ -230,8 +230,8 @@ pub async fn logout(
     State(state): State<AuthState>,
     auth: AuthContext,
     client: ClientInfo,
-    _: NoBody,
 ) -> Result<StatusCode, ApiError> {
+    // A body is ignored here, not refused: a client that sends one must still be signed out.
     let user = auth.user_id()?;
     let sid = auth.session.ok_or_else(|| ApiError::Unauthorized("no session".into()))?;
     state.sessions.revoke(user, sid).await.map_err(session_store_down)?;
