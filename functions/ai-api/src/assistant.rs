@@ -121,6 +121,17 @@ struct Thread {
     language: String,
 }
 
+impl Thread {
+    /// The customer's messages among the last [`THREAD_MESSAGES`], each as far as a prompt
+    /// carries it ([`MESSAGE_CHARS`]), oldest first.
+    fn recent_customer_text(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.messages[self.messages.len().saturating_sub(THREAD_MESSAGES)..]
+            .iter()
+            .filter(|m| m.direction == "inbound")
+            .map(|m| helpdesk_ai::text::prefix(&m.body, MESSAGE_CHARS))
+    }
+}
+
 impl Assistant {
     /// Embeds one text off the async threads.
     async fn embed(&self, text: String) -> anyhow::Result<Vec<f32>> {
@@ -220,12 +231,7 @@ impl Assistant {
         let settings = self.store.ai_settings(org).await?;
         let entities = Entities {
             customer_name: thread.contact_name.as_deref().and_then(first_name),
-            order_number: thread
-                .messages
-                .iter()
-                .rev()
-                .filter(|m| m.direction == "inbound")
-                .find_map(|m| find_order_number(&m.body)),
+            order_number: thread.recent_customer_text().rev().find_map(find_order_number),
             email: Some(thread.contact_email.clone()),
         };
 
@@ -241,8 +247,9 @@ impl Assistant {
             }
         };
 
-        let mut allowed: Vec<&str> =
-            thread.messages.iter().filter(|m| m.direction == "inbound").map(|m| m.body.as_str()).collect();
+        // What the customer gave, as far as the draft was written from it: a draft's cost does not
+        // grow with the conversation.
+        let mut allowed: Vec<&str> = thread.recent_customer_text().collect();
         allowed.push(&thread.contact_email);
         allowed.extend(cited.iter().map(|p| p.content.as_str()));
         let context = DraftContext {

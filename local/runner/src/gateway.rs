@@ -327,6 +327,7 @@ pub async fn serve(
     if let (true, Some(cors)) = (is_preflight, &cors) {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::NO_CONTENT;
+        helpdesk_http::headers::add_security_headers(response.headers_mut());
         if let Some(origin) = &allowed_origin {
             let h = response.headers_mut();
             set(h, "access-control-allow-origin", origin);

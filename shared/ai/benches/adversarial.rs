@@ -37,6 +37,9 @@ fn shapes() -> Vec<(&'static str, String)> {
         ("angle brackets", repeat_to("<a", LEN)),
         ("no spaces, punctuation", repeat_to("a.b,c;", LEN)),
         ("newlines", "\n".repeat(LEN)),
+        ("nested lists (HTML)", repeat_to("<ul><li>", LEN)),
+        ("nested divs (HTML)", repeat_to("<div>", LEN)),
+        ("nested quotes (HTML)", repeat_to("<blockquote>", LEN)),
     ]
 }
 

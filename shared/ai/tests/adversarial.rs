@@ -23,6 +23,8 @@ fn shapes() -> Vec<String> {
         "[".repeat(LEN),
         repeat_to("[a](", LEN),
         repeat_to("<a", LEN),
+        repeat_to("<ul><li>", LEN),
+        repeat_to("<div>", LEN),
     ]
 }
 

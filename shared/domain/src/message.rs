@@ -65,7 +65,8 @@ impl Channel {
 /// A syntactically valid email address in one canonical form, so that one person is one contact
 /// or one member however the address is typed: the local part NFC-normalised and lower-cased
 /// (RFC 5321 lets a local part be case-sensitive; no mail provider in use is, and every helpdesk
-/// treats addresses this way), the domain as UTS #46 processing gives it back (IDNA: lower-cased,
+/// treats addresses this way; compatibility forms such as full-width letters folded by NFKC), the
+/// domain as UTS #46 processing gives it back (IDNA: lower-cased,
 /// NFC, full-width forms mapped; `BÜCHER.example` and `xn--bcher-kva.example` are both
 /// `bücher.example`). An ASCII address keeps the form earlier versions stored (lower case).
 ///
@@ -94,7 +95,9 @@ impl EmailAddress {
         }
         let (local, domain) = raw.rsplit_once('@').ok_or("must contain '@'")?;
         let special = |c: char| {
-            c.is_whitespace() || "<>(),;:\"[]\\@".contains(c) || (!c.is_ascii() && !c.is_alphanumeric() && !is_mark(c))
+            c.is_whitespace()
+                || "<>(),;:\"[]\\@".contains(c)
+                || (!c.is_ascii() && !c.is_alphanumeric() && !crate::text::is_mark(c))
         };
         if local.is_empty() || local.chars().any(special) {
             return Err("has an invalid local part".into());
@@ -110,8 +113,10 @@ impl EmailAddress {
         }
         let (domain, back) = idna::domain_to_unicode(&ascii);
         back.map_err(|_| "has an invalid domain")?;
-        // Lower-casing can undo NFC (and lengthen the text): normalise after it, then measure.
-        let local: String = local.nfc().collect::<String>().to_lowercase().nfc().collect();
+        // Compatibility forms folded (full-width `ＦＵＬＬ` is `full`, as PRECIS's width mapping
+        // does for user names, RFC 8265), then lower case; lower-casing can undo the
+        // normalisation and lengthen the text, so normalise again, then measure.
+        let local: String = local.nfkc().collect::<String>().to_lowercase().nfkc().collect();
         if local.len() > 64 {
             return Err("has an invalid local part: at most 64 octets".into());
         }
@@ -125,15 +130,6 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Combining marks (Mn, Mc, Me): part of letters in many scripts.
-fn is_mark(c: char) -> bool {
-    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
-    matches!(
-        c.general_category(),
-        GeneralCategory::NonspacingMark | GeneralCategory::SpacingMark | GeneralCategory::EnclosingMark
-    )
 }
 
 impl fmt::Display for EmailAddress {
@@ -249,8 +245,8 @@ impl InboundMessage {
                 .map_err(|e| errors.push(ValidationError::new("subject", e)))
                 .ok()
         });
-        if raw.body.trim().is_empty() {
-            errors.push(ValidationError::new("body", "must not be empty"));
+        if raw.body.chars().all(|c| c.is_whitespace() || crate::text::is_hidden(c)) {
+            errors.push(ValidationError::new("body", "must not be empty (or only invisible characters)"));
         } else if raw.body.len() > MAX_BODY_BYTES {
             errors.push(ValidationError::new("body", format!("must be at most {MAX_BODY_BYTES} bytes")));
         }
@@ -419,5 +415,6 @@ mod tests {
         // The same local part composed (U+00E9) or decomposed (e + U+0301) is one address.
         assert_eq!(canonical("jos\u{e9}@example.com"), canonical("jose\u{301}@example.com"));
         assert_eq!(canonical("JOSÉ@example.com"), "josé@example.com");
+        assert_eq!(canonical("\u{FF26}\u{FF35}\u{FF2C}\u{FF2C}@example.com"), "full@example.com");
     }
 }

@@ -28,6 +28,12 @@ pub fn is_hidden(c: char) -> bool {
         || matches!(c, '\u{2800}' | '\u{3164}' | '\u{FFA0}' | '\u{E0100}'..='\u{E01EF}')
 }
 
+/// Combining marks (Mn, Mc, Me): parts of letters in many scripts, never letters alone.
+pub fn is_mark(c: char) -> bool {
+    use GeneralCategory::*;
+    matches!(c.general_category(), NonspacingMark | SpacingMark | EnclosingMark)
+}
+
 /// [`is_hidden`] for email addresses, where nothing invisible has a use: the joiners and
 /// variation selectors too.
 pub fn is_hidden_in_address(c: char) -> bool {
@@ -40,7 +46,8 @@ pub fn is_hidden_in_address(c: char) -> bool {
 ///
 /// Errors: `"must not contain NUL characters"`, `"must not contain control characters"`,
 /// `"must not contain invisible formatting characters (U+XXXX)"`, `"must not be empty"`,
-/// `"must be at most N characters"`.
+/// `"must start with a letter, digit or symbol, not a combining mark"`, `"must be at most N
+/// characters"`.
 pub fn display_name(raw: &str, max_chars: usize) -> Result<String, String> {
     let name = raw.trim();
     if name.contains('\0') {
@@ -54,6 +61,10 @@ pub fn display_name(raw: &str, max_chars: usize) -> Result<String, String> {
     }
     if name.is_empty() {
         return Err("must not be empty".into());
+    }
+    // A mark combines with what precedes it; leading the name, it stacks on nothing visible.
+    if name.chars().next().is_some_and(is_mark) {
+        return Err("must start with a letter, digit or symbol, not a combining mark".into());
     }
     if name.chars().count() > max_chars {
         return Err(format!("must be at most {max_chars} characters"));
@@ -112,6 +123,7 @@ mod tests {
             ("Ac\u{0085}me", "control"),
             ("Ac\0me", "NUL"),
             ("   ", "empty"),
+            ("\u{0301}\u{0301}", "combining mark"),
         ] {
             let error = display_name(bad, 200).unwrap_err();
             assert!(error.contains(why), "{bad:?}: {error}");

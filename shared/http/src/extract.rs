@@ -81,7 +81,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Parses a path id; a malformed one is a 400 naming it, so it is never confused with a miss.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::BadRequest(format!("'{raw}' is not a valid {what} id")))
+    // Quoted back only in part: an id is 36 characters, a path segment can be thousands.
+    let shown: String = raw.chars().take(64).collect();
+    let more = if shown.len() < raw.len() { "…" } else { "" };
+    raw.parse().map_err(|_| ApiError::BadRequest(format!("'{shown}{more}' is not a valid {what} id")))
 }
 
 /// The `charset` parameter of a media type, unquoted (RFC 9110 §8.3.1), if there is one.

@@ -62,6 +62,8 @@ pub enum Refused {
     Shape,
     #[error("no credentials in the URL: the key has its own field")]
     Credentials,
+    #[error("the host must be a DNS name (labels of letters, digits and inner dashes, no trailing dot)")]
+    HostName,
     #[error("a base URL has no query or fragment")]
     QueryOrFragment,
     #[error("HTTPS only")]
@@ -91,7 +93,9 @@ pub enum Refused {
 /// (single-label names, `localhost`, `.local`, `.internal`, `.home.arpa`, `.localdomain`). Where such a name
 /// resolves later is checked again at connect time by [`client`].
 pub fn parse_url(raw: &str, destinations: Destinations) -> Result<Url, Refused> {
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+    // Invisible characters too: IDNA would silently drop a zero-width space from a host.
+    let bad = |c: char| c.is_whitespace() || c == '\\' || helpdesk_domain::text::is_hidden_in_address(c);
+    if raw.chars().any(bad) {
         return Err(Refused::Characters);
     }
     // The WHATWG parser repairs `http:/x`, `http:x` and `http:///x` into host `x`; a URL typed
@@ -109,6 +113,22 @@ pub fn parse_url(raw: &str, destinations: Destinations) -> Result<Url, Refused> 
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Refused::QueryOrFragment);
+    }
+    if url.port() == Some(0) {
+        return Err(Refused::Shape);
+    }
+    if let Some(url::Host::Domain(name)) = url.host() {
+        // A host name as DNS takes it (RFC 1123): labels of 1 to 63 letters, digits and inner
+        // dashes, no trailing dot.
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if !name.split('.').all(label_ok) {
+            return Err(Refused::HostName);
+        }
     }
     if destinations == Destinations::Any {
         return Ok(url);
@@ -391,6 +411,12 @@ mod tests {
             ("https://api.example.com/ v1", Refused::Characters),
             ("https:\\\\10.0.0.1\\v1", Refused::Characters),
             ("not a url", Refused::Characters),
+            ("https://ex\u{200B}ample.com/v1", Refused::Characters),
+            ("https://example..com/v1", Refused::HostName),
+            ("https://-bad-.com/v1", Refused::HostName),
+            ("https://example.com./v1", Refused::HostName),
+            ("https://exa_mple.com/v1", Refused::HostName),
+            ("https://example.com:0/v1", Refused::Shape),
         ] {
             assert_eq!(ok(bad), Err(why), "{bad}");
         }

@@ -162,6 +162,23 @@ fn validate(input: &AiSettingsInput, destinations: Destinations) -> Result<Optio
             if kind == Kind::AzureOpenAi && api_version.is_none() {
                 error("api_version", "Azure OpenAI needs an api-version");
             }
+            // Both end up in the provider's URL (Azure's deployment path and its query): nothing
+            // that could change where the request goes or what it asks.
+            let azure = kind == Kind::AzureOpenAi;
+            let model_char = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c) || (!azure && ":/@+".contains(c));
+            if model.as_deref().is_some_and(|m| !m.chars().all(model_char)) {
+                error(
+                    "model",
+                    if azure {
+                        "a deployment name: letters, digits, '.', '_' and '-'"
+                    } else {
+                        "a model name: letters, digits and . _ - : / @ +"
+                    },
+                );
+            }
+            if api_version.as_deref().is_some_and(|v| !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+                error("api_version", "a version such as 2024-10-21 or 2025-01-01-preview");
+            }
         }
         None => {
             if model.is_some() || base_url.is_some() || api_version.is_some() {
@@ -182,8 +199,9 @@ fn validate(input: &AiSettingsInput, destinations: Destinations) -> Result<Optio
     };
     if let Some(Some(key)) = &input.api_key {
         let key = key.trim();
-        if key.is_empty() || key.len() > 500 || key.chars().any(char::is_control) {
-            error("api_key", "a key is 1 to 500 printable characters");
+        // It travels in an HTTP header: visible ASCII only.
+        if key.is_empty() || key.len() > 500 || !key.chars().all(|c| c.is_ascii_graphic()) {
+            error("api_key", "a key is 1 to 500 visible ASCII characters, no spaces");
         }
     }
     if !(0.0..=1.0).contains(&input.hybrid_threshold) {

@@ -58,8 +58,9 @@ pub struct RoleRequest {
 
 fn description(d: Option<&str>) -> Result<Option<&str>, ApiError> {
     match d.map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) => match helpdesk_domain::text::check_text(d, 500, false) {
-            Ok(()) => Ok(Some(d)),
+        // Shown beside the role's name wherever roles are listed: a name's rules.
+        Some(d) => match helpdesk_domain::text::display_name(d, 500) {
+            Ok(_) => Ok(Some(d)),
             Err(e) => Err(ApiError::Validation(vec![ValidationError::new("description", e)])),
         },
         None => Ok(None),
@@ -185,6 +186,12 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Permission::UsersWrite)?;
     let id: RoleId = parse_id(&id, "role")?;
+    let missing = || ApiError::NotFound("no such custom role in your organisation".into());
+    let role = state.store.role(auth.org, id).await.map_err(ApiError::internal)?.ok_or_else(missing)?;
+    // As for changing it: nobody manages a role that allows more than they hold.
+    if !helpdesk_domain::PermissionSet::from_known_names(&role.permissions).is_subset_of(auth.permissions) {
+        return Err(ApiError::Forbidden("you can only manage roles whose permissions you hold".into()));
+    }
     match state.store.delete_role(auth.org, id).await.map_err(ApiError::internal)? {
         Ok(()) => {}
         Err(Refusal::InUse) => return Err(ApiError::Conflict("members still have this role".into())),

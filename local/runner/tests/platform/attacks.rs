@@ -221,3 +221,77 @@ async fn idempotency_keys_belong_to_the_caller() {
     assert_eq!(replay.json::<Value>().await.unwrap()["id"], first["id"]);
     assert_eq!(app.store.message_count(owner.org).await.unwrap(), 2);
 }
+
+/// What goes into a provider's URL or headers is checked on save: a model or api-version that
+/// would change the path or query, invisible characters a URL parser would silently drop, a key
+/// that is not header-safe.
+#[tokio::test]
+async fn provider_settings_cannot_steer_the_request() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let azure = |extra: Value| {
+        let mut body = json!({
+            "external_llm_allowed": true, "provider": "azure_openai", "model": "dep",
+            "base_url": "http://127.0.0.1:9/openai", "api_version": "2024-10-21",
+            "hybrid_threshold": 0.5, "budget_alert_percent": 80
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for (extra, field) in [
+        (json!({"model": "../../evil?x=1#"}), "model"),
+        (json!({"model": "dep\r\nX-Injected: 1"}), "model"),
+        (json!({"api_version": "2024-10-21&evil=1"}), "api_version"),
+        (json!({"base_url": "https://ex\u{200B}ample.com/openai"}), "base_url"),
+        (json!({"base_url": "https://example..com/openai"}), "base_url"),
+        (json!({"api_key": "sk-abcé\u{200B}"}), "api_key"),
+    ] {
+        let response = app
+            .http
+            .put(format!("{}/v1/ai/settings", app.base))
+            .bearer_auth(&owner.token)
+            .json(&azure(extra.clone()))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = problem(response).await;
+        assert_eq!(status, 422, "{extra}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{extra}: {body}");
+    }
+    let saved = app
+        .http
+        .put(format!("{}/v1/ai/settings", app.base))
+        .bearer_auth(&owner.token)
+        .json(&azure(json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200, "the same settings, well formed");
+}
+
+/// Deleting a custom role follows the rule for changing it: only by someone who holds all it allows.
+#[tokio::test]
+async fn a_role_is_deleted_only_by_someone_who_holds_all_it_allows() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let role = |name: &str, permissions: Value| {
+        let body = json!({"name": name, "permissions": permissions});
+        let (app, token) = (&app, owner.token.clone());
+        async move {
+            let created: Value = app.post(Some(&token), "/v1/roles", &body).await.json().await.unwrap();
+            created["id"].as_str().unwrap().to_string()
+        }
+    };
+    role("usermgr", json!(["users:read", "users:write", "users:invite", "users:delete"])).await;
+    let big = role("bigrole", json!(["api_keys:write", "audit:read"])).await;
+    let small = role("smallrole", json!(["users:read"])).await;
+    let manager = app.invite(&owner, "usermgr").await;
+    let delete = |id: &str| app.http.delete(format!("{}/v1/roles/{id}", app.base)).bearer_auth(&manager.token).send();
+    let (status, _) = problem(delete(&big).await.unwrap()).await;
+    assert_eq!(status, 403, "bigrole allows what usermgr lacks");
+    assert_eq!(delete(&small).await.unwrap().status(), 204);
+    let roles = app.get_json(&owner.token, "/v1/roles").await;
+    assert!(roles.to_string().contains("bigrole"), "still there: {roles}");
+}
