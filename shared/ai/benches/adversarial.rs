@@ -40,6 +40,8 @@ fn shapes() -> Vec<(&'static str, String)> {
         ("nested lists (HTML)", repeat_to("<ul><li>", LEN)),
         ("nested divs (HTML)", repeat_to("<div>", LEN)),
         ("nested quotes (HTML)", repeat_to("<blockquote>", LEN)),
+        ("unclosed heads (HTML)", format!("<p>{}", repeat_to("<head<!---->", LEN - 3))),
+        ("unclosed tags, deep (HTML)", repeat_to("<div>", LEN / 2) + &repeat_to("<a", LEN / 2)),
     ]
 }
 

@@ -56,8 +56,9 @@ pub fn model_text(subject: Option<&str>, body: &str, is_email: bool) -> String {
     crate::text::prefix(&text, MODEL_CHARS).to_string()
 }
 
-/// How much of a raw body (HTML or text) is prepared, in characters.
-pub const RAW_BODY_CHARS: usize = 64 * 1024;
+/// How much of a raw body (HTML or text) is prepared, in characters: more than the API takes
+/// (200 KB), so HTML whose head is most of it still shows its text.
+pub const RAW_BODY_CHARS: usize = 256 * 1024;
 /// How much prepared text the models read, in characters.
 pub const MODEL_CHARS: usize = 8_000;
 

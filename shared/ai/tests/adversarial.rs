@@ -25,6 +25,8 @@ fn shapes() -> Vec<String> {
         repeat_to("<a", LEN),
         repeat_to("<ul><li>", LEN),
         repeat_to("<div>", LEN),
+        format!("<p>{}{}", repeat_to("<head<!---->", LEN / 2), "😀".repeat(LEN / 8)),
+        repeat_to("<div>", LEN / 2) + &repeat_to("<a", LEN / 2),
     ]
 }
 
@@ -34,6 +36,12 @@ fn the_models_read_a_bounded_text_whatever_the_message() {
         let read = model_text(Some("Subject"), &shape, true);
         assert!(read.chars().count() <= MODEL_CHARS, "{}", read.len());
     }
+    // The text after a head of 150 KB of styles is still read.
+    let styled = format!(
+        "<html><head><style>{}</style></head><body><p>Where is my refund?</p></body></html>",
+        ".x{color:red}".repeat(150_000 / 13)
+    );
+    assert_eq!(model_text(None, &styled, false), "Where is my refund?");
     // Text without spaces (Chinese, Japanese, Thai) is read whole up to the bound, not cut.
     let chinese = "我的订单还没有到，请帮我查一下物流信息。".repeat(20);
     assert_eq!(model_text(None, &chinese, false), chinese);

@@ -87,8 +87,8 @@ impl EmailAddress {
         if raw.is_empty() {
             return Err("must not be empty".into());
         }
-        if raw.chars().any(crate::text::is_hidden_in_address) {
-            return Err("must not contain invisible or control characters".into());
+        if let Some(c) = raw.chars().find(|&c| crate::text::is_hidden_in_address(c)) {
+            return Err(format!("must not contain invisible or control characters (U+{:04X})", c as u32));
         }
         if raw.len() > 254 {
             return Err("must be at most 254 characters".into());
@@ -99,7 +99,7 @@ impl EmailAddress {
                 || "<>(),;:\"[]\\@".contains(c)
                 || (!c.is_ascii() && !c.is_alphanumeric() && !crate::text::is_mark(c))
         };
-        if local.is_empty() || local.chars().any(special) {
+        if local.is_empty() || local.chars().any(special) || local.starts_with(crate::text::is_mark) {
             return Err("has an invalid local part".into());
         }
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
@@ -245,7 +245,7 @@ impl InboundMessage {
                 .map_err(|e| errors.push(ValidationError::new("subject", e)))
                 .ok()
         });
-        if raw.body.chars().all(|c| c.is_whitespace() || crate::text::is_hidden(c)) {
+        if crate::text::shows_nothing(&raw.body) {
             errors.push(ValidationError::new("body", "must not be empty (or only invisible characters)"));
         } else if raw.body.len() > MAX_BODY_BYTES {
             errors.push(ValidationError::new("body", format!("must be at most {MAX_BODY_BYTES} bytes")));
@@ -388,6 +388,7 @@ mod tests {
             "\u{3164}@example.com",
             "victim\u{FF20}example.com@attacker.example",
             "victim\u{FF0E}x@example.com",
+            "\u{0301}\u{0301}@example.com",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -402,6 +403,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors[0].field, "from.name");
         assert!(errors[0].message.contains("U+202E"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn a_body_that_shows_nothing_is_empty() {
+        for body in ["\u{200C}\u{200D}", "\u{200B} \u{200C} \n\u{200D}\t", "\u{0301}\u{0301}", "\u{FE0F}"] {
+            let errors = InboundMessage::parse(raw(serde_json::json!({
+                "channel": "api", "from": {"email": "a@b.example"}, "body": body
+            })))
+            .unwrap_err();
+            assert_eq!(errors[0].field, "body", "{body:?}");
+        }
     }
 
     #[test]

@@ -28,6 +28,35 @@ pub fn is_hidden(c: char) -> bool {
         || matches!(c, '\u{2800}' | '\u{3164}' | '\u{FFA0}' | '\u{E0100}'..='\u{E01EF}')
 }
 
+/// A zero-width joiner or non-joiner where it can only hide something: at either end, next to
+/// another invisible character, or beside an ASCII character (`Bo\u{200C}b` reads as `Bob`).
+/// Where they do their work — inside Persian or Indic words, between emoji — both neighbours
+/// are visible and outside ASCII.
+fn stray_joiner(text: &str) -> Option<char> {
+    let chars: Vec<char> = text.chars().collect();
+    let visible = |c: Option<&char>| {
+        c.is_some_and(|&c| {
+            !c.is_ascii() && !c.is_whitespace() && !is_hidden(c) && !matches!(c, '\u{200C}' | '\u{200D}')
+        })
+    };
+    chars.iter().enumerate().find_map(|(i, &c)| {
+        let joiner = matches!(c, '\u{200C}' | '\u{200D}');
+        let placed = i > 0 && visible(chars.get(i - 1)) && visible(chars.get(i + 1));
+        (joiner && !placed).then_some(c)
+    })
+}
+
+/// Whether a text shows nothing: only white space, invisible characters ([`is_hidden`]),
+/// joiners, variation selectors and combining marks.
+pub fn shows_nothing(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || is_hidden(c)
+            || is_mark(c)
+            || matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}')
+    })
+}
+
 /// Combining marks (Mn, Mc, Me): parts of letters in many scripts, never letters alone.
 pub fn is_mark(c: char) -> bool {
     use GeneralCategory::*;
@@ -58,6 +87,9 @@ pub fn display_name(raw: &str, max_chars: usize) -> Result<String, String> {
     }
     if let Some(c) = name.chars().find(|&c| is_hidden(c)) {
         return Err(format!("must not contain invisible formatting characters (U+{:04X})", c as u32));
+    }
+    if let Some(c) = stray_joiner(name) {
+        return Err(format!("must not contain a joiner (U+{:04X}) outside a word of a script that needs it", c as u32));
     }
     if name.is_empty() {
         return Err("must not be empty".into());
@@ -112,6 +144,19 @@ mod tests {
         assert_eq!(display_name("  Ana Pérez ", 200).unwrap(), "Ana Pérez");
         assert_eq!(display_name("نرم‌افزار", 200).unwrap(), "نرم‌افزار", "ZWNJ is part of Persian words");
         assert_eq!(display_name("👩‍💻 Support", 200).unwrap(), "👩‍💻 Support", "ZWJ joins emoji");
+        for stray in [
+            "Bo\u{200C}b",
+            "Ac\u{200D}me",
+            "\u{200C}",
+            "\u{200D}\u{200D}",
+            "\u{200D}\u{0301}",
+            "نرم\u{200C}\u{200C}افزار",
+        ] {
+            let error = display_name(stray, 200).unwrap_err();
+            assert!(error.contains("joiner") || error.contains("combining"), "{stray:?}: {error}");
+        }
+        assert!(shows_nothing("\u{200B} \u{200C}\n\u{200D}\t\u{0301}\u{FE0F}"));
+        assert!(!shows_nothing("\u{200B}a"));
         for (bad, why) in [
             ("Acme\u{202E}gnp.exe", "U+202E"),
             ("Ac\u{200B}me", "U+200B"),

@@ -91,7 +91,7 @@ impl ApiError {
         let (detail, errors) = match self {
             ApiError::Validation(errors) => (Some(validation_summary(errors)), errors.clone()),
             ApiError::Internal(_) => (Some("something went wrong on our side; it has been logged".into()), vec![]),
-            other => (Some(other.to_string()), vec![]),
+            other => (Some(bounded(other.to_string())), vec![]),
         };
         Problem {
             problem_type: format!("{TYPE_BASE}{slug}"),
@@ -100,6 +100,17 @@ impl ApiError {
             detail,
             errors,
         }
+    }
+}
+
+/// The most of a detail shown, in characters: details may quote the request (an unknown query
+/// field, a bad value), and a 20,000-character value is not worth sending back.
+const MAX_DETAIL_CHARS: usize = 500;
+
+fn bounded(detail: String) -> String {
+    match detail.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((end, _)) => format!("{}…", &detail[..end]),
+        None => detail,
     }
 }
 

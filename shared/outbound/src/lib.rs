@@ -62,6 +62,8 @@ pub enum Refused {
     Shape,
     #[error("no credentials in the URL: the key has its own field")]
     Credentials,
+    #[error("port 0 is not a port")]
+    Port,
     #[error("the host must be a DNS name (labels of letters, digits and inner dashes, no trailing dot)")]
     HostName,
     #[error("a base URL has no query or fragment")]
@@ -115,7 +117,7 @@ pub fn parse_url(raw: &str, destinations: Destinations) -> Result<Url, Refused> 
         return Err(Refused::QueryOrFragment);
     }
     if url.port() == Some(0) {
-        return Err(Refused::Shape);
+        return Err(Refused::Port);
     }
     if let Some(url::Host::Domain(name)) = url.host() {
         // A host name as DNS takes it (RFC 1123): labels of 1 to 63 letters, digits and inner
@@ -416,7 +418,7 @@ mod tests {
             ("https://-bad-.com/v1", Refused::HostName),
             ("https://example.com./v1", Refused::HostName),
             ("https://exa_mple.com/v1", Refused::HostName),
-            ("https://example.com:0/v1", Refused::Shape),
+            ("https://example.com:0/v1", Refused::Port),
         ] {
             assert_eq!(ok(bad), Err(why), "{bad}");
         }

@@ -166,13 +166,14 @@ fn validate(input: &AiSettingsInput, destinations: Destinations) -> Result<Optio
             // that could change where the request goes or what it asks.
             let azure = kind == Kind::AzureOpenAi;
             let model_char = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c) || (!azure && ":/@+".contains(c));
-            if model.as_deref().is_some_and(|m| !m.chars().all(model_char)) {
+            let model_ok = |m: &str| m.starts_with(|c: char| c.is_ascii_alphanumeric()) && m.chars().all(model_char);
+            if model.as_deref().is_some_and(|m| !model_ok(m)) {
                 error(
                     "model",
                     if azure {
-                        "a deployment name: letters, digits, '.', '_' and '-'"
+                        "a deployment name: letters, digits, '.', '_' and '-', starting with a letter or digit"
                     } else {
-                        "a model name: letters, digits and . _ - : / @ +"
+                        "a model name: letters, digits and . _ - : / @ +, starting with a letter or digit"
                     },
                 );
             }

@@ -106,7 +106,7 @@ fn idempotency_key(
         .to_str()
         .ok()
         .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic() || c == ' '))
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()))
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?;
     let canonical = serde_json::to_vec(raw).map_err(ApiError::internal)?;
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
