@@ -1,16 +1,53 @@
-//! `helpdesk-local`: runs the platform locally (see README).
-//!
-//!     helpdesk-local serve [--bind ADDR] [--resources FILE] [--demo]
-//!     helpdesk-local create-org --name NAME [--email EMAIL] [--base URL]
+//! `helpdesk-local`: runs the platform locally (see README). `helpdesk-local --help` lists the
+//! commands, `helpdesk-local <command> --help` each one's options.
 //!
 //! Configuration comes from the environment `local/dev` prepares: DATABASE_URL, REDIS_URL,
 //! JWT_SECRET, AWS_ENDPOINT_URL and the AWS credentials.
 
 use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
 use local_runner::template::Template;
 use local_runner::{RunnerConfig, StackResources};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "helpdesk-local",
+    version,
+    about = "Runs the platform on this machine: every function of template.yaml behind a local API Gateway, with its queues and schedules"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the platform over HTTP until Ctrl-C.
+    Serve {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        bind: String,
+        /// The stack's resources in the emulator (default: .local/stack-$HELPDESK_STACK.json).
+        #[arg(long)]
+        resources: Option<PathBuf>,
+        /// Sign up a demo organisation with sample messages and print how to try it.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Sign up an organisation on a running platform and print its owner's access token.
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "admin@example.com")]
+        email: String,
+        /// The running platform.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        base: String,
+    },
+}
 
 const DEMO_ORG: &str = "Demo Co";
 const DEMO_SLUG: &str = "demo";
@@ -35,32 +72,32 @@ async fn signup(base: &str, name: &str, slug: Option<&str>, email: &str, passwor
     Ok(response.json().await?)
 }
 
+/// Usage errors are clap's (exit 2); a failure is one line on stderr and exit 1, never a
+/// backtrace, whatever `RUST_BACKTRACE` says.
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Logs to stderr: stdout carries what a command prints (the token of create-org).
     helpdesk_platform::telemetry::init_with_writer("info", std::io::stderr);
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map(String::as_str).unwrap_or("help");
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    match command {
-        "serve" => serve(flag("--bind"), flag("--resources"), args.iter().any(|a| a == "--demo")).await,
-        "create-org" => {
-            let name = flag("--name").ok_or_else(|| anyhow!("create-org needs --name NAME"))?;
-            let email = flag("--email").unwrap_or_else(|| "admin@example.com".to_string());
-            let base = flag("--base").unwrap_or_else(|| "http://127.0.0.1:3000".to_string());
-            // A sign-up like any other, with a password nobody needs to know.
-            let password = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-            let tokens = signup(&base, &name, None, &email, &password).await?;
-            println!("{}", tokens["access_token"].as_str().unwrap_or_default());
-            Ok(())
-        }
-        _ => {
-            eprintln!("usage: helpdesk-local serve [--bind 127.0.0.1:3000] [--resources FILE] [--demo]");
-            eprintln!("       helpdesk-local create-org --name NAME [--email EMAIL] [--base URL]");
-            eprintln!("           (signs up on a running platform and prints the owner's access token)");
-            bail!("unknown command {command:?}")
+    let result = match cli.command {
+        Command::Serve { bind, resources, demo } => serve(bind, resources, demo).await,
+        Command::CreateOrg { name, email, base } => create_org(&name, &email, &base).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("helpdesk-local: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+async fn create_org(name: &str, email: &str, base: &str) -> Result<()> {
+    // A sign-up like any other, with a password nobody needs to know.
+    let password = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let tokens = signup(base, name, None, email, &password).await?;
+    println!("{}", tokens["access_token"].as_str().unwrap_or_default());
+    Ok(())
 }
 
 fn env(name: &str) -> Result<String> {
@@ -71,12 +108,10 @@ fn repo_root() -> PathBuf {
     std::env::var("HELPDESK_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."))
 }
 
-async fn serve(bind: Option<String>, resources: Option<String>, demo: bool) -> Result<()> {
+async fn serve(bind: String, resources: Option<PathBuf>, demo: bool) -> Result<()> {
     let root = repo_root();
     let stack = std::env::var("HELPDESK_STACK").unwrap_or_else(|_| "helpdesk-local".to_string());
-    let resources =
-        resources.map(PathBuf::from).unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
-    let bind = bind.unwrap_or_else(|| "127.0.0.1:3000".to_string());
+    let resources = resources.unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
     let template = Template::load(&root.join("template.yaml"))?;
     // Like `sam local --env-vars`: a variable the template gives a function, set in this
     // process's environment, replaces the template's value (e.g. RATE_LIMIT_IP=100000/10000).

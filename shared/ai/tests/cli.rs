@@ -103,3 +103,37 @@ fn trains_predicts_and_evaluates_from_csv() {
     assert!(!ok && err.contains("no column 'nope'"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every command explains itself, a misspelt flag is an error, and a failure is one clear line,
+/// never a backtrace (even with `RUST_BACKTRACE` set in the user's shell).
+#[test]
+fn help_everywhere_typos_refused_and_failures_in_one_line() {
+    let code = |args: &[&str]| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_helpdesk-ai")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    for command in [
+        "train",
+        "predict",
+        "eval",
+        "language",
+        "language-eval",
+        "sentiment",
+        "sentiment-eval",
+        "sentiment-train",
+        "zero-shot-eval",
+        "pii-eval",
+    ] {
+        assert_eq!(code(&[command, "--help"]).0, Some(0), "{command} --help");
+    }
+    assert_eq!(code(&["--help"]).0, Some(0));
+    let (status, stderr) = code(&["eval", "--modle", "x", "--data", "y"]);
+    assert_eq!(status, Some(2), "a misspelt flag is a usage error");
+    assert!(stderr.contains("--model"), "clap suggests the right one: {stderr}");
+    assert_eq!(code(&[]).0, Some(2), "no command: usage");
+    let (status, stderr) = code(&["predict", "--model", "/nonexistent/model", "--data", "/nonexistent.csv"]);
+    assert_eq!(status, Some(1));
+    assert!(stderr.starts_with("helpdesk-ai: ") && !stderr.contains("stack backtrace"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}

@@ -4,6 +4,7 @@
 mod ai;
 mod attacks;
 mod bad_input;
+mod cli;
 mod conversations;
 mod deploy;
 mod drafts;

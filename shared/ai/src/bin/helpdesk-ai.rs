@@ -1,82 +1,221 @@
 //! `helpdesk-ai`: train, apply and measure the local AI engine's models from CSV files.
-//!
-//!     helpdesk-ai train   --data F.csv --out DIR [--text-col text] [--label-col label] [--oos-label L]
-//!     helpdesk-ai predict --model DIR --data F.csv [--text-col text]          (CSV label,confidence)
-//!     helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]
+//! `helpdesk-ai --help` lists the commands, `helpdesk-ai <command> --help` each one's options.
 //!
 //! `eval`'s last line is its figures as JSON. `train` joins sentence embeddings to the n-grams
 //! when the encoder's files are found (`--encoder DIR`, else `$HELPDESK_MODELS/all-MiniLM-L6-v2`,
 //! else `.local/models/all-MiniLM-L6-v2`); `--no-encoder` trains the n-gram model alone.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
 use helpdesk_ai::category::TrainConfig;
 use helpdesk_ai::encoder::{SentenceEncoder, MODEL_NAME};
 use helpdesk_ai::{metrics, CategoryModel, Dataset};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-const USAGE: &str = "usage:
-  helpdesk-ai train   --data F.csv --out DIR [--text-col text] [--label-col label] [--oos-label L]
-                      [--encoder DIR | --no-encoder]
-  helpdesk-ai predict --model DIR --data F.csv [--text-col text]
-  helpdesk-ai eval    --model DIR --data F.csv [--text-col text] [--label-col label] [--oos-label L]
-  helpdesk-ai language --data F.csv [--text-col text] [--languages eng,spa,…]   (CSV language,confidence)
-  helpdesk-ai language-eval --data tatoeba.tsv [--languages eng,spa,…]          (id<TAB>lang<TAB>text lines)
-  helpdesk-ai sentiment --data F.csv [--text-col text]                          (CSV label,score)
-  helpdesk-ai sentiment-eval [--data-dir ../shared/data] [--folds 5]
-  helpdesk-ai sentiment-train [--data-dir ../shared/data] --out DIR
-  helpdesk-ai zero-shot-eval [--data ../shared/data/bitext/customer_support.csv]
-  helpdesk-ai pii-eval [--n 2000] [--seed 1]";
+#[derive(Parser)]
+#[command(
+    name = "helpdesk-ai",
+    version,
+    about = "Train, apply and measure the local AI engine's models from CSV files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-struct Args(Vec<String>);
+#[derive(Subcommand)]
+enum Command {
+    /// Train a category model on a labelled CSV and write it to a directory.
+    Train {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        columns: Columns,
+        #[command(flatten)]
+        labels: Labels,
+        #[command(flatten)]
+        encoder: Encoder,
+        /// Train the n-gram model alone, even when the encoder's files are there.
+        #[arg(long, conflicts_with = "encoder")]
+        no_encoder: bool,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Predict a label per row: CSV `label,confidence` on stdout.
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        encoder: Encoder,
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        columns: Columns,
+    },
+    /// Per-class precision, recall and F1, accuracy, and the figures as JSON on the last line.
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        encoder: Encoder,
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        columns: Columns,
+        #[command(flatten)]
+        labels: Labels,
+    },
+    /// Detect each row's language: CSV `language,confidence` on stdout.
+    Language {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        columns: Columns,
+        /// ISO 639-3 codes, comma-separated (every compiled-in language by default).
+        #[arg(long, value_delimiter = ',')]
+        languages: Option<Vec<String>>,
+    },
+    /// Language detection's accuracy on `id<TAB>lang<TAB>text` lines (Tatoeba's format).
+    LanguageEval {
+        #[arg(long)]
+        data: PathBuf,
+        /// ISO 639-3 codes, comma-separated (every compiled-in language by default).
+        #[arg(long, value_delimiter = ',')]
+        languages: Option<Vec<String>>,
+    },
+    /// Each row's sentiment: CSV `label,score` on stdout.
+    Sentiment {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        columns: Columns,
+    },
+    /// Cross-validate the sentiment model on the UCI sentences.
+    SentimentEval {
+        #[arg(long, default_value = "../shared/data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+    },
+    /// Train the shipped sentiment model.
+    SentimentTrain {
+        #[arg(long, default_value = "../shared/data")]
+        data_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The default categories' zero-shot accuracy on Bitext's requests.
+    ZeroShotEval {
+        #[arg(long, default_value = "../shared/data/bitext/customer_support.csv")]
+        data: PathBuf,
+        #[command(flatten)]
+        encoder: Encoder,
+    },
+    /// Personal-data detection's recall and precision on generated snippets.
+    PiiEval {
+        #[arg(long, default_value_t = 2000)]
+        n: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
 
-impl Args {
-    fn flag(&self, name: &str) -> bool {
-        self.0.iter().any(|a| a == name)
-    }
+#[derive(Args)]
+struct Columns {
+    /// The CSV column holding the text.
+    #[arg(long, default_value = "text")]
+    text_col: String,
+}
 
-    /// Where the sentence encoder's files are, if they are there.
-    fn encoder_dir(&self) -> Option<PathBuf> {
-        let dir = self.get("--encoder").map(PathBuf::from).unwrap_or_else(|| {
+#[derive(Args)]
+struct Labels {
+    /// The CSV column holding the label.
+    #[arg(long, default_value = "label")]
+    label_col: String,
+    /// The label that means "none of the categories".
+    #[arg(long)]
+    oos_label: Option<String>,
+}
+
+#[derive(Args)]
+struct Encoder {
+    /// The sentence encoder's directory (default: $HELPDESK_MODELS/all-MiniLM-L6-v2, else
+    /// .local/models/all-MiniLM-L6-v2).
+    #[arg(long)]
+    encoder: Option<PathBuf>,
+}
+
+impl Encoder {
+    /// The sentence encoder, if its files are there.
+    fn load(&self) -> Result<Option<Arc<SentenceEncoder>>> {
+        let dir = self.encoder.clone().unwrap_or_else(|| {
             std::env::var("HELPDESK_MODELS")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| PathBuf::from(".local/models"))
                 .join(MODEL_NAME)
         });
-        dir.join("model.safetensors").exists().then_some(dir)
-    }
-
-    fn encoder(&self) -> Result<Option<Arc<SentenceEncoder>>> {
-        match self.encoder_dir() {
-            Some(dir) => Ok(Some(Arc::new(SentenceEncoder::load(&dir)?))),
-            None => Ok(None),
+        if !dir.join("model.safetensors").exists() {
+            return Ok(None);
         }
+        Ok(Some(Arc::new(SentenceEncoder::load(&dir)?)))
     }
+}
 
-    /// The model of `--model`, with the encoder when it needs one.
-    fn model(&self) -> Result<CategoryModel> {
-        let dir = self.path("--model")?;
-        let encoder = if CategoryModel::needs_encoder(&dir)? {
-            Some(self.encoder()?.ok_or_else(|| anyhow!("this model needs the sentence encoder: --encoder DIR"))?)
-        } else {
-            None
-        };
-        Ok(CategoryModel::load(&dir, encoder)?)
-    }
+/// Training's knobs (the defaults are what the figures in the docs use).
+#[derive(Args)]
+struct Tuning {
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    learning_rate: Option<f32>,
+    #[arg(long)]
+    l2: Option<f32>,
+    #[arg(long)]
+    min_df: Option<u32>,
+    #[arg(long)]
+    word_max: Option<usize>,
+    #[arg(long)]
+    char_max: Option<usize>,
+    #[arg(long)]
+    embedding_weight: Option<f32>,
+}
 
-    fn get(&self, name: &str) -> Option<String> {
-        self.0.iter().position(|a| a == name).and_then(|i| self.0.get(i + 1)).cloned()
+impl Tuning {
+    fn apply(&self, config: &mut TrainConfig) {
+        let o = &mut config.options;
+        o.epochs = self.epochs.unwrap_or(o.epochs);
+        o.learning_rate = self.learning_rate.unwrap_or(o.learning_rate);
+        o.l2 = self.l2.unwrap_or(o.l2);
+        let n = &mut config.ngram;
+        n.min_df = self.min_df.unwrap_or(n.min_df);
+        n.word_max = self.word_max.unwrap_or(n.word_max);
+        n.char_max = self.char_max.unwrap_or(n.char_max);
+        config.embedding_weight = self.embedding_weight.unwrap_or(config.embedding_weight);
     }
+}
 
-    fn need(&self, name: &str) -> Result<String> {
-        self.get(name).ok_or_else(|| anyhow!("{name} is required\n{USAGE}"))
-    }
+/// A saved model, with the encoder when it needs one.
+fn load_model(dir: &Path, encoder: &Encoder) -> Result<CategoryModel> {
+    let encoder = if CategoryModel::needs_encoder(dir)? {
+        Some(encoder.load()?.ok_or_else(|| anyhow!("this model needs the sentence encoder: --encoder DIR"))?)
+    } else {
+        None
+    };
+    Ok(CategoryModel::load(dir, encoder)?)
+}
 
-    fn path(&self, name: &str) -> Result<PathBuf> {
-        self.need(name).map(PathBuf::from)
-    }
+/// The UCI sentences and Bitext's neutral requests under a data directory.
+type Labelled = Vec<(String, String)>;
+fn sentiment_data(dir: &Path) -> Result<(Labelled, Labelled)> {
+    let uci = helpdesk_ai::sentiment::read_uci(&dir.join("uci_sentiment"))?;
+    let neutral = helpdesk_ai::sentiment::read_neutral(&dir.join("bitext/customer_support.csv"))?;
+    Ok((uci, neutral))
 }
 
 /// Writes `label,value` rows to stdout as CSV, one per input row, in order.
@@ -90,54 +229,39 @@ fn write_csv(header: [&str; 2], rows: impl Iterator<Item = (String, f32)>) -> Re
     Ok(())
 }
 
-/// The detector over `--languages` (ISO 639-3, comma-separated), or every compiled-in language.
-fn language_detector(args: &Args) -> Result<helpdesk_ai::language::Detector> {
-    Ok(match args.get("--languages") {
-        Some(list) => helpdesk_ai::language::Detector::new(&list.split(',').collect::<Vec<_>>())?,
+/// The detector over the given languages (ISO 639-3), or every compiled-in language.
+fn language_detector(languages: &Option<Vec<String>>) -> Result<helpdesk_ai::language::Detector> {
+    Ok(match languages {
+        Some(list) => helpdesk_ai::language::Detector::new(&list.iter().map(String::as_str).collect::<Vec<_>>())?,
         None => helpdesk_ai::language::Detector::all_supported(),
     })
 }
 
-fn main() -> Result<()> {
-    let all: Vec<String> = std::env::args().skip(1).collect();
-    let command = all.first().cloned().unwrap_or_default();
-    let args = Args(all);
-    let text_col = args.get("--text-col").unwrap_or_else(|| "text".into());
-    let label_col = args.get("--label-col").unwrap_or_else(|| "label".into());
-    match command.as_str() {
-        "train" => {
-            let data = Dataset::from_csv(&args.path("--data")?, &text_col, Some(&label_col))?;
-            let labels = data.labels.unwrap_or_default();
-            let mut config = TrainConfig { oos_label: args.get("--oos-label"), ..TrainConfig::default() };
-            // Tuning knobs (the defaults are what the figures in the docs use).
-            let number = |name: &str| args.get(name).map(|v| v.parse::<f64>()).transpose();
-            if let Some(v) = number("--epochs")? {
-                config.options.epochs = v as usize;
-            }
-            if let Some(v) = number("--learning-rate")? {
-                config.options.learning_rate = v as f32;
-            }
-            if let Some(v) = number("--l2")? {
-                config.options.l2 = v as f32;
-            }
-            if let Some(v) = number("--min-df")? {
-                config.ngram.min_df = v as u32;
-            }
-            if let Some(v) = number("--word-max")? {
-                config.ngram.word_max = v as usize;
-            }
-            if let Some(v) = number("--char-max")? {
-                config.ngram.char_max = v as usize;
-            }
-            let encoder = if args.flag("--no-encoder") { None } else { args.encoder()? };
-            if encoder.is_none() && !args.flag("--no-encoder") {
+/// Usage errors are clap's (exit 2); a failure is one line on stderr and exit 1, never a
+/// backtrace, whatever `RUST_BACKTRACE` says.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("helpdesk-ai: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train { data, out, columns, labels, encoder, no_encoder, tuning } => {
+            let data = Dataset::from_csv(&data, &columns.text_col, Some(&labels.label_col))?;
+            let truth = data.labels.unwrap_or_default();
+            let mut config = TrainConfig { oos_label: labels.oos_label, ..TrainConfig::default() };
+            tuning.apply(&mut config);
+            let encoder = if no_encoder { None } else { encoder.load()? };
+            if encoder.is_none() && !no_encoder {
                 eprintln!("no sentence encoder found (python local/models.py fetch): training the n-gram model alone");
             }
-            if let Some(v) = number("--embedding-weight")? {
-                config.embedding_weight = v as f32;
-            }
-            let model = CategoryModel::train_with(&data.texts, &labels, &config, encoder)?;
-            let out = args.path("--out")?;
+            let model = CategoryModel::train_with(&data.texts, &truth, &config, encoder)?;
             model.save(&out).with_context(|| format!("writing {}", out.display()))?;
             eprintln!(
                 "trained {} classes on {} examples ({} features) in {:.1} s; held-out accuracy {:.4}, \
@@ -152,21 +276,20 @@ fn main() -> Result<()> {
                 out.display()
             );
         }
-        "predict" => {
-            let model = args.model()?;
-            let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
+        Command::Predict { model, encoder, data, columns } => {
+            let model = load_model(&model, &encoder)?;
+            let data = Dataset::from_csv(&data, &columns.text_col, None)?;
             let rows = model.predict_batch(&data.texts)?.into_iter().map(|p| (model.label_of(&p), p.confidence));
             write_csv(["label", "confidence"], rows)?;
         }
-        "eval" => {
-            let model = args.model()?;
-            let data = Dataset::from_csv(&args.path("--data")?, &text_col, Some(&label_col))?;
+        Command::Eval { model, encoder, data, columns, labels } => {
+            let model = load_model(&model, &encoder)?;
+            let data = Dataset::from_csv(&data, &columns.text_col, Some(&labels.label_col))?;
             let truth = data.labels.unwrap_or_default();
             let started = Instant::now();
             let predicted: Vec<String> = model.predict_batch(&data.texts)?.iter().map(|p| model.label_of(p)).collect();
             let seconds = started.elapsed().as_secs_f64();
-            let oos = args.get("--oos-label");
-            let e = metrics::evaluate(&truth, &predicted, oos.as_deref(), seconds);
+            let e = metrics::evaluate(&truth, &predicted, labels.oos_label.as_deref(), seconds);
             let mut out = std::io::stdout().lock();
             for c in &e.per_class {
                 writeln!(
@@ -185,22 +308,21 @@ fn main() -> Result<()> {
             writeln!(out, "messages per second {:.0}", e.messages_per_second)?;
             writeln!(out, "{}", serde_json::to_string(&e)?)?;
         }
-        "language" => {
-            let detector = language_detector(&args)?;
-            let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
+        Command::Language { data, columns, languages } => {
+            let detector = language_detector(&languages)?;
+            let data = Dataset::from_csv(&data, &columns.text_col, None)?;
             let rows = data.texts.iter().map(|t| {
                 let (language, confidence) = detector.detect(t);
                 (language, confidence as f32)
             });
             write_csv(["language", "confidence"], rows)?;
         }
-        "language-eval" => {
-            let detector = language_detector(&args)?;
-            let supported: Vec<String> = match args.get("--languages") {
-                Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
+        Command::LanguageEval { data: path, languages } => {
+            let detector = language_detector(&languages)?;
+            let supported: Vec<String> = match &languages {
+                Some(list) => list.clone(),
                 None => helpdesk_ai::language::SUPPORTED.iter().map(|s| s.to_string()).collect(),
             };
-            let path = args.path("--data")?;
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             let rows: Vec<(&str, &str)> = text
                 .lines()
@@ -234,47 +356,31 @@ fn main() -> Result<()> {
             writeln!(out, "sentences per second {:.0}", e.messages_per_second)?;
             writeln!(out, "{}", serde_json::to_string(&e)?)?;
         }
-        "sentiment" => {
+        Command::Sentiment { data, columns } => {
             let model = helpdesk_ai::sentiment::SentimentModel::shipped();
-            let data = Dataset::from_csv(&args.path("--data")?, &text_col, None)?;
+            let data = Dataset::from_csv(&data, &columns.text_col, None)?;
             let rows = data.texts.iter().map(|t| {
                 let s = model.analyse(t);
                 (s.label.as_str().to_string(), s.score)
             });
             write_csv(["label", "score"], rows)?;
         }
-        "sentiment-eval" | "sentiment-train" => {
-            let dir = args.get("--data-dir").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
-            let uci = helpdesk_ai::sentiment::read_uci(&dir.join("uci_sentiment"))?;
-            let neutral = helpdesk_ai::sentiment::read_neutral(&dir.join("bitext/customer_support.csv"))?;
-            if command == "sentiment-train" {
-                let out = args.path("--out")?;
-                let rows: Vec<(String, String)> = uci.iter().chain(&neutral).cloned().collect();
-                helpdesk_ai::sentiment::train(&rows)?.save(&out)?;
-                eprintln!(
-                    "trained on {} sentences ({} neutral); written to {}",
-                    rows.len(),
-                    neutral.len(),
-                    out.display()
-                );
-            } else {
-                let folds = args.get("--folds").map(|v| v.parse()).transpose()?.unwrap_or(5);
-                let accuracy = helpdesk_ai::sentiment::cross_validate(&uci, &neutral, folds)?;
-                println!(
-                    "{folds}-fold cross-validated polarity accuracy on {} UCI sentences: {accuracy:.4}",
-                    uci.len()
-                );
-                println!("{}", serde_json::json!({"sentences": uci.len(), "folds": folds, "accuracy": accuracy}));
-            }
+        Command::SentimentTrain { data_dir, out } => {
+            let (uci, neutral) = sentiment_data(&data_dir)?;
+            let rows: Vec<(String, String)> = uci.iter().chain(&neutral).cloned().collect();
+            helpdesk_ai::sentiment::train(&rows)?.save(&out)?;
+            eprintln!("trained on {} sentences ({} neutral); written to {}", rows.len(), neutral.len(), out.display());
         }
-        "zero-shot-eval" => {
+        Command::SentimentEval { data_dir, folds } => {
+            let (uci, neutral) = sentiment_data(&data_dir)?;
+            let accuracy = helpdesk_ai::sentiment::cross_validate(&uci, &neutral, folds)?;
+            println!("{folds}-fold cross-validated polarity accuracy on {} UCI sentences: {accuracy:.4}", uci.len());
+            println!("{}", serde_json::json!({"sentences": uci.len(), "folds": folds, "accuracy": accuracy}));
+        }
+        Command::ZeroShotEval { data: path, encoder } => {
             let encoder =
-                args.encoder()?.ok_or_else(|| anyhow!("zero-shot needs the sentence encoder: --encoder DIR"))?;
+                encoder.load()?.ok_or_else(|| anyhow!("zero-shot needs the sentence encoder: --encoder DIR"))?;
             let zero_shot = helpdesk_ai::defaults::ZeroShot::new(encoder)?;
-            let path = args
-                .get("--data")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("../shared/data/bitext/customer_support.csv"));
             let data = Dataset::from_csv(&path, "instruction", Some("category"))?;
             let truth = data.labels.unwrap_or_default();
             let started = Instant::now();
@@ -307,9 +413,7 @@ fn main() -> Result<()> {
             )?;
             writeln!(out, "{}", serde_json::json!({"examples": truth.len(), "accuracy": accuracy}))?;
         }
-        "pii-eval" => {
-            let n = args.get("--n").map(|v| v.parse()).transpose()?.unwrap_or(2000);
-            let seed = args.get("--seed").map(|v| v.parse()).transpose()?.unwrap_or(1);
+        Command::PiiEval { n, seed } => {
             let snippets = helpdesk_ai::pii_eval::generate(n, seed);
             let started = Instant::now();
             let e = helpdesk_ai::pii_eval::evaluate(&snippets);
@@ -328,7 +432,6 @@ fn main() -> Result<()> {
             writeln!(out, "snippets per second {:.0}", n as f64 / seconds)?;
             writeln!(out, "{}", serde_json::to_string(&e)?)?;
         }
-        _ => bail!("unknown command {command:?}\n{USAGE}"),
     }
     Ok(())
 }
