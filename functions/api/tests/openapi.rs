@@ -51,8 +51,8 @@ fn public_routes_are_the_ones_the_authorizer_skips() {
 /// `$default` catch-all.
 fn template_routes() -> Vec<(String, String, bool)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap();
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(root.join("template.yaml")).unwrap()).unwrap();
     let mut routes = Vec::new();
     for resource in doc["Resources"].as_mapping().unwrap().values() {
         let Some(events) = resource["Properties"]["Events"].as_mapping() else { continue };

@@ -2,7 +2,7 @@
 //! HTTP routes, SQS mappings and schedules that trigger it.
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -100,7 +100,7 @@ impl Template {
     }
 
     pub fn parse(text: &str) -> Result<Self> {
-        let doc: Value = serde_yaml::from_str(text).context("template.yaml is not valid YAML")?;
+        let doc: Value = serde_norway::from_str(text).context("template.yaml is not valid YAML")?;
         let parameters = doc
             .get("Parameters")
             .and_then(Value::as_mapping)
@@ -272,7 +272,7 @@ fn strings(v: Option<&Value>, parameters: &BTreeMap<String, String>) -> Vec<Stri
 }
 
 /// Secrets Manager secrets whose generated JSON names a `username`: logical id → username.
-fn secret_usernames(resources: &serde_yaml::Mapping) -> BTreeMap<String, String> {
+fn secret_usernames(resources: &serde_norway::Mapping) -> BTreeMap<String, String> {
     resources
         .iter()
         .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::SecretsManager::Secret"))
