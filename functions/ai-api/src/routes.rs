@@ -120,7 +120,7 @@ pub async fn show_draft(
 ) -> Result<Json<Draft>, ApiError> {
     auth.require(Permission::MessagesRead)?;
     let id: uuid::Uuid = parse_id(&id, "draft")?;
-    let record = state.assistant.store.draft(auth.org, id).await.map_err(ApiError::internal)?;
+    let record = state.assistant.store.draft(auth.org, id).await?;
     Ok(Json(record.ok_or_else(|| ApiError::NotFound(format!("draft {id} not found")))?.into()))
 }
 
@@ -172,12 +172,8 @@ pub async fn feedback(
         }
         _ => None,
     };
-    let recorded = state
-        .assistant
-        .store
-        .record_draft_feedback(auth.org, id, outcome, final_body, auth.user_id().ok())
-        .await
-        .map_err(ApiError::internal)?;
+    let recorded =
+        state.assistant.store.record_draft_feedback(auth.org, id, outcome, final_body, auth.user_id().ok()).await?;
     match recorded {
         FeedbackOutcome::Recorded(record) => Ok(Json((*record).into())),
         FeedbackOutcome::NoSuchDraft => Err(ApiError::NotFound(format!("draft {id} not found"))),

@@ -106,7 +106,7 @@ impl AuthState {
 
 /// A user's role and what it allows: the built-in matrix, or the custom role's list.
 pub(crate) fn role_and_permissions(user: &UserCredentials) -> Result<(RoleName, PermissionSet), ApiError> {
-    let role = RoleName::parse(&user.role).map_err(ApiError::internal)?;
+    let role = RoleName::parse(&user.role).map_err(ApiError::bug)?;
     let permissions = match (&role, &user.custom_permissions) {
         (RoleName::Builtin(role), _) => role.permissions(),
         (RoleName::Custom(_), Some(names)) => PermissionSet::from_known_names(names),
@@ -120,7 +120,7 @@ pub(crate) fn role_and_permissions(user: &UserCredentials) -> Result<(RoleName, 
 pub(crate) async fn permissions_of(store: &PgStore, org: OrgId, role: &RoleName) -> Result<PermissionSet, ApiError> {
     match role {
         RoleName::Builtin(role) => Ok(role.permissions()),
-        RoleName::Custom(name) => match store.custom_role_permissions(org, name).await.map_err(ApiError::internal)? {
+        RoleName::Custom(name) => match store.custom_role_permissions(org, name).await? {
             Some(names) => Ok(PermissionSet::from_known_names(&names)),
             None => Err(ApiError::Unprocessable(format!("there is no role named '{name}'"))),
         },

@@ -298,7 +298,7 @@ fn plain(status: StatusCode, message: &str) -> Response<Body> {
         StatusCode::FORBIDDEN => ApiError::Forbidden(format!("{message}: the credential was refused")),
         StatusCode::NOT_FOUND => ApiError::NotFound(message.into()),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!("{message}: over {MAX_PAYLOAD} bytes")),
-        _ => ApiError::Internal(message.into()),
+        _ => ApiError::bug(message.to_string()),
     };
     let mut problem = error.to_problem();
     problem.status = status.as_u16();

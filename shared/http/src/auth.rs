@@ -193,7 +193,7 @@ impl JwtKeys {
     /// An access token for a signed-in user, valid for `ttl_secs`.
     pub fn issue(&self, caller: &AuthContext, ttl_secs: i64) -> Result<String, ApiError> {
         let (Principal::User(user), Some(sid)) = (caller.principal, caller.session) else {
-            return Err(ApiError::internal("access tokens are for signed-in users"));
+            return Err(ApiError::bug("access tokens are for signed-in users"));
         };
         let now = chrono::Utc::now().timestamp();
         self.sign(&Claims {

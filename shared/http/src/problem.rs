@@ -51,14 +51,27 @@ pub enum ApiError {
     TooManyRequests { detail: String, retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
-    /// The cause is logged, never shown to the client.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The cause (with its chain of sources) is logged, never shown to the client.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+/// A store failure is the server's: handlers use a bare `?` on the store's calls.
+impl From<helpdesk_store::StoreError> for ApiError {
+    fn from(e: helpdesk_store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
 }
 
 impl ApiError {
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        Self::Internal(e.to_string())
+    /// An error of ours, its source chain kept for the log.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    /// A state that should not happen, described for the log.
+    pub fn bug(what: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static) -> Self {
+        Self::Internal(anyhow::Error::msg(what))
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -121,7 +134,7 @@ fn validation_summary(errors: &[ValidationError]) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = %cause, "internal error");
+            tracing::error!(error = format!("{cause:#}"), "internal error");
         }
         let problem = self.to_problem();
         let mut response = problem_response(self.status(), &problem);
@@ -137,4 +150,27 @@ pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store failure is a 500 whose body says nothing of it; its whole chain is what the log gets.
+    #[test]
+    fn a_store_errors_text_never_reaches_the_client() {
+        let secret = "password authentication failed for user \"helpdesk_app\" at db.internal:5432";
+        let error: ApiError = helpdesk_store::StoreError::Config(secret.into()).into();
+        assert!(format!("{error}").contains("db.internal"), "the cause is kept for the log");
+        let problem = error.to_problem();
+        assert_eq!(problem.status, 500);
+        let body = serde_json::to_string(&problem).unwrap();
+        assert!(!body.contains("db.internal") && !body.contains("password"), "{body}");
+    }
+
+    #[test]
+    fn a_quoted_detail_is_bounded() {
+        let problem = ApiError::BadRequest(format!("'{}' is not allowed", "a".repeat(20_000))).to_problem();
+        assert!(problem.detail.unwrap().chars().count() <= MAX_DETAIL_CHARS + 1);
+    }
 }

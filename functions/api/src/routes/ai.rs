@@ -47,7 +47,7 @@ pub async fn review(
     let category = CategoryName::parse(&body.category)
         .map_err(|e| ApiError::Validation(vec![ValidationError::new("category", e)]))?;
     let reviewer = auth.user_id().ok();
-    match state.store.record_verdict(auth.org, id, reviewer, &category).await.map_err(ApiError::internal)? {
+    match state.store.record_verdict(auth.org, id, reviewer, &category).await? {
         VerdictOutcome::Recorded(record) => Ok(Json(record)),
         VerdictOutcome::NoSuchMessage => Err(ApiError::NotFound(format!("message {id} not found"))),
         VerdictOutcome::NotInbound => {
@@ -87,7 +87,7 @@ pub async fn metrics(
         return Err(ApiError::BadRequest("days must be between 1 and 366".into()));
     }
     let since = chrono::Utc::now() - chrono::Duration::days(days);
-    Ok(Json(state.store.ai_metrics(auth.org, since).await.map_err(ApiError::internal)?))
+    Ok(Json(state.store.ai_metrics(auth.org, since).await?))
 }
 
 /// `POST /v1/ai/training-runs`: trains the organisation's category model now. The run is
@@ -104,11 +104,7 @@ pub async fn train(
     _: NoBody,
 ) -> Result<(StatusCode, Json<TrainingRunRecord>), ApiError> {
     auth.require(Permission::AiConfigure)?;
-    let (run, record) = state
-        .store
-        .request_training(auth.org, auth.user_id().ok(), Some(&request_id.0))
-        .await
-        .map_err(ApiError::internal)?;
+    let (run, record) = state.store.request_training(auth.org, auth.user_id().ok(), Some(&request_id.0)).await?;
     helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, auth.org, std::slice::from_ref(&record)).await;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
@@ -134,8 +130,7 @@ pub async fn training_run(
     state
         .store
         .training_run(auth.org, id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("training run {id} not found")))
 }
@@ -154,5 +149,5 @@ pub struct ModelList {
 )]
 pub async fn models(State(state): State<AppState>, auth: AuthContext) -> Result<Json<ModelList>, ApiError> {
     auth.require(Permission::AnalyticsRead)?;
-    Ok(Json(ModelList { data: state.store.list_models(auth.org).await.map_err(ApiError::internal)? }))
+    Ok(Json(ModelList { data: state.store.list_models(auth.org).await? }))
 }

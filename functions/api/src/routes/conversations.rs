@@ -87,7 +87,7 @@ pub async fn list(
 
     let filter =
         ConversationFilter { status, category, assignee, before: before.map(|c| (c.at, c.id)), limit: limit + 1 };
-    let mut data = state.store.list_conversations(auth.org, &filter).await.map_err(ApiError::internal)?;
+    let mut data = state.store.list_conversations(auth.org, &filter).await?;
     let next_cursor = if data.len() as i64 > limit {
         data.truncate(limit as usize);
         data.last().map(|c| Cursor { at: c.last_message_at, id: c.id }.encode())
@@ -125,8 +125,7 @@ pub async fn show(
     let (conversation, messages) = state
         .store
         .get_conversation(auth.org, id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("conversation {id} not found")))?;
     Ok(Json(ConversationWithMessages { conversation, messages }))
 }
@@ -180,7 +179,7 @@ pub async fn reply(
         resolve: body.resolve,
         request_id: Some(request_id.0.clone()),
     };
-    match state.store.record_reply(auth.org, &reply).await.map_err(ApiError::internal)? {
+    match state.store.record_reply(auth.org, &reply).await? {
         ReplyOutcome::Recorded(record, announcements) => {
             helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, auth.org, &announcements).await;
             Ok((StatusCode::CREATED, Json(record)))

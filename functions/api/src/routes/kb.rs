@@ -84,11 +84,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ArticleRecord>), ApiError> {
     auth.require(Permission::KbWrite)?;
     let input = body.parse()?;
-    let (article, record) = state
-        .store
-        .create_article(auth.org, auth.user_id().ok(), &input, Some(&request_id.0))
-        .await
-        .map_err(ApiError::internal)?;
+    let (article, record) =
+        state.store.create_article(auth.org, auth.user_id().ok(), &input, Some(&request_id.0)).await?;
     helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, auth.org, std::slice::from_ref(&record)).await;
     Ok((StatusCode::CREATED, Json(article)))
 }
@@ -131,11 +128,8 @@ pub async fn list(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 100".into()));
     }
-    let mut data = state
-        .store
-        .list_articles(auth.org, params.published, after.map(|c| (c.at, c.id)), limit + 1)
-        .await
-        .map_err(ApiError::internal)?;
+    let mut data =
+        state.store.list_articles(auth.org, params.published, after.map(|c| (c.at, c.id)), limit + 1).await?;
     let next_cursor = if data.len() as i64 > limit {
         data.truncate(limit as usize);
         data.last().map(|a| Cursor { at: a.updated_at, id: a.id }.encode())
@@ -166,8 +160,7 @@ pub async fn show(
     state
         .store
         .article(auth.org, id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("article {id} not found")))
 }
@@ -200,8 +193,7 @@ pub async fn update(
     let (article, record) = state
         .store
         .update_article(auth.org, id, auth.user_id().ok(), &input, Some(&request_id.0))
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("article {id} not found")))?;
     helpdesk_platform::outbox::relay_now(&state.store, &state.publisher, auth.org, std::slice::from_ref(&record)).await;
     Ok(Json(article))
@@ -225,7 +217,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Permission::KbWrite)?;
     let id: uuid::Uuid = parse_id(&id, "article")?;
-    if state.store.delete_article(auth.org, id).await.map_err(ApiError::internal)? {
+    if state.store.delete_article(auth.org, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("article {id} not found")))

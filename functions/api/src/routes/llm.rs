@@ -67,7 +67,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 )]
 pub async fn settings(State(state): State<AppState>, auth: AuthContext) -> Result<Json<AiSettingsRecord>, ApiError> {
     auth.require(Permission::AiConfigure)?;
-    Ok(Json(state.store.ai_settings(auth.org).await.map_err(ApiError::internal)?.record))
+    Ok(Json(state.store.ai_settings(auth.org).await?.record))
 }
 
 /// `PUT /v1/ai/settings`: replaces the settings (the key only when `api_key` is given).
@@ -99,7 +99,7 @@ pub async fn put_settings(
                 .sealer
                 .seal(auth.org, helpdesk_domain::LLM_API_KEY_PURPOSE, key.as_bytes())
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(ApiError::bug)?;
             let hint: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
             KeyChange::Set { sealed, hint }
         }
@@ -117,8 +117,7 @@ pub async fn put_settings(
         tone: input.tone.trim().to_string(),
         blocked_phrases: input.blocked_phrases.iter().map(|p| p.trim().to_string()).collect(),
     };
-    let saved =
-        state.store.put_ai_settings(auth.org, auth.user_id().ok(), &update).await.map_err(ApiError::internal)?;
+    let saved = state.store.put_ai_settings(auth.org, auth.user_id().ok(), &update).await?;
     Ok(Json(saved.record))
 }
 
@@ -279,11 +278,7 @@ pub async fn usage(
         return Err(ApiError::BadRequest("to must not be before from, and the period at most 366 days".into()));
     }
     let start = |d: NaiveDate| -> DateTime<Utc> { d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() };
-    let usage = state
-        .store
-        .llm_usage(auth.org, start(from), start(to + chrono::Duration::days(1)), now)
-        .await
-        .map_err(ApiError::internal)?;
+    let usage = state.store.llm_usage(auth.org, start(from), start(to + chrono::Duration::days(1)), now).await?;
     Ok(Json(usage))
 }
 

@@ -36,11 +36,7 @@ pub async fn create(
     let idempotency = idempotency_key(&headers, &auth, &raw)?;
     let message = InboundMessage::parse(raw).map_err(ApiError::Validation)?;
 
-    let outcome = state
-        .store
-        .accept_inbound(auth.org, &message, idempotency.as_ref(), Some(&request_id.0))
-        .await
-        .map_err(ApiError::internal)?;
+    let outcome = state.store.accept_inbound(auth.org, &message, idempotency.as_ref(), Some(&request_id.0)).await?;
     match outcome {
         AcceptOutcome::Created(accepted) => {
             if let Some(record) = &accepted.announcement {
@@ -85,8 +81,7 @@ pub async fn show(
     state
         .store
         .get_message(auth.org, id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("message {id} not found")))
 }

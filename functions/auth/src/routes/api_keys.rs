@@ -72,7 +72,7 @@ pub async fn create(
     let (secret_hash, names) = (key.secret_hash(), permissions.names());
     let new_key =
         NewApiKey { id, name, secret_hash: &secret_hash, permissions: &names, created_by: Some(creator), expires_at };
-    let record = state.store.create_api_key(auth.org, new_key).await.map_err(ApiError::internal)?;
+    let record = state.store.create_api_key(auth.org, new_key).await?;
     let mut entry = client.entry_by("api_key.created", &auth);
     entry.target_type = Some("api_key");
     entry.target_id = Some(id.to_string());
@@ -89,7 +89,7 @@ pub async fn create(
 )]
 pub async fn list(State(state): State<AuthState>, auth: AuthContext) -> Result<Json<Vec<ApiKeyRecord>>, ApiError> {
     auth.require(Permission::ApiKeysWrite)?;
-    Ok(Json(state.store.list_api_keys(auth.org).await.map_err(ApiError::internal)?))
+    Ok(Json(state.store.list_api_keys(auth.org).await?))
 }
 
 /// `DELETE /v1/api-keys/{id}`: revokes a key; its next call fails. Only a key whose
@@ -114,7 +114,7 @@ pub async fn revoke(
     auth.require(Permission::ApiKeysWrite)?;
     let id: ApiKeyId = parse_id(&id, "API key")?;
     let gone = || ApiError::NotFound("no live API key with this id in your organisation".into());
-    let key = state.store.api_key_secret(auth.org, id).await.map_err(ApiError::internal)?;
+    let key = state.store.api_key_secret(auth.org, id).await?;
     let key = key.filter(|k| k.revoked_at.is_none()).ok_or_else(gone)?;
     // The rule for members holds for keys: nobody manages what allows more than they hold (an
     // agent's key with api_keys:write cannot revoke the owner's integration key). Its creator
@@ -123,7 +123,7 @@ pub async fn revoke(
     if !own && !PermissionSet::from_known_names(&key.permissions).is_subset_of(auth.permissions) {
         return Err(ApiError::Forbidden("this key allows more than you hold".into()));
     }
-    if !state.store.revoke_api_key(auth.org, id).await.map_err(ApiError::internal)? {
+    if !state.store.revoke_api_key(auth.org, id).await? {
         return Err(gone());
     }
     let mut entry = client.entry_by("api_key.revoked", &auth);

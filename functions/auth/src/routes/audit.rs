@@ -49,8 +49,7 @@ pub async fn list(
         return Err(ApiError::BadRequest("limit must be between 1 and 200".into()));
     }
     let action = query.action.as_deref().filter(|a| !a.is_empty());
-    let mut items =
-        state.store.list_audit(auth.org, action, query.cursor, limit + 1).await.map_err(ApiError::internal)?;
+    let mut items = state.store.list_audit(auth.org, action, query.cursor, limit + 1).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|i| i.id)

@@ -61,12 +61,12 @@ pub async fn create(
     let secret_hash = token.secret_hash();
     let invitation =
         NewInvitation { id, email: &email, role: &role, secret_hash: &secret_hash, invited_by: inviter, expires_at };
-    let created = state.store.create_invitation(auth.org, invitation).await.map_err(ApiError::internal)?;
+    let created = state.store.create_invitation(auth.org, invitation).await?;
     let invitation = match created {
         Ok(invitation) => invitation,
         Err(_) => return Err(ApiError::Conflict(format!("{email} is already a member of your organisation"))),
     };
-    let organization = state.store.organization(auth.org).await.map_err(ApiError::internal)?;
+    let organization = state.store.organization(auth.org).await?;
     let org_name = organization.map(|o| o.name).unwrap_or_else(|| "your team".into());
     let email_message = OutgoingEmail {
         to: email.clone(),
@@ -83,7 +83,7 @@ pub async fn create(
     if let Err(e) = state.mailer.send(email_message).await {
         // Not sent, so not pending: withdraw it and let the caller retry.
         tracing::error!(error = %e, "invitation email not sent");
-        state.store.revoke_invitation(auth.org, id).await.map_err(ApiError::internal)?;
+        state.store.revoke_invitation(auth.org, id).await?;
         return Err(ApiError::Unavailable("the invitation email could not be sent; retry shortly".into()));
     }
     let mut entry = client.entry_by("invitation.created", &auth);
@@ -102,7 +102,7 @@ pub async fn create(
 )]
 pub async fn list(State(state): State<AuthState>, auth: AuthContext) -> Result<Json<Vec<InvitationRecord>>, ApiError> {
     auth.require(Permission::UsersRead)?;
-    Ok(Json(state.store.list_invitations(auth.org).await.map_err(ApiError::internal)?))
+    Ok(Json(state.store.list_invitations(auth.org).await?))
 }
 
 /// `DELETE /v1/invitations/{id}`: withdraws a pending invitation.
@@ -124,7 +124,7 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Permission::UsersInvite)?;
     let id: InvitationId = parse_id(&id, "invitation")?;
-    if !state.store.revoke_invitation(auth.org, id).await.map_err(ApiError::internal)? {
+    if !state.store.revoke_invitation(auth.org, id).await? {
         return Err(ApiError::NotFound("no pending invitation with this id in your organisation".into()));
     }
     let mut entry = client.entry_by("invitation.revoked", &auth);
@@ -171,7 +171,7 @@ pub async fn accept(
     let gone = || ApiError::NotFound("this invitation is unknown, used, withdrawn or expired".into());
     let token = Credential::decode(Kind::Invitation, &body.token).ok_or_else(gone)?;
     let (org, id) = (OrgId(token.ids[0]), InvitationId(token.ids[1]));
-    let invitation = state.store.invitation(org, id).await.map_err(ApiError::internal)?.ok_or_else(gone)?;
+    let invitation = state.store.invitation(org, id).await?.ok_or_else(gone)?;
     let usable = invitation.accepted_at.is_none()
         && invitation.revoked_at.is_none()
         && invitation.expires_at > chrono::Utc::now()
@@ -183,7 +183,7 @@ pub async fn accept(
     // or demoted, nor a custom role that has since been widened or deleted.
     let role = RoleName::parse(&invitation.role).map_err(|_| gone())?;
     let inviter = match invitation.invited_by {
-        Some(id) => state.store.credentials_by_id(org, UserId(id)).await.map_err(ApiError::internal)?,
+        Some(id) => state.store.credentials_by_id(org, UserId(id)).await?,
         None => None,
     };
     let Some(inviter) = inviter.filter(|i| i.active) else { return Err(gone()) };
@@ -193,7 +193,7 @@ pub async fn accept(
         return Err(gone());
     }
     let hash = hash(&state, password).await?;
-    let user = match state.store.accept_invitation(org, id, name.as_deref(), &hash).await.map_err(ApiError::internal)? {
+    let user = match state.store.accept_invitation(org, id, name.as_deref(), &hash).await? {
         Ok(user) => user,
         Err(Refusal::Taken) => return Err(ApiError::Conflict("this email already belongs to a member".into())),
         Err(_) => return Err(gone()),
@@ -203,8 +203,8 @@ pub async fn accept(
     entry.target_id = Some(id.to_string());
     entry.details = json!({ "email": invitation.email, "role": invitation.role });
     state.audit(org, entry).await?;
-    let credentials = state.store.credentials_by_id(org, user).await.map_err(ApiError::internal)?;
-    let credentials = credentials.ok_or_else(|| ApiError::internal("the member just created is missing"))?;
+    let credentials = state.store.credentials_by_id(org, user).await?;
+    let credentials = credentials.ok_or_else(|| ApiError::bug("the member just created is missing"))?;
     let tokens = state.start_session(org, &credentials).await?;
     Ok((StatusCode::CREATED, Json(tokens)).into_response())
 }

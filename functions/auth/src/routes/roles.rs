@@ -37,7 +37,7 @@ pub async fn list(State(state): State<AuthState>, auth: AuthContext) -> Result<J
         description: None,
         permissions: role.permissions().names().into_iter().map(String::from).collect(),
     });
-    let custom = state.store.list_roles(auth.org).await.map_err(ApiError::internal)?.into_iter().map(|r| RoleView {
+    let custom = state.store.list_roles(auth.org).await?.into_iter().map(|r| RoleView {
         id: Some(r.id),
         name: r.name,
         builtin: false,
@@ -100,8 +100,7 @@ pub async fn create(
     let created = state
         .store
         .create_role(auth.org, &name, description, &permissions.names())
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map_err(|_| ApiError::Conflict(format!("a role named '{name}' exists")))?;
     let mut entry = client.entry_by("role.created", &auth);
     entry.target_type = Some("role");
@@ -142,18 +141,14 @@ pub async fn update(
     let id: RoleId = parse_id(&id, "role")?;
     let permissions = parse_permissions("permissions", &body.permissions)?;
     let missing = || ApiError::NotFound("no such custom role in your organisation".into());
-    let before = state.store.role(auth.org, id).await.map_err(ApiError::internal)?.ok_or_else(missing)?;
+    let before = state.store.role(auth.org, id).await?.ok_or_else(missing)?;
     // Neither adding nor taking away what one does not hold oneself.
     let before_set = helpdesk_domain::PermissionSet::from_known_names(&before.permissions);
     if !permissions.is_subset_of(auth.permissions) || !before_set.is_subset_of(auth.permissions) {
         return Err(ApiError::Forbidden("you can only manage roles whose permissions you hold".into()));
     }
-    let (role, holders) = state
-        .store
-        .update_role_permissions(auth.org, id, &permissions.names())
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(missing)?;
+    let (role, holders) =
+        state.store.update_role_permissions(auth.org, id, &permissions.names()).await?.ok_or_else(missing)?;
     for (user, version) in &holders {
         state.sessions.set_user_version(*user, *version).await.map_err(session_store_down)?;
     }
@@ -187,12 +182,12 @@ pub async fn delete(
     auth.require(Permission::UsersWrite)?;
     let id: RoleId = parse_id(&id, "role")?;
     let missing = || ApiError::NotFound("no such custom role in your organisation".into());
-    let role = state.store.role(auth.org, id).await.map_err(ApiError::internal)?.ok_or_else(missing)?;
+    let role = state.store.role(auth.org, id).await?.ok_or_else(missing)?;
     // As for changing it: nobody manages a role that allows more than they hold.
     if !helpdesk_domain::PermissionSet::from_known_names(&role.permissions).is_subset_of(auth.permissions) {
         return Err(ApiError::Forbidden("you can only manage roles whose permissions you hold".into()));
     }
-    match state.store.delete_role(auth.org, id).await.map_err(ApiError::internal)? {
+    match state.store.delete_role(auth.org, id).await? {
         Ok(()) => {}
         Err(Refusal::InUse) => return Err(ApiError::Conflict("members still have this role".into())),
         Err(_) => return Err(ApiError::NotFound("no such custom role in your organisation".into())),

@@ -62,22 +62,20 @@ pub async fn signup(
         return Err(ApiError::Validation(errors));
     };
     let hash = hash(&state, password).await?;
-    let (org, owner) =
-        match state.store.signup(&name, &slug, &email, person.as_deref(), &hash).await.map_err(ApiError::internal)? {
-            SignupOutcome::Created { org, owner } => (org, owner),
-            SignupOutcome::SlugTaken => {
-                return Err(ApiError::Conflict(format!("the sign-in name '{slug}' is taken; choose another")))
-            }
-        };
+    let (org, owner) = match state.store.signup(&name, &slug, &email, person.as_deref(), &hash).await? {
+        SignupOutcome::Created { org, owner } => (org, owner),
+        SignupOutcome::SlugTaken => {
+            return Err(ApiError::Conflict(format!("the sign-in name '{slug}' is taken; choose another")))
+        }
+    };
     let mut entry = client.entry("organization.created", Some(owner));
     entry.details = json!({ "slug": slug.as_str() });
     state.audit(org, entry).await?;
     let user = state
         .store
         .credentials_by_id(org, owner)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::internal("the owner just created is missing"))?;
+        .await?
+        .ok_or_else(|| ApiError::bug("the owner just created is missing"))?;
     let tokens = state.start_session(org, &user).await?;
     Ok((StatusCode::CREATED, Json(tokens)).into_response())
 }
@@ -122,11 +120,11 @@ pub async fn login(
         Attempt::Locked(secs) => return Err(locked(secs)),
         Attempt::Allowed { lock_if_wrong } => lock_if_wrong,
     };
-    let org = state.store.organization_by_slug(slug.as_str()).await.map_err(ApiError::internal)?;
+    let org = state.store.organization_by_slug(slug.as_str()).await?;
     // An unknown organisation still costs the same query (it finds nothing), so timing does not
     // tell which part was wrong.
     let user = state.store.credentials_by_email(org.unwrap_or(OrgId(uuid::Uuid::nil())), &email).await;
-    let user = user.map_err(ApiError::internal)?.filter(|_| org.is_some());
+    let user = user?.filter(|_| org.is_some());
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let passwords = state.passwords.clone();
     let password = body.password.clone();
@@ -155,7 +153,7 @@ pub async fn login(
         Ok(password) if needs_rehash => Some(hash(&state, password).await?),
         _ => None,
     };
-    state.store.record_login(org, UserId(user.id), rehash.as_deref()).await.map_err(ApiError::internal)?;
+    state.store.record_login(org, UserId(user.id), rehash.as_deref()).await?;
     state.audit(org, client.entry("login.success", Some(UserId(user.id)))).await?;
     Ok(Json(state.start_session(org, &user).await?))
 }
@@ -195,7 +193,7 @@ pub async fn refresh(
     // in the same step, so a logout, deactivation or role change cannot fall in between. A user
     // who is gone or deactivated ends the session, but only once the secret has been checked:
     // ids alone (they are in every access token) must never end anyone's session.
-    let current = state.store.credentials_by_id(org, user).await.map_err(ApiError::internal)?.filter(|u| u.active);
+    let current = state.store.credentials_by_id(org, user).await?.filter(|u| u.active);
     let next = Credential::generate(Kind::Refresh, &[org.0, user.0, sid.0]);
     let version = current.as_ref().map(|u| u.authz_version);
     let rotation = state
@@ -258,12 +256,12 @@ pub struct Me {
 )]
 pub async fn me(State(state): State<AuthState>, auth: AuthContext) -> Result<Json<Me>, ApiError> {
     let user_id = auth.user_id()?;
-    let user = state.store.user(auth.org, user_id).await.map_err(ApiError::internal)?;
-    let organization = state.store.organization(auth.org).await.map_err(ApiError::internal)?;
+    let user = state.store.user(auth.org, user_id).await?;
+    let organization = state.store.organization(auth.org).await?;
     let (Some(user), Some(organization)) = (user, organization) else {
         return Err(ApiError::Unauthorized("this account no longer exists".into()));
     };
-    let current = state.store.credentials_by_id(auth.org, user_id).await.map_err(ApiError::internal)?;
+    let current = state.store.credentials_by_id(auth.org, user_id).await?;
     let permissions = match current {
         Some(c) => role_and_permissions(&c)?.1,
         None => auth.permissions,

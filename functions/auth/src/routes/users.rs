@@ -18,7 +18,7 @@ use serde_json::json;
 )]
 pub async fn list(State(state): State<AuthState>, auth: AuthContext) -> Result<Json<Vec<UserRecord>>, ApiError> {
     auth.require(Permission::UsersRead)?;
-    Ok(Json(state.store.list_users(auth.org).await.map_err(ApiError::internal)?))
+    Ok(Json(state.store.list_users(auth.org).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -35,8 +35,7 @@ async fn manageable(state: &AuthState, auth: &AuthContext, id: &str) -> Result<U
     let user = state
         .store
         .user(auth.org, target)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::NotFound("no such user in your organisation".into()))?;
     if auth.principal.user() == Some(target) {
         return Err(ApiError::Forbidden("you cannot change your own role or deactivate yourself".into()));
@@ -44,7 +43,7 @@ async fn manageable(state: &AuthState, auth: &AuthContext, id: &str) -> Result<U
     if user.role == "owner" && !is_owner(&auth.role) {
         return Err(ApiError::Forbidden("only an owner can change an owner".into()));
     }
-    let role = RoleName::parse(&user.role).map_err(ApiError::internal)?;
+    let role = RoleName::parse(&user.role).map_err(ApiError::bug)?;
     // A custom role deleted since grants nothing; so anyone who may manage members may manage them.
     let holds = permissions_of(&state.store, auth.org, &role).await.unwrap_or_default();
     if !holds.is_subset_of(auth.permissions) {
@@ -84,7 +83,7 @@ pub async fn change_role(
         return Err(ApiError::Forbidden(format!("you cannot grant the role '{role}': it allows more than yours")));
     }
     let user = UserId(target.id);
-    let version = match state.store.set_user_role(auth.org, user, &role).await.map_err(ApiError::internal)? {
+    let version = match state.store.set_user_role(auth.org, user, &role).await? {
         Ok(version) => version,
         Err(Refusal::LastOwner) => return Err(ApiError::Conflict("the organisation must keep an owner".into())),
         Err(_) => return Err(ApiError::NotFound("no such user or role in your organisation".into())),
@@ -95,7 +94,7 @@ pub async fn change_role(
     entry.details = json!({ "from": target.role, "to": role.as_str() });
     state.audit(auth.org, entry).await?;
     state.sessions.set_user_version(user, version).await.map_err(session_store_down)?;
-    let user = state.store.user(auth.org, user).await.map_err(ApiError::internal)?;
+    let user = state.store.user(auth.org, user).await?;
     Ok(Json(user.ok_or_else(|| ApiError::NotFound("no such user in your organisation".into()))?))
 }
 
@@ -123,7 +122,7 @@ pub async fn deactivate(
     auth.require(Permission::UsersDelete)?;
     let target = manageable(&state, &auth, &id).await?;
     let user = UserId(target.id);
-    let keys = match state.store.deactivate_user(auth.org, user).await.map_err(ApiError::internal)? {
+    let keys = match state.store.deactivate_user(auth.org, user).await? {
         Ok(keys) => keys,
         Err(Refusal::LastOwner) => return Err(ApiError::Conflict("the organisation must keep an owner".into())),
         Err(_) => return Err(ApiError::NotFound("no such user in your organisation".into())),
