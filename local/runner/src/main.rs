@@ -4,7 +4,7 @@
 //! Configuration comes from the environment `local/dev` prepares: DATABASE_URL, REDIS_URL,
 //! JWT_SECRET, AWS_ENDPOINT_URL and the AWS credentials.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
 use local_runner::template::Template;
 use local_runner::{RunnerConfig, StackResources};
@@ -29,7 +29,7 @@ enum Command {
     Serve {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:3000")]
-        bind: String,
+        bind: std::net::SocketAddr,
         /// The stack's resources in the emulator (default: .local/stack-$HELPDESK_STACK.json).
         #[arg(long)]
         resources: Option<PathBuf>,
@@ -39,8 +39,10 @@ enum Command {
     },
     /// Sign up an organisation on a running platform and print its owner's access token.
     CreateOrg {
+        /// The organisation's display name.
         #[arg(long)]
         name: String,
+        /// Its owner's email address.
         #[arg(long, default_value = "admin@example.com")]
         email: String,
         /// The running platform.
@@ -86,7 +88,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("helpdesk-local: {e:#}");
+            eprintln!("helpdesk-local: {}", helpdesk_domain::error::describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -108,7 +110,7 @@ fn repo_root() -> PathBuf {
     std::env::var("HELPDESK_ROOT").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("."))
 }
 
-async fn serve(bind: String, resources: Option<PathBuf>, demo: bool) -> Result<()> {
+async fn serve(bind: std::net::SocketAddr, resources: Option<PathBuf>, demo: bool) -> Result<()> {
     let root = repo_root();
     let stack = std::env::var("HELPDESK_STACK").unwrap_or_else(|_| "helpdesk-local".to_string());
     let resources = resources.unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
@@ -127,7 +129,7 @@ async fn serve(bind: String, resources: Option<PathBuf>, demo: bool) -> Result<(
         database_url: env("DATABASE_URL")?,
         redis_url: env("REDIS_URL")?,
         jwt_secret: env("JWT_SECRET")?.into_bytes(),
-        bind: bind.parse().with_context(|| format!("bad --bind {bind}"))?,
+        bind,
         sdk: helpdesk_aws::sdk_config().await,
         env_overrides,
         run_schedules: true,

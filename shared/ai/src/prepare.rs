@@ -64,7 +64,19 @@ fn drop_unseen(html: &str) -> String {
         let block = BLOCKS.iter().position(opens).filter(|&k| closer_ahead[k]);
         if let Some(k) = block {
             let (open, close, tag) = BLOCKS[k];
-            match lower[at + open.len()..].find(close) {
+            // `<!-->` and `<!--->` are whole (empty) comments in HTML5.
+            let from = at + open.len();
+            if !tag && (lower[from..].starts_with('>') || lower[from..].starts_with("->")) {
+                i = from + lower[from..].find('>').map_or(0, |g| g + 1);
+                out.push(' ');
+                continue;
+            }
+            // The closing tag by its whole name (`</head` is not `</header`).
+            let closer = lower[from..]
+                .match_indices(close)
+                .map(|(offset, _)| from + offset)
+                .find(|&c| !tag || !lower[c + close.len()..].starts_with(|ch: char| ch.is_ascii_alphanumeric()));
+            match closer.map(|c| c - from) {
                 Some(offset) => {
                     let end = at + open.len() + offset + close.len();
                     // A tag's closer ends at its `>`; a comment's already has.
@@ -170,6 +182,8 @@ mod tests {
         assert_eq!(drop_unseen("<header>kept</header>"), "<header>kept</header>", "not a head");
         assert_eq!(drop_unseen("a<head b<!--x-->c"), "a<head b c", "an unclosed head hides nothing");
         assert_eq!(drop_unseen("<script>never closed"), "<script>never closed");
+        assert_eq!(drop_unseen("<!-->Hi<!--->there<!-- x -->!"), " Hi there !", "empty comments");
+        assert_eq!(drop_unseen("<head><header>x</header>y</head>z"), " z", "</header> does not close the head");
         assert_eq!(strip_tags("<p>a</p><b>b</b> 3 < 4"), " a  b  3 < 4");
     }
 

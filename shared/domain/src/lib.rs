@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod classify;
 pub mod conversation;
+pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod mail;

@@ -52,7 +52,7 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(String),
     /// The cause (with its chain of sources) is logged, never shown to the client.
-    #[error("internal error: {0:#}")]
+    #[error("internal error: {}", helpdesk_domain::error::describe(.0.as_ref()))]
     Internal(anyhow::Error),
 }
 
@@ -134,7 +134,7 @@ fn validation_summary(errors: &[ValidationError]) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+            tracing::error!(error = helpdesk_domain::error::describe(cause.as_ref()), "internal error");
         }
         let problem = self.to_problem();
         let mut response = problem_response(self.status(), &problem);

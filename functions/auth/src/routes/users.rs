@@ -4,7 +4,7 @@ use crate::{is_owner, permissions_of, session_store_down, AuthState, ClientInfo}
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use helpdesk_domain::{may_grant, Permission, RoleName, UserId, ValidationError};
+use helpdesk_domain::{may_grant, Permission, PermissionSet, RoleName, UserId, ValidationError};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, NoBody, Problem};
 use helpdesk_store::{Refusal, UserRecord};
 use serde::Deserialize;
@@ -45,7 +45,11 @@ async fn manageable(state: &AuthState, auth: &AuthContext, id: &str) -> Result<U
     }
     let role = RoleName::parse(&user.role).map_err(ApiError::bug)?;
     // A custom role deleted since grants nothing; so anyone who may manage members may manage them.
-    let holds = permissions_of(&state.store, auth.org, &role).await.unwrap_or_default();
+    // Any other failure is an error: an empty set would let the check below pass.
+    let holds = match permissions_of(&state.store, auth.org, &role).await {
+        Err(ApiError::Unprocessable(_)) => PermissionSet::default(),
+        other => other?,
+    };
     if !holds.is_subset_of(auth.permissions) {
         return Err(ApiError::Forbidden("this member's role allows more than yours".into()));
     }

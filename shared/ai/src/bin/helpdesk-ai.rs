@@ -170,18 +170,24 @@ impl Encoder {
 /// Training's knobs (the defaults are what the figures in the docs use).
 #[derive(Args)]
 struct Tuning {
+    /// Passes over the training set.
     #[arg(long)]
     epochs: Option<usize>,
     #[arg(long)]
     learning_rate: Option<f32>,
+    /// L2 regularisation strength.
     #[arg(long)]
     l2: Option<f32>,
+    /// The fewest examples an n-gram must appear in to be a feature.
     #[arg(long)]
     min_df: Option<u32>,
+    /// The most word n-gram features kept.
     #[arg(long)]
     word_max: Option<usize>,
+    /// The most character n-gram features kept.
     #[arg(long)]
     char_max: Option<usize>,
+    /// How much the sentence embedding weighs against the n-grams.
     #[arg(long)]
     embedding_weight: Option<f32>,
 }
@@ -202,16 +208,18 @@ impl Tuning {
 
 /// A saved model, with the encoder when it needs one.
 fn load_model(dir: &Path, encoder: &Encoder) -> Result<CategoryModel> {
-    let encoder = if CategoryModel::needs_encoder(dir)? {
+    let encoder = if CategoryModel::needs_encoder(dir).with_context(|| format!("the model in {}", dir.display()))? {
         Some(encoder.load()?.ok_or_else(|| anyhow!("this model needs the sentence encoder: --encoder DIR"))?)
     } else {
         None
     };
-    Ok(CategoryModel::load(dir, encoder)?)
+    CategoryModel::load(dir, encoder).with_context(|| format!("the model in {}", dir.display()))
 }
 
-/// The UCI sentences and Bitext's neutral requests under a data directory.
+/// (text, label) rows.
 type Labelled = Vec<(String, String)>;
+
+/// The UCI sentences and Bitext's neutral requests under a data directory.
 fn sentiment_data(dir: &Path) -> Result<(Labelled, Labelled)> {
     let uci = helpdesk_ai::sentiment::read_uci(&dir.join("uci_sentiment"))?;
     let neutral = helpdesk_ai::sentiment::read_neutral(&dir.join("bitext/customer_support.csv"))?;
@@ -244,7 +252,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("helpdesk-ai: {e:#}");
+            eprintln!("helpdesk-ai: {}", helpdesk_domain::error::describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -320,7 +328,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::LanguageEval { data: path, languages } => {
             let detector = language_detector(&languages)?;
             let supported: Vec<String> = match &languages {
-                Some(list) => list.clone(),
+                Some(list) => list.iter().map(|s| s.trim().to_string()).collect(),
                 None => helpdesk_ai::language::SUPPORTED.iter().map(|s| s.to_string()).collect(),
             };
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
