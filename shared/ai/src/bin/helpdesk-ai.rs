@@ -226,6 +226,11 @@ fn sentiment_data(dir: &Path) -> Result<(Labelled, Labelled)> {
     Ok((uci, neutral))
 }
 
+/// A CSV file's rows: `text_col`, and `label_col` when given. Errors name the file.
+fn read_csv(path: &Path, text_col: &str, label_col: Option<&str>) -> Result<Dataset> {
+    Dataset::from_csv(path, text_col, label_col).with_context(|| format!("reading {}", path.display()))
+}
+
 /// Writes `label,value` rows to stdout as CSV, one per input row, in order.
 fn write_csv(header: [&str; 2], rows: impl Iterator<Item = (String, f32)>) -> Result<()> {
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
@@ -261,7 +266,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train { data, out, columns, labels, encoder, no_encoder, tuning } => {
-            let data = Dataset::from_csv(&data, &columns.text_col, Some(&labels.label_col))?;
+            let data = read_csv(&data, &columns.text_col, Some(&labels.label_col))?;
             let truth = data.labels.unwrap_or_default();
             let mut config = TrainConfig { oos_label: labels.oos_label, ..TrainConfig::default() };
             tuning.apply(&mut config);
@@ -286,13 +291,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Predict { model, encoder, data, columns } => {
             let model = load_model(&model, &encoder)?;
-            let data = Dataset::from_csv(&data, &columns.text_col, None)?;
+            let data = read_csv(&data, &columns.text_col, None)?;
             let rows = model.predict_batch(&data.texts)?.into_iter().map(|p| (model.label_of(&p), p.confidence));
             write_csv(["label", "confidence"], rows)?;
         }
         Command::Eval { model, encoder, data, columns, labels } => {
             let model = load_model(&model, &encoder)?;
-            let data = Dataset::from_csv(&data, &columns.text_col, Some(&labels.label_col))?;
+            let data = read_csv(&data, &columns.text_col, Some(&labels.label_col))?;
             let truth = data.labels.unwrap_or_default();
             let started = Instant::now();
             let predicted: Vec<String> = model.predict_batch(&data.texts)?.iter().map(|p| model.label_of(p)).collect();
@@ -318,7 +323,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Language { data, columns, languages } => {
             let detector = language_detector(&languages)?;
-            let data = Dataset::from_csv(&data, &columns.text_col, None)?;
+            let data = read_csv(&data, &columns.text_col, None)?;
             let rows = data.texts.iter().map(|t| {
                 let (language, confidence) = detector.detect(t);
                 (language, confidence as f32)
@@ -366,7 +371,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sentiment { data, columns } => {
             let model = helpdesk_ai::sentiment::SentimentModel::shipped();
-            let data = Dataset::from_csv(&data, &columns.text_col, None)?;
+            let data = read_csv(&data, &columns.text_col, None)?;
             let rows = data.texts.iter().map(|t| {
                 let s = model.analyse(t);
                 (s.label.as_str().to_string(), s.score)
@@ -389,7 +394,7 @@ fn run(cli: Cli) -> Result<()> {
             let encoder =
                 encoder.load()?.ok_or_else(|| anyhow!("zero-shot needs the sentence encoder: --encoder DIR"))?;
             let zero_shot = helpdesk_ai::defaults::ZeroShot::new(encoder)?;
-            let data = Dataset::from_csv(&path, "instruction", Some("category"))?;
+            let data = read_csv(&path, "instruction", Some("category"))?;
             let truth = data.labels.unwrap_or_default();
             let started = Instant::now();
             let predicted = zero_shot.classify(&data.texts)?;
