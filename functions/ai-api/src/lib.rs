@@ -10,9 +10,13 @@ pub mod routes;
 pub use assistant::{AssistError, Assistant};
 
 use axum::Router;
-use helpdesk_platform::ai::EncoderSource;
-use helpdesk_platform::llm::{Destinations, LlmGateway, ProviderConfig};
-use helpdesk_platform::{Bootstrap, Gateway};
+use helpdesk_platform::ai::EncoderConfig;
+use helpdesk_platform::config::{
+    ConfigError, DataBucketConfig, DataKeyConfig, DatabaseConfig, Environment, FromEnvironment, OutboundConfig,
+    RedisConfig,
+};
+use helpdesk_platform::llm::{Destinations, LlmConfig};
+use helpdesk_platform::{Deps, Function, Gateway, HttpFunction, RateLimits};
 use std::sync::Arc;
 
 /// The function's dependencies, built once per container.
@@ -22,30 +26,58 @@ pub struct AiApiState {
     pub gateway: Gateway,
 }
 
-impl AiApiState {
-    /// Everything from the environment, Secrets Manager and S3 (the encoder's files).
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let lookup = |n: &str| std::env::var(n).ok();
-        let boot = Bootstrap::from_env().await;
-        let blobs = boot.blobs().ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
-        let encoder = EncoderSource::from_lookup(lookup).load(Some(&blobs)).await?.ok_or_else(|| {
-            anyhow::anyhow!("ai-api needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR")
-        })?;
-        let language = helpdesk_platform::ai::language_detector(lookup)?;
-        let store = boot.database().await?;
-        let redis = boot.redis()?;
-        let default = ProviderConfig::platform_default(lookup, boot.secrets.llm_api_key().await?)?;
-        let prices = helpdesk_llm::pricing::PriceTable::from_lookup(lookup).map_err(anyhow::Error::msg)?;
-        let llm = LlmGateway::new(store.clone(), boot.sealer()?, default, Destinations::from_lookup(lookup))
-            .with_prices(prices);
+/// The `ai-api` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub limits: RateLimits,
+    pub bucket: DataBucketConfig,
+    pub encoder: EncoderConfig,
+    pub data_key: DataKeyConfig,
+    pub llm: LlmConfig,
+    pub outbound: OutboundConfig,
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            gateway: Bootstrap::gateway(store.clone(), redis, lookup, &[]),
-            assistant: Arc::new(Assistant {
-                engine: helpdesk_platform::ai::engine(Some(encoder), language).await?,
-                llm: Some(Arc::new(llm)),
-                store,
-            }),
+            database: env.section()?,
+            redis: env.section()?,
+            limits: env.section()?,
+            bucket: env.section()?,
+            encoder: env.section()?,
+            data_key: env.section()?,
+            llm: env.section()?,
+            outbound: env.section()?,
         })
+    }
+}
+
+impl Function for AiApiState {
+    const NAME: &'static str = "ai-api";
+    type Config = Config;
+
+    /// Everything from the environment, Secrets Manager and S3 (the encoder's files).
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let loaded = config.encoder.load(Some(&deps.blobs(&config.bucket))).await?;
+        if loaded.encoder.is_none() {
+            anyhow::bail!("ai-api needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR");
+        }
+        let store = deps.database(&config.database).await?;
+        let redis = deps.redis(&config.redis)?;
+        let destinations = Destinations::allowing_private(config.outbound.llm_allow_private_base_urls);
+        let llm = config.llm.gateway(store.clone(), deps.sealer(&config.data_key), destinations, &deps.secrets).await?;
+        Ok(Self {
+            gateway: Gateway::new(store.clone(), redis, &config.redis, config.limits, &[]),
+            assistant: Arc::new(Assistant { engine: loaded.engine, llm: Some(Arc::new(llm)), store }),
+        })
+    }
+}
+
+impl HttpFunction for AiApiState {
+    fn router(&self) -> Router {
+        router(self.clone())
     }
 }
 

@@ -1,8 +1,6 @@
-//! Lambda entry point of the `ai-api` function: configuration, the engine, then the router.
+//! Lambda entry point of the `ai-api` function.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    helpdesk_platform::telemetry::init("info");
-    let state = ai_api::AiApiState::from_env().await?;
-    lambda_http::run(ai_api::router(state)).await
+    helpdesk_platform::function::run_http::<ai_api::AiApiState>().await
 }

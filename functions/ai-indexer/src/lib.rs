@@ -12,17 +12,18 @@
 //! record fails (and SQS redelivers it, then moves it to the DLQ) only when the database or the
 //! encoder fails.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use helpdesk_ai::chunk::chunk_markdown;
 use helpdesk_ai::encoder::SentenceEncoder;
 use helpdesk_ai::reply::{templatise, MIN_CHARS};
-use helpdesk_domain::{ConversationResolved, KbArticleChanged};
-use helpdesk_platform::ai::EncoderSource;
-use helpdesk_platform::Bootstrap;
+use helpdesk_domain::{ConversationResolved, KbArticleChanged, KbIndexingBody};
+use helpdesk_platform::ai::EncoderConfig;
+use helpdesk_platform::config::{ConfigError, DataBucketConfig, DatabaseConfig, Environment, FromEnvironment};
+use helpdesk_platform::sqs::each_record;
+use helpdesk_platform::{Deps, EventFunction, Function};
 use helpdesk_store::{IndexOutcome, PassageInput, PgStore, ReplyPassage};
 use std::sync::Arc;
 use std::time::Instant;
-use tracing::Instrument;
 
 #[derive(Clone)]
 pub struct Indexer {
@@ -30,71 +31,50 @@ pub struct Indexer {
     pub encoder: Arc<SentenceEncoder>,
 }
 
+/// The `ai-indexer` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub bucket: DataBucketConfig,
+    pub encoder: EncoderConfig,
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
+        Ok(Self { database: env.section()?, bucket: env.section()?, encoder: env.section()? })
+    }
+}
+
+impl Function for Indexer {
+    const NAME: &'static str = "ai-indexer";
+    type Config = Config;
+
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let encoder = config.encoder.encoder(Some(&deps.blobs(&config.bucket))).await?;
+        let encoder = encoder.ok_or_else(|| {
+            anyhow::anyhow!("the indexer needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR")
+        })?;
+        Ok(Self { store: deps.database(&config.database).await?, encoder })
+    }
+}
+
+impl EventFunction for Indexer {
+    type Event = SqsEvent;
+    type Response = SqsBatchResponse;
+
+    async fn handle(&self, event: SqsEvent) -> anyhow::Result<SqsBatchResponse> {
+        let batch = each_record(Self::NAME, event, |body: KbIndexingBody| async move {
+            match body {
+                KbIndexingBody::ArticleChanged(change) => self.index(&change).await,
+                KbIndexingBody::ConversationResolved(resolved) => self.index_replies(&resolved).await,
+            }
+        })
+        .await;
+        Ok(batch.response)
+    }
+}
+
 impl Indexer {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let boot = Bootstrap::from_env().await;
-        let blobs = boot.blobs().ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
-        let encoder =
-            EncoderSource::from_lookup(|n| std::env::var(n).ok()).load(Some(&blobs)).await?.ok_or_else(|| {
-                anyhow::anyhow!("the indexer needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR")
-            })?;
-        Ok(Self { store: boot.database().await?, encoder })
-    }
-
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in &event.records {
-            if self.process(record).await.is_err() {
-                response.add_failure(record.message_id.clone().unwrap_or_default());
-            }
-        }
-        response
-    }
-
-    async fn process(&self, record: &SqsMessage) -> Result<(), ()> {
-        let sqs_message_id = record.message_id.as_deref().unwrap_or_default();
-        let body = record.body.as_deref().unwrap_or_default();
-        // A conversation's record has no article: each kind parses as its own only.
-        if let Ok(resolved) = serde_json::from_str::<ConversationResolved>(body) {
-            let span = tracing::info_span!(
-                "record",
-                function = "ai-indexer",
-                sqs_message_id,
-                request_id = resolved.request_id.as_deref().unwrap_or(""),
-                org = %resolved.organization_id,
-                conversation_id = %resolved.conversation_id,
-            );
-            return async move {
-                self.index_replies(&resolved)
-                    .await
-                    .map_err(|e| tracing::warn!(error = %e, "record failed; SQS will redeliver it"))
-            }
-            .instrument(span)
-            .await;
-        }
-        let change = match serde_json::from_str::<KbArticleChanged>(body) {
-            Ok(change) => change,
-            Err(e) => {
-                tracing::warn!(function = "ai-indexer", sqs_message_id, error = %e, "record is neither a KbArticleChanged nor a ConversationResolved");
-                return Err(());
-            }
-        };
-        let span = tracing::info_span!(
-            "record",
-            function = "ai-indexer",
-            sqs_message_id,
-            request_id = change.request_id.as_deref().unwrap_or(""),
-            org = %change.organization_id,
-            article_id = %change.article_id,
-            version = change.version,
-        );
-        async move {
-            self.index(&change).await.map_err(|e| tracing::warn!(error = %e, "record failed; SQS will redeliver it"))
-        }
-        .instrument(span)
-        .await
-    }
-
     /// Makes a resolved conversation's agent replies its passages (none when it was reopened
     /// since: the next resolution indexes it again).
     pub async fn index_replies(&self, resolved: &ConversationResolved) -> anyhow::Result<()> {

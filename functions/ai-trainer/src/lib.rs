@@ -7,16 +7,18 @@
 //! files under its version in S3 whatever the result, and promotes it only if it won. The
 //! worker picks the new version up on the organisation's next message.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use helpdesk_ai::tenant::{self, Example, Outcome};
 use helpdesk_ai::triage::{model_text, TENANT_MODEL_ID};
 use helpdesk_ai::Engine;
-use helpdesk_domain::{BlobStore, OrgId, TrainingRequested};
-use helpdesk_platform::ai::{EncoderSource, ModelCache};
-use helpdesk_platform::Bootstrap;
+use helpdesk_domain::{BlobStore, OrgId, TrainingRequestsBody};
+use helpdesk_platform::ai::{EncoderConfig, ModelCache};
+use helpdesk_platform::config::{ConfigError, DataBucketConfig, DatabaseConfig, Environment, FromEnvironment};
+use helpdesk_platform::sqs::each_record;
+use helpdesk_platform::{Deps, EventFunction, Function};
 use helpdesk_store::{PgStore, RunEnd};
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -43,69 +45,104 @@ pub struct ScheduleReport {
     pub runs: Vec<(Uuid, String)>,
 }
 
-impl Trainer {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let boot = Bootstrap::from_env().await;
-        let blobs = boot.blobs().ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
-        let encoder = EncoderSource::from_lookup(|n| std::env::var(n).ok()).load(Some(&blobs)).await?;
-        let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
+/// What invokes the trainer: a batch from `training-requests`, or its schedule (an EventBridge
+/// event). Each parses as its own shape only (an SQS event has `Records`; a scheduled one has
+/// `detail-type`, `source` and `detail`), so anything else is refused, not guessed at.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TrainerEvent {
+    Requests(SqsEvent),
+    Schedule(EventBridgeEvent),
+}
+
+/// The trainer's answer: the failed records of a batch, or what a scheduled run did.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum TrainerResponse {
+    Requests(SqsBatchResponse),
+    Schedule(ScheduleReport),
+}
+
+/// The minimum number of agents' verdicts before an organisation's first model
+/// (`TRAINING_MIN_VERDICTS`, default [`MIN_VERDICTS`], at least 1).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TrainingConfig {
+    #[serde(default = "default_min_verdicts")]
+    pub training_min_verdicts: usize,
+}
+
+fn default_min_verdicts() -> usize {
+    MIN_VERDICTS
+}
+
+/// The `ai-trainer` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub bucket: DataBucketConfig,
+    pub encoder: EncoderConfig,
+    pub training: TrainingConfig,
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
+        let training: TrainingConfig = env.section()?;
+        if training.training_min_verdicts == 0 {
+            return Err(ConfigError::variable("TRAINING_MIN_VERDICTS", "expected at least 1, found 0"));
+        }
+        Ok(Self { database: env.section()?, bucket: env.section()?, encoder: env.section()?, training })
+    }
+}
+
+impl Function for Trainer {
+    const NAME: &'static str = "ai-trainer";
+    type Config = Config;
+
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let blobs = deps.blobs(&config.bucket);
+        let loaded = config.encoder.load(Some(&blobs)).await?;
         let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
         Ok(Self {
-            store: boot.database().await?,
-            models: Arc::new(ModelCache::new(blobs.clone(), encoder.clone())),
+            store: deps.database(&config.database).await?,
+            models: Arc::new(ModelCache::new(blobs.clone(), loaded.encoder)),
             blobs,
-            engine: helpdesk_platform::ai::engine(encoder, language).await?,
-            min_verdicts: min_verdicts(|n| std::env::var(n).ok()),
+            engine: loaded.engine,
+            min_verdicts: config.training.training_min_verdicts,
         })
     }
+}
 
-    /// An SQS batch (`Records` from `aws:sqs`) or a scheduled event.
-    pub async fn handle(&self, event: Value) -> Result<Value, String> {
-        let from_sqs = event["Records"].as_array().is_some_and(|r| r.iter().any(|r| r["eventSource"] == "aws:sqs"));
-        if from_sqs {
-            let event: SqsEvent = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
-            serde_json::to_value(self.handle_requests(event).await).map_err(|e| e.to_string())
-        } else {
-            serde_json::to_value(self.handle_schedule().await?).map_err(|e| e.to_string())
-        }
+impl EventFunction for Trainer {
+    type Event = TrainerEvent;
+    type Response = TrainerResponse;
+
+    async fn handle(&self, event: TrainerEvent) -> anyhow::Result<TrainerResponse> {
+        Ok(match event {
+            TrainerEvent::Requests(batch) => TrainerResponse::Requests(self.handle_requests(batch).await),
+            TrainerEvent::Schedule(_) => {
+                TrainerResponse::Schedule(self.handle_schedule().await.map_err(anyhow::Error::msg)?)
+            }
+        })
     }
+}
 
+impl Trainer {
     /// Requests from the API. A run that is not queued any more (a redelivery) is skipped; a
     /// record fails (and is redelivered) only when the database cannot be reached.
     pub async fn handle_requests(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in &event.records {
-            let request = serde_json::from_str::<TrainingRequested>(record.body.as_deref().unwrap_or_default());
-            let outcome = match request {
-                Ok(request) => {
-                    let span = tracing::info_span!(
-                        "training",
-                        function = "ai-trainer",
-                        org = %request.organization_id,
-                        run = %request.run_id,
-                        request_id = request.request_id.as_deref().unwrap_or(""),
-                    );
-                    async {
-                        match self.store.start_training_run(request.organization_id, request.run_id).await {
-                            Ok(true) => self.run(request.organization_id, request.run_id).await.map(|_| ()),
-                            Ok(false) => {
-                                tracing::info!("run already started or unknown; nothing to do");
-                                Ok(())
-                            }
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                    .instrument(span)
-                    .await
+        let batch = each_record(Self::NAME, event, |body: TrainingRequestsBody| async move {
+            let TrainingRequestsBody::TrainingRequested(request) = body;
+            match self.store.start_training_run(request.organization_id, request.run_id).await {
+                Ok(true) => self.run(request.organization_id, request.run_id).await.map(|_| ()),
+                Ok(false) => {
+                    tracing::info!("run already started or unknown; nothing to do");
+                    Ok(())
                 }
-                Err(e) => Err(format!("record body is not a TrainingRequested: {e}")),
-            };
-            if let Err(e) = outcome {
-                tracing::warn!(error = %e, "training request failed; SQS will redeliver it");
-                response.add_failure(record.message_id.clone().unwrap_or_default());
+                Err(e) => Err(e.to_string()),
             }
-        }
-        response
+        })
+        .await;
+        batch.response
     }
 
     /// The schedule: every organisation with new verdicts, up to [`MAX_ORGS_PER_SCHEDULE`].
@@ -202,9 +239,4 @@ impl Trainer {
             compared_with: active.map(|a| a.version),
         })
     }
-}
-
-/// `TRAINING_MIN_VERDICTS`, else [`MIN_VERDICTS`].
-pub fn min_verdicts(lookup: impl Fn(&str) -> Option<String>) -> usize {
-    lookup("TRAINING_MIN_VERDICTS").and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(MIN_VERDICTS)
 }

@@ -6,18 +6,22 @@
 //! stored and does nothing. A record that cannot be processed is reported as a batch item
 //! failure, so SQS redelivers only it and, after `maxReceiveCount`, moves it to the DLQ.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use helpdesk_ai::{Engine, MessageInput};
 use helpdesk_aws::SqsPublisher;
-use helpdesk_domain::{Classification, LlmOpinion, MessageReceived, OrgId, QueueRecord};
-use helpdesk_platform::ai::{EncoderSource, ModelCache};
-use helpdesk_platform::llm::{Destinations, Feature, LlmAnswer, LlmGateway, Prompt, ProviderConfig};
-use helpdesk_platform::Bootstrap;
+use helpdesk_domain::{Classification, InboundMessagesBody, LlmOpinion, MessageReceived, OrgId, QueueRecord};
+use helpdesk_platform::ai::{EncoderConfig, ModelCache};
+use helpdesk_platform::config::{
+    ConfigError, DataBucketConfig, DataKeyConfig, DatabaseConfig, Environment, FromEnvironment, OutboundConfig,
+    QueuesConfig,
+};
+use helpdesk_platform::llm::{Destinations, Feature, LlmAnswer, LlmConfig, LlmGateway, Prompt};
+use helpdesk_platform::sqs::each_record;
+use helpdesk_platform::{Deps, EventFunction, Function};
 use helpdesk_store::{PgStore, SaveClassificationOutcome};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
-use tracing::Instrument;
 
 /// The worker's dependencies, built once per container.
 #[derive(Clone)]
@@ -34,8 +38,6 @@ pub struct Worker {
 /// Why one record could not be processed.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("record body is not a MessageReceived: {0}")]
-    Malformed(String),
     #[error("message {0} does not exist in organisation {1}")]
     UnknownMessage(String, String),
     #[error(transparent)]
@@ -44,76 +46,79 @@ pub enum RecordError {
     Engine(String),
 }
 
-impl Worker {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let boot = Bootstrap::from_env().await;
-        let blobs = boot.blobs().ok_or_else(|| anyhow::anyhow!("DATA_BUCKET is not set"))?;
-        let encoder = EncoderSource::from_lookup(|n| std::env::var(n).ok()).load(Some(&blobs)).await?;
-        let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
-        let store = boot.database().await?;
-        let default = ProviderConfig::platform_default(|n| std::env::var(n).ok(), boot.secrets.llm_api_key().await?)?;
-        let prices =
-            helpdesk_llm::pricing::PriceTable::from_lookup(|n| std::env::var(n).ok()).map_err(anyhow::Error::msg)?;
-        let llm = LlmGateway::new(
-            store.clone(),
-            boot.sealer()?,
-            default,
-            Destinations::from_lookup(|n| std::env::var(n).ok()),
-        )
-        .with_prices(prices);
+/// The `ai-worker` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub queues: QueuesConfig,
+    pub bucket: DataBucketConfig,
+    pub encoder: EncoderConfig,
+    pub data_key: DataKeyConfig,
+    pub llm: LlmConfig,
+    pub outbound: OutboundConfig,
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: env.section()?,
+            queues: env.section()?,
+            bucket: env.section()?,
+            encoder: env.section()?,
+            data_key: env.section()?,
+            llm: env.section()?,
+            outbound: env.section()?,
+        })
+    }
+}
+
+impl Function for Worker {
+    const NAME: &'static str = "ai-worker";
+    type Config = Config;
+
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let blobs = deps.blobs(&config.bucket);
+        let loaded = config.encoder.load(Some(&blobs)).await?;
+        let store = deps.database(&config.database).await?;
+        let destinations = Destinations::allowing_private(config.outbound.llm_allow_private_base_urls);
+        let llm = config.llm.gateway(store.clone(), deps.sealer(&config.data_key), destinations, &deps.secrets).await?;
         Ok(Self {
             llm: Some(Arc::new(llm)),
             store,
-            publisher: boot.publisher(),
-            engine: helpdesk_platform::ai::engine(encoder.clone(), language).await?,
-            models: Arc::new(ModelCache::new(Arc::new(blobs), encoder)),
+            publisher: deps.publisher(&config.queues),
+            engine: loaded.engine,
+            models: Arc::new(ModelCache::new(Arc::new(blobs), loaded.encoder)),
         })
     }
+}
 
+impl EventFunction for Worker {
+    type Event = SqsEvent;
+    type Response = SqsBatchResponse;
+
+    async fn handle(&self, event: SqsEvent) -> anyhow::Result<SqsBatchResponse> {
+        Ok(self.handle_batch(event).await)
+    }
+}
+
+impl Worker {
     /// Handles one SQS batch and reports the records that failed.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        let mut to_relay: BTreeMap<OrgId, Vec<QueueRecord>> = BTreeMap::new();
-        for record in &event.records {
-            match self.process(record).await {
-                Ok(Some((org, announcement))) => to_relay.entry(org).or_default().push(announcement),
-                Ok(None) => {}
-                Err(()) => response.add_failure(record.message_id.clone().unwrap_or_default()),
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let batch = each_record(Self::NAME, event, |body: InboundMessagesBody| async move {
+            match body {
+                InboundMessagesBody::MessageReceived(received) => self.classify(&received).await,
             }
+        })
+        .await;
+        let mut to_relay: BTreeMap<OrgId, Vec<QueueRecord>> = BTreeMap::new();
+        for (org, announcement) in batch.outputs.into_iter().flatten() {
+            to_relay.entry(org).or_default().push(announcement);
         }
         // Classifications are durable; announcing them can be retried by the sweeper.
         for (org, records) in &to_relay {
             helpdesk_platform::outbox::relay_now(&self.store, &self.publisher, *org, records).await;
         }
-        response
-    }
-
-    /// Processes one record and logs its one line, inside a span that names the record, the
-    /// organisation and the request that accepted the message. Returns the announcement to relay
-    /// when a classification was stored now.
-    async fn process(&self, record: &SqsMessage) -> Result<Option<(OrgId, QueueRecord)>, ()> {
-        let sqs_message_id = record.message_id.as_deref().unwrap_or_default();
-        let received = serde_json::from_str::<MessageReceived>(record.body.as_deref().unwrap_or_default());
-        let span = match &received {
-            Ok(r) => tracing::info_span!(
-                "record",
-                function = "ai-worker",
-                sqs_message_id,
-                request_id = r.request_id.as_deref().unwrap_or(""),
-                org = %r.organization_id,
-                message_id = %r.message_id,
-            ),
-            Err(_) => tracing::info_span!("record", function = "ai-worker", sqs_message_id),
-        };
-        async move {
-            let result = match received {
-                Ok(received) => self.classify(&received).await,
-                Err(e) => Err(RecordError::Malformed(e.to_string())),
-            };
-            result.map_err(|e| tracing::warn!(error = %e, "record failed; SQS will redeliver it"))
-        }
-        .instrument(span)
-        .await
+        batch.response
     }
 
     async fn classify(&self, received: &MessageReceived) -> Result<Option<(OrgId, QueueRecord)>, RecordError> {

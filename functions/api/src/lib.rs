@@ -14,7 +14,6 @@ use axum::Router;
 /// routes for API Gateway; a test keeps the two in step.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = openapi::documented_routes().split_for_parts();
-    let api =
-        helpdesk_http::RouteTable::from_openapi(&serde_json::to_value(openapi()).expect("the document serialises"));
+    let api = helpdesk_http::RouteTable::from_openapi(openapi());
     helpdesk_platform::gateway::http_function(routes, "api", state.gateway.clone(), api, state)
 }

@@ -1,8 +1,6 @@
-//! Lambda entry point of the `api` function: configuration, clients, then the router.
+//! Lambda entry point of the `api` function.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    helpdesk_platform::telemetry::init("info");
-    let state = api::AppState::from_env().await?;
-    lambda_http::run(api::router(state)).await
+    helpdesk_platform::function::run_http::<api::AppState>().await
 }

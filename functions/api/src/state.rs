@@ -1,7 +1,10 @@
 use helpdesk_aws::SqsPublisher;
 use helpdesk_domain::SecretSealer;
 use helpdesk_outbound::Destinations;
-use helpdesk_platform::{Bootstrap, Gateway, RedisHandle};
+use helpdesk_platform::config::{
+    ConfigError, DataKeyConfig, DatabaseConfig, Environment, FromEnvironment, OutboundConfig, QueuesConfig, RedisConfig,
+};
+use helpdesk_platform::{Deps, Function, Gateway, HttpFunction, RateLimits, RedisHandle};
 use helpdesk_store::PgStore;
 use std::sync::Arc;
 
@@ -19,19 +22,50 @@ pub struct AppState {
     pub llm_destinations: Destinations,
 }
 
-impl AppState {
-    /// Everything from the environment and Secrets Manager (what `main.rs` uses in Lambda).
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let boot = Bootstrap::from_env().await;
-        let redis = boot.redis()?;
-        let store = boot.database().await?;
+/// The `api` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub limits: RateLimits,
+    pub queues: QueuesConfig,
+    pub data_key: DataKeyConfig,
+    pub outbound: OutboundConfig,
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            gateway: Bootstrap::gateway(store.clone(), redis.clone(), |n| std::env::var(n).ok(), &[]),
-            store,
-            publisher: boot.publisher(),
-            redis,
-            sealer: boot.sealer()?,
-            llm_destinations: Destinations::from_lookup(|n| std::env::var(n).ok()),
+            database: env.section()?,
+            redis: env.section()?,
+            limits: env.section()?,
+            queues: env.section()?,
+            data_key: env.section()?,
+            outbound: env.section()?,
         })
+    }
+}
+
+impl Function for AppState {
+    const NAME: &'static str = "api";
+    type Config = Config;
+
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let store = deps.database(&config.database).await?;
+        let redis = deps.redis(&config.redis)?;
+        Ok(Self {
+            gateway: Gateway::new(store.clone(), redis.clone(), &config.redis, config.limits, &[]),
+            store,
+            publisher: deps.publisher(&config.queues),
+            redis,
+            sealer: deps.sealer(&config.data_key),
+            llm_destinations: Destinations::allowing_private(config.outbound.llm_allow_private_base_urls),
+        })
+    }
+}
+
+impl HttpFunction for AppState {
+    fn router(&self) -> axum::Router {
+        crate::router(self.clone())
     }
 }

@@ -12,8 +12,9 @@ use axum::http::request::Parts;
 use axum::Router;
 use helpdesk_domain::{Mailer, OrgId, PermissionSet, Principal, Role, RoleName, SessionId, UserId};
 use helpdesk_http::{ApiError, AuthContext, JwtKeys};
+use helpdesk_platform::config::{ConfigError, DatabaseConfig, Environment, FromEnvironment, JwtConfig, RedisConfig};
 use helpdesk_platform::credentials::{Credential, Kind};
-use helpdesk_platform::{Bootstrap, Gateway, Sessions};
+use helpdesk_platform::{Deps, Function, Gateway, HttpFunction, RateLimits, Sessions};
 use helpdesk_store::{AuditEntry, PgStore, UserCredentials};
 use passwords::Passwords;
 use std::sync::Arc;
@@ -40,24 +41,67 @@ pub struct AuthState {
     pub app_url: String,
 }
 
-impl AuthState {
-    /// Everything from the environment and Secrets Manager (what `main.rs` uses in Lambda).
-    pub async fn from_env(mailer: Arc<dyn Mailer>) -> anyhow::Result<Self> {
-        let boot = Bootstrap::from_env().await;
-        let redis = boot.redis()?;
-        let store = boot.database().await?;
-        let gateway = Bootstrap::gateway(store.clone(), redis, |n| std::env::var(n).ok(), CREDENTIAL_ROUTES);
+/// The `auth` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub limits: RateLimits,
+    pub jwt: JwtConfig,
+    pub app: AppUrlConfig,
+}
+
+/// Where the dashboard runs, for the links in emails (`APP_URL`, default
+/// `http://localhost:5173`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AppUrlConfig {
+    #[serde(default = "default_app_url")]
+    pub app_url: String,
+}
+
+fn default_app_url() -> String {
+    "http://localhost:5173".into()
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: env.section()?,
+            redis: env.section()?,
+            limits: env.section()?,
+            jwt: env.section()?,
+            app: env.section()?,
+        })
+    }
+}
+
+impl Function for AuthState {
+    const NAME: &'static str = "auth";
+    type Config = Config;
+
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let store = deps.database(&config.database).await?;
+        let redis = deps.redis(&config.redis)?;
+        let gateway = Gateway::new(store.clone(), redis, &config.redis, config.limits, CREDENTIAL_ROUTES);
         Ok(Self {
             sessions: gateway.sessions.clone(),
             gateway,
             store,
-            jwt: JwtKeys::hs256(&boot.secrets.jwt_secret().await?),
+            jwt: JwtKeys::hs256(&deps.secrets.jwt_secret(&config.jwt).await?),
             passwords: Passwords::default(),
-            mailer,
-            app_url: std::env::var("APP_URL").unwrap_or_else(|_| "http://localhost:5173".into()),
+            mailer: deps.mailer.clone(),
+            app_url: config.app.app_url,
         })
     }
+}
 
+impl HttpFunction for AuthState {
+    fn router(&self) -> Router {
+        router(self.clone())
+    }
+}
+
+impl AuthState {
     /// Starts a session for a user who just proved who they are, and returns its tokens.
     pub(crate) async fn start_session(&self, org: OrgId, user: &UserCredentials) -> Result<Tokens, ApiError> {
         let sid = SessionId::new();

@@ -26,7 +26,8 @@ pub enum Verdict {
 pub struct Passwords {
     argon: Argon2<'static>,
     /// Checked when there is no account, so that answering takes the same work either way.
-    decoy: String,
+    /// Made on first use (one hash's work), not at cold start, and shared by clones.
+    decoy: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Default for Passwords {
@@ -39,9 +40,11 @@ impl Passwords {
     pub fn with_params(memory_kib: u32, passes: u32, lanes: u32) -> Self {
         let params = Params::new(memory_kib, passes, lanes, None).expect("valid argon2 parameters");
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut passwords = Self { argon, decoy: String::new() };
-        passwords.decoy = passwords.hash_str("a decoy password nobody has");
-        passwords
+        Self { argon, decoy: Default::default() }
+    }
+
+    fn decoy(&self) -> &str {
+        self.decoy.get_or_init(|| self.hash_str("a decoy password nobody has"))
     }
 
     fn hash_str(&self, password: &str) -> String {
@@ -59,7 +62,7 @@ impl Passwords {
     pub fn verify(&self, stored: Option<&str>, password: &str) -> Verdict {
         let (hash, real) = match stored.and_then(|s| PasswordHash::new(s).ok()) {
             Some(hash) => (hash, true),
-            None => (PasswordHash::new(&self.decoy).expect("the decoy parses"), false),
+            None => (PasswordHash::new(self.decoy()).expect("the decoy parses"), false),
         };
         let matches = self.argon.verify_password(password.as_bytes(), &hash).is_ok();
         if !(real && matches) {

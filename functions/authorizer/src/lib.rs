@@ -9,8 +9,9 @@
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use helpdesk_domain::{ApiKeyId, OrgId, PermissionSet};
 use helpdesk_http::{AuthContext, JwtKeys};
+use helpdesk_platform::config::{ConfigError, DatabaseConfig, Environment, FromEnvironment, JwtConfig, RedisConfig};
 use helpdesk_platform::credentials::{Credential, Kind};
-use helpdesk_platform::{Bootstrap, Sessions};
+use helpdesk_platform::{Deps, EventFunction, Function, Sessions};
 use helpdesk_store::PgStore;
 use serde_json::Value;
 
@@ -35,19 +36,45 @@ pub enum Denial {
 /// and caches nothing.
 pub type Failure = anyhow::Error;
 
-impl Authorizer {
-    pub async fn from_env() -> anyhow::Result<Self> {
-        let boot = Bootstrap::from_env().await;
-        let prefix = std::env::var("REDIS_KEY_PREFIX").unwrap_or_else(|_| "helpdesk".into());
+/// The `authorizer` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub jwt: JwtConfig,
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
+        Ok(Self { database: env.section()?, redis: env.section()?, jwt: env.section()? })
+    }
+}
+
+impl Function for Authorizer {
+    const NAME: &'static str = "authorizer";
+    type Config = Config;
+
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
         Ok(Self {
-            jwt: JwtKeys::hs256(&boot.secrets.jwt_secret().await?),
-            sessions: Sessions::new(boot.redis()?, prefix),
-            store: boot.database().await?,
+            jwt: JwtKeys::hs256(&deps.secrets.jwt_secret(&config.jwt).await?),
+            sessions: Sessions::new(deps.redis(&config.redis)?, config.redis.redis_key_prefix.clone()),
+            store: deps.database(&config.database).await?,
         })
     }
+}
 
+impl EventFunction for Authorizer {
+    type Event = ApiGatewayV2CustomAuthorizerV2Request;
+    type Response = ApiGatewayV2CustomAuthorizerSimpleResponse<Value>;
+
+    async fn handle(&self, event: Self::Event) -> anyhow::Result<Self::Response> {
+        self.authorize(event).await
+    }
+}
+
+impl Authorizer {
     /// Decides on one request.
-    pub async fn handle(
+    pub async fn authorize(
         &self,
         request: ApiGatewayV2CustomAuthorizerV2Request,
     ) -> Result<ApiGatewayV2CustomAuthorizerSimpleResponse<Value>, Failure> {

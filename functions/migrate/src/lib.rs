@@ -9,6 +9,8 @@
 use aws_lambda_events::event::cloudformation::{
     CloudFormationCustomResourceResponse, CloudFormationCustomResourceResponseStatus,
 };
+use helpdesk_platform::config::{ConfigError, DatabaseConfig, Environment, FromEnvironment};
+use helpdesk_platform::{Deps, EventFunction, Function};
 use helpdesk_store::PgStore;
 use serde_json::{json, Value};
 
@@ -20,6 +22,69 @@ pub struct Schema {
     pub store: Result<PgStore, String>,
     /// The functions' roles (created by the migrations) and the passwords to give them.
     pub role_passwords: Vec<(String, String)>,
+}
+
+/// The function: the schema to migrate and the client that answers CloudFormation.
+pub struct Migrator {
+    pub schema: Schema,
+    /// The response URL is CloudFormation's pre-signed S3 URL: reached as given, no redirects.
+    pub http: reqwest::Client,
+}
+
+/// The functions' database roles whose passwords the migration sets: `ROLE_SECRET_ARNS`, the
+/// comma-separated ARNs of their secrets (`username`, `password`); none when unset.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RolesConfig {
+    pub role_secret_arns: Option<String>,
+}
+
+impl RolesConfig {
+    pub fn arns(&self) -> Vec<String> {
+        let list = self.role_secret_arns.as_deref().unwrap_or_default();
+        list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_string).collect()
+    }
+}
+
+/// The `migrate` function's settings (README, "Configuration").
+#[derive(Debug)]
+pub struct Config {
+    /// The owner's connection.
+    pub database: DatabaseConfig,
+    pub roles: RolesConfig,
+}
+
+impl FromEnvironment for Config {
+    fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
+        Ok(Self { database: env.section()?, roles: env.section()? })
+    }
+}
+
+impl Function for Migrator {
+    const NAME: &'static str = "migrate";
+    type Config = Config;
+
+    /// A database or secret that cannot be reached is reported to CloudFormation by the
+    /// handler, instead of failing the cold start and leaving the stack waiting for an answer.
+    async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let store = deps.database(&config.database).await;
+        let roles = deps.secrets.role_credentials(&config.roles.arns()).await;
+        let (store, role_passwords) = match (store, roles) {
+            (Ok(store), Ok(roles)) => (Ok(store), roles),
+            (Err(e), _) | (_, Err(e)) => (Err(format!("{e:#}")), vec![]),
+        };
+        let http = helpdesk_outbound::client(helpdesk_outbound::Destinations::Any);
+        Ok(Self { schema: Schema { store, role_passwords }, http })
+    }
+}
+
+impl EventFunction for Migrator {
+    /// A CloudFormation custom-resource request, or any other event (by hand).
+    type Event = Value;
+    type Response = Value;
+
+    async fn handle(&self, event: Value) -> anyhow::Result<Value> {
+        handle(&self.schema, &self.http, event).await.map_err(anyhow::Error::msg)
+    }
 }
 
 /// Runs the migrations and sets the roles' passwords, or reports why it cannot.

@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/models"));
     let encoder = Arc::new(SentenceEncoder::load(&models.join(MODEL_NAME))?);
-    let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
+    let language = helpdesk_ai::language::Detector::all_supported();
     let engine = helpdesk_platform::ai::engine(Some(encoder.clone()), language).await?;
     println!("encoder: {MODEL_NAME} ({})", encoder.precision().as_str());
 

@@ -1,13 +1,16 @@
-//! The platform's functions, built in-process with the same library code their Lambda
-//! `main.rs` uses, and invoked the way the Lambda service invokes them: JSON event in, JSON out.
+//! The platform's functions, built in-process with the same constructor their Lambda `main.rs`
+//! uses ([`helpdesk_platform::function::build`], from the template's variables), and invoked the
+//! way the Lambda service invokes them: JSON event in, JSON out.
+//!
+//! [`CATALOGUE`] is the one place a function is registered; everything else about it (its
+//! variables, triggers, routes, database role) comes from template.yaml.
 
 use crate::template::{EnvValue, FunctionSpec};
 use crate::StackResources;
 use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
-use helpdesk_aws::{QueueUrls, SqsPublisher};
-use helpdesk_http::JwtKeys;
-use helpdesk_platform::{Bootstrap, RedisHandle};
+use helpdesk_platform::function::{build, EventFunction, HttpFunction};
+use helpdesk_platform::{Deps, Environment};
 use helpdesk_store::PgStore;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -19,44 +22,94 @@ pub trait LambdaFunction: Send + Sync {
     fn invoke(&self, event: Value, context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>>;
 }
 
-/// The clients every function shares in the runner (one per container in AWS).
-#[derive(Clone)]
-pub struct SharedClients {
-    /// The owner's connection (migrations, the local tools); functions get their own role's.
-    pub database_url: String,
-    pub owner: PgStore,
-    pub redis: RedisHandle,
-    pub jwt: JwtKeys,
-    pub sqs: aws_sdk_sqs::Client,
-    pub http: reqwest::Client,
-    /// Where the auth function's emails (invitations) go: logged and kept, for tests and tools.
-    pub mailer: helpdesk_platform::mail::CapturingMailer,
-    /// One hasher for every auth function of the runner (its decoy hash is made once).
-    pub passwords: auth::passwords::Passwords,
-    pub s3: aws_sdk_s3::Client,
-    /// The AI engine the AI functions share (one per process: it is large and read-only).
-    pub ai: Arc<helpdesk_ai::Engine>,
-    /// For the clients each function builds itself (KMS under its own key id).
-    pub sdk: aws_config::SdkConfig,
+/// Builds a function from its environment and the shared clients.
+type Constructor = for<'a> fn(&'a Environment, &'a Deps) -> BoxFuture<'a, Result<Box<dyn LambdaFunction>>>;
+
+/// A function the runner can build: the binary template.yaml names, and its constructor.
+pub struct Registration {
+    pub binary: &'static str,
+    build: Constructor,
+    /// The variables its configuration reads.
+    pub variables: fn() -> Vec<String>,
 }
 
-/// The AI engine of this process, loaded on first use. The encoder comes from
-/// `$HELPDESK_MODELS` (what `local/dev` fetches), as a Lambda layer would provide it; without
-/// it the defaults are the n-gram model. (In AWS the functions copy the files from S3.)
+/// Every function of the platform. Adding one: its crate, its template resource, and a line here.
+pub const CATALOGUE: &[Registration] = &[
+    http::<api::AppState>(),
+    http::<auth::AuthState>(),
+    http::<ai_api::AiApiState>(),
+    events::<authorizer::Authorizer>(),
+    events::<ai_worker::Worker>(),
+    events::<ai_trainer::Trainer>(),
+    events::<ai_indexer::Indexer>(),
+    events::<outbox_relay::Relay>(),
+    events::<migrate::Migrator>(),
+];
+
+const fn http<F: HttpFunction>() -> Registration {
+    Registration { binary: F::NAME, build: build_http::<F>, variables: variables::<F> }
+}
+
+const fn events<F: EventFunction>() -> Registration {
+    Registration { binary: F::NAME, build: build_events::<F>, variables: variables::<F> }
+}
+
+/// Every variable `F`'s configuration reads, set or not: its sections parsed from the least
+/// environment that satisfies them all.
+fn variables<F: helpdesk_platform::Function>() -> Vec<String> {
+    use helpdesk_platform::FromEnvironment;
+    let required = [("DATABASE_URL", "postgres://localhost/x"), ("DATA_KEY_ID", "key"), ("DATA_BUCKET", "bucket")];
+    let env = Environment::from_vars(required);
+    if let Err(e) = F::Config::from_environment(&env) {
+        panic!("{}: the least environment should parse: {e}", F::NAME);
+    }
+    env.variables_read()
+}
+
+fn build_http<'a, F: HttpFunction>(
+    env: &'a Environment,
+    deps: &'a Deps,
+) -> BoxFuture<'a, Result<Box<dyn LambdaFunction>>> {
+    Box::pin(async move {
+        let function = build::<F>(env, deps).await?;
+        Ok(Box::new(Http { router: function.router() }) as Box<dyn LambdaFunction>)
+    })
+}
+
+fn build_events<'a, F: EventFunction>(
+    env: &'a Environment,
+    deps: &'a Deps,
+) -> BoxFuture<'a, Result<Box<dyn LambdaFunction>>> {
+    Box::pin(async move { Ok(Box::new(Events(build::<F>(env, deps).await?)) as Box<dyn LambdaFunction>) })
+}
+
+/// The clients every function shares in the runner (one per container in AWS), and what the
+/// runner stands in for: Secrets Manager's values and the encoder's layer.
+#[derive(Clone)]
+pub struct SharedClients {
+    /// The owner's connection (migrations, the local tools); functions connect as their role.
+    pub database_url: String,
+    pub owner: PgStore,
+    pub redis_url: String,
+    /// What `JWT_SECRET_ARN` names in AWS.
+    pub jwt_secret: String,
+    pub sqs: aws_sdk_sqs::Client,
+    /// Where the functions' emails (invitations) go: logged and kept, for tests and tools.
+    pub mailer: helpdesk_platform::mail::CapturingMailer,
+    pub deps: Deps,
+}
+
+/// The encoder's settings locally: the files `local/dev` fetched into `$HELPDESK_MODELS` (as a
+/// Lambda layer would provide them), else none (the n-gram defaults answer).
+pub fn local_encoder_dir() -> Option<String> {
+    helpdesk_platform::ai::local_encoder_dir().map(|d| d.display().to_string())
+}
+
+/// The AI engine the runner's functions share (loaded once per process for their settings).
 pub async fn local_ai_engine() -> Result<Arc<helpdesk_ai::Engine>> {
-    static ENGINE: tokio::sync::OnceCell<Arc<helpdesk_ai::Engine>> = tokio::sync::OnceCell::const_new();
-    ENGINE
-        .get_or_try_init(|| async {
-            let source = match helpdesk_platform::ai::local_encoder_dir() {
-                Some(dir) => helpdesk_platform::ai::EncoderSource::Dir(dir),
-                None => helpdesk_platform::ai::EncoderSource::None,
-            };
-            let encoder = source.load(None).await?;
-            let language = helpdesk_platform::ai::language_detector(|n| std::env::var(n).ok())?;
-            helpdesk_platform::ai::engine(encoder, language).await
-        })
-        .await
-        .cloned()
+    let env = Environment::from_vars(local_encoder_dir().map(|dir| ("ENCODER_DIR".to_string(), dir)));
+    let config: helpdesk_platform::ai::EncoderConfig = env.section()?;
+    Ok(config.load(None).await?.engine)
 }
 
 /// A function of the template, ready to invoke.
@@ -67,13 +120,15 @@ pub struct LocalFunction {
 }
 
 impl LocalFunction {
-    pub fn build(
+    /// The function's environment: the template's variables resolved against the local stack,
+    /// with local stand-ins for what only AWS has (secrets, the encoder's layer), then
+    /// `overrides` (like `sam local --env-vars`). Then its constructor, as in Lambda.
+    pub async fn build(
         spec: &FunctionSpec,
         resources: &StackResources,
         parameters: &BTreeMap<String, String>,
         overrides: &BTreeMap<String, String>,
         clients: &SharedClients,
-        role_passwords: &[(String, String)],
     ) -> Result<Self> {
         let mut env: BTreeMap<String, String> = spec
             .env
@@ -90,117 +145,17 @@ impl LocalFunction {
                 resolved.map(|v| (name.clone(), v))
             })
             .collect();
-        // Locally an organisation may point its LLM provider at this machine (Ollama, a test's
-        // stand-in server); in AWS the variable is unset and such URLs are refused.
-        env.insert(helpdesk_outbound::ALLOW_PRIVATE_VAR.into(), "true".into());
+        env.extend(local_stand_ins(spec, clients)?);
         env.extend(overrides.clone());
-        let publisher = SqsPublisher::new(clients.sqs.clone(), QueueUrls::from_lookup(|n| env.get(n).cloned()));
-        // Each function connects as the role its secret names, as in AWS (its own pool, as its
-        // own containers would have).
-        let store = match &spec.database_role {
-            Some(role) => PgStore::connect_lazy_as(&clients.database_url, role, 5)?,
-            None => clients.owner.clone(),
-        };
-
-        let lookup = |name: &str| env.get(name).cloned();
-        let blobs = || -> Result<Arc<dyn helpdesk_domain::BlobStore>> {
-            let bucket = lookup("DATA_BUCKET").ok_or_else(|| anyhow!("{} has no DATA_BUCKET", spec.logical_id))?;
-            Ok(Arc::new(helpdesk_aws::S3Blobs::new(clients.s3.clone(), bucket)))
-        };
-        let gateway =
-            |credential_routes| Bootstrap::gateway(store.clone(), clients.redis.clone(), lookup, credential_routes);
-        let handler: Box<dyn LambdaFunction> = match spec.binary.as_str() {
-            "api" => Box::new(HttpFunction {
-                router: api::router(api::AppState {
-                    store: store.clone(),
-                    publisher,
-                    redis: clients.redis.clone(),
-                    gateway: gateway(&[]),
-                    sealer: {
-                        let key = lookup("DATA_KEY_ID").ok_or_else(|| anyhow!("{} has no DATA_KEY_ID", spec.logical_id))?;
-                        Arc::new(helpdesk_aws::KmsEnvelope::new(&clients.sdk, key))
-                    },
-                    llm_destinations: helpdesk_outbound::Destinations::from_lookup(lookup),
-                }),
-            }),
-            "auth" => {
-                let gateway = gateway(auth::CREDENTIAL_ROUTES);
-                Box::new(HttpFunction {
-                    router: auth::router(auth::AuthState {
-                        store: store.clone(),
-                        sessions: gateway.sessions.clone(),
-                        jwt: clients.jwt.clone(),
-                        passwords: clients.passwords.clone(),
-                        mailer: Arc::new(clients.mailer.clone()),
-                        gateway,
-                        app_url: lookup("APP_URL").unwrap_or_else(|| "http://localhost:5173".into()),
-                    }),
-                })
-            }
-            "authorizer" => Box::new(Authorizer(authorizer::Authorizer {
-                jwt: clients.jwt.clone(),
-                sessions: gateway(&[]).sessions,
-                store: store.clone(),
-            })),
-            "ai-worker" => Box::new(AiWorker(ai_worker::Worker {
-                store: store.clone(),
-                publisher,
-                engine: clients.ai.clone(),
-                models: Arc::new(helpdesk_platform::ai::ModelCache::new(blobs()?, clients.ai.encoder().cloned())),
-                llm: Some(Arc::new(llm_gateway(&store, clients, &lookup)?)),
-            })),
-            "ai-trainer" => {
-                let blobs = blobs()?;
-                Box::new(AiTrainer(ai_trainer::Trainer {
-                    store: store.clone(),
-                    models: Arc::new(helpdesk_platform::ai::ModelCache::new(blobs.clone(), clients.ai.encoder().cloned())),
-                    blobs,
-                    engine: clients.ai.clone(),
-                    min_verdicts: ai_trainer::min_verdicts(lookup),
-                }))
-            }
-            "ai-api" => {
-                if clients.ai.encoder().is_none() {
-                    return Err(anyhow!("ai-api needs the sentence encoder (python local/models.py fetch)"));
-                }
-                Box::new(HttpFunction {
-                    router: ai_api::router(ai_api::AiApiState {
-                        assistant: Arc::new(ai_api::Assistant {
-                            store: store.clone(),
-                            engine: clients.ai.clone(),
-                            llm: Some(Arc::new(llm_gateway(&store, clients, &lookup)?)),
-                        }),
-                        gateway: gateway(&[]),
-                    }),
-                })
-            }
-            "ai-indexer" => Box::new(AiIndexer(ai_indexer::Indexer {
-                store: store.clone(),
-                encoder: clients
-                    .ai
-                    .encoder()
-                    .cloned()
-                    .ok_or_else(|| anyhow!("ai-indexer needs the sentence encoder (python local/models.py fetch)"))?,
-            })),
-            "outbox-relay" => Box::new(OutboxRelay {
-                store: store.clone(),
-                publisher,
-                min_age_secs: env
-                    .get("OUTBOX_MIN_AGE_SECS")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(outbox_relay::MIN_AGE_SECS),
-            }),
-            "migrate" => Box::new(Migrate {
-                schema: migrate::Schema { store: Ok(store.clone()), role_passwords: role_passwords.to_vec() },
-                http: clients.http.clone(),
-            }),
-            other => {
-                return Err(anyhow!(
-                    "{} builds binary '{other}', which the local runner does not know: add it to local/runner/src/functions.rs",
-                    spec.logical_id
-                ))
-            }
-        };
+        let registration = CATALOGUE.iter().find(|r| r.binary == spec.binary).ok_or_else(|| {
+            anyhow!(
+                "{} builds binary '{}', which is not in the runner's catalogue (local/runner/src/functions.rs)",
+                spec.logical_id,
+                spec.binary
+            )
+        })?;
+        let environment = Environment::from_vars(env.clone());
+        let handler = (registration.build)(&environment, &clients.deps).await?;
         Ok(Self { spec: spec.clone(), env, handler })
     }
 
@@ -224,13 +179,50 @@ impl LocalFunction {
     }
 }
 
+/// What AWS gives a function that the local stack has no resource for: the secrets' values
+/// (the database as the function's role, the JWT key), Redis, and the encoder's files from
+/// this machine rather than S3. Organisations may point their LLM provider at this machine
+/// (Ollama, a test's stand-in server); in AWS that is refused.
+fn local_stand_ins(spec: &FunctionSpec, clients: &SharedClients) -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    let names = |name: &str| spec.env.contains_key(name);
+    if names("DATABASE_SECRET_ARN") || names("DATABASE_URL") {
+        let url = match &spec.database_role {
+            Some(role) => with_username(&clients.database_url, role)?,
+            None => clients.database_url.clone(),
+        };
+        env.insert("DATABASE_URL".into(), url);
+        env.insert("DB_MAX_CONNECTIONS".into(), "5".into());
+    }
+    if names("JWT_SECRET_ARN") {
+        env.insert("JWT_SECRET".into(), clients.jwt_secret.clone());
+    }
+    if names("REDIS_URL") {
+        env.insert("REDIS_URL".into(), clients.redis_url.clone());
+    }
+    if names("ENCODER_S3_PREFIX") || names("ENCODER_DIR") {
+        // An empty value is unset: the n-gram defaults answer when no files were fetched.
+        env.insert("ENCODER_S3_PREFIX".into(), String::new());
+        env.insert("ENCODER_DIR".into(), local_encoder_dir().unwrap_or_default());
+    }
+    env.insert(helpdesk_outbound::ALLOW_PRIVATE_VAR.into(), "true".into());
+    Ok(env)
+}
+
+/// The same database URL with another user (the function's role).
+fn with_username(url: &str, role: &str) -> Result<String> {
+    let mut parsed = reqwest::Url::parse(url).map_err(|e| anyhow!("DATABASE_URL: {e}"))?;
+    parsed.set_username(role).map_err(|()| anyhow!("DATABASE_URL cannot carry a user name"))?;
+    Ok(parsed.to_string())
+}
+
 /// An HTTP function: the API Gateway event goes through `lambda_http`'s own adapter, exactly
 /// as `lambda_http::run` does in AWS.
-struct HttpFunction {
+struct Http {
     router: axum::Router,
 }
 
-impl LambdaFunction for HttpFunction {
+impl LambdaFunction for Http {
     fn invoke(&self, event: Value, context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
             use tower::Service;
@@ -248,88 +240,16 @@ impl LambdaFunction for HttpFunction {
     }
 }
 
-/// The HttpApi Lambda authorizer: its event is the v2 REQUEST payload.
-struct Authorizer(authorizer::Authorizer);
+/// An event function: the event parsed as its type, as `lambda_runtime` does.
+struct Events<F>(F);
 
-impl LambdaFunction for Authorizer {
+impl<F: EventFunction> LambdaFunction for Events<F> {
     fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
-            let request = serde_json::from_value(event).map_err(|e| format!("not an authorizer event: {e}"))?;
-            let answer = self.0.handle(request).await.map_err(|e| e.to_string())?;
+            let event: F::Event =
+                serde_json::from_value(event).map_err(|e| format!("{}: malformed event: {e}", F::NAME))?;
+            let answer = self.0.handle(event).await.map_err(|e| helpdesk_domain::error::describe(e.as_ref()))?;
             serde_json::to_value(answer).map_err(|e| e.to_string())
         })
     }
-}
-
-struct AiWorker(ai_worker::Worker);
-
-impl LambdaFunction for AiWorker {
-    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
-        Box::pin(async move {
-            let event = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
-            serde_json::to_value(self.0.handle(event).await).map_err(|e| e.to_string())
-        })
-    }
-}
-
-struct AiTrainer(ai_trainer::Trainer);
-
-impl LambdaFunction for AiTrainer {
-    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
-        Box::pin(self.0.handle(event))
-    }
-}
-
-struct AiIndexer(ai_indexer::Indexer);
-
-impl LambdaFunction for AiIndexer {
-    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
-        Box::pin(async move {
-            let event = serde_json::from_value(event).map_err(|e| format!("not an SQS event: {e}"))?;
-            serde_json::to_value(self.0.handle(event).await).map_err(|e| e.to_string())
-        })
-    }
-}
-
-struct OutboxRelay {
-    store: PgStore,
-    publisher: SqsPublisher,
-    min_age_secs: i64,
-}
-
-impl LambdaFunction for OutboxRelay {
-    fn invoke(&self, _event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
-        let (store, publisher, min_age_secs) = (self.store.clone(), self.publisher.clone(), self.min_age_secs);
-        Box::pin(async move {
-            let report = outbox_relay::handle(&store, &publisher, min_age_secs).await?;
-            serde_json::to_value(report).map_err(|e| e.to_string())
-        })
-    }
-}
-
-struct Migrate {
-    schema: migrate::Schema,
-    http: reqwest::Client,
-}
-
-impl LambdaFunction for Migrate {
-    fn invoke(&self, event: Value, _context: lambda_runtime::Context) -> BoxFuture<'_, Result<Value, String>> {
-        Box::pin(migrate::handle(&self.schema, &self.http, event))
-    }
-}
-
-/// The LLM gateway as the AI functions build it in AWS, from the function's environment: KMS
-/// under `DATA_KEY_ID`, the platform's default provider from `LLM_*` (the key from `LLM_API_KEY`
-/// locally), prices with `LLM_PRICES` over the shipped table.
-fn llm_gateway(
-    store: &PgStore,
-    clients: &SharedClients,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<helpdesk_platform::llm::LlmGateway> {
-    let key = lookup("DATA_KEY_ID").ok_or_else(|| anyhow!("no DATA_KEY_ID"))?;
-    let sealer = Arc::new(helpdesk_aws::KmsEnvelope::new(&clients.sdk, key));
-    let default = helpdesk_platform::llm::ProviderConfig::platform_default(lookup, lookup("LLM_API_KEY"))?;
-    let prices = helpdesk_llm::pricing::PriceTable::from_lookup(lookup).map_err(anyhow::Error::msg)?;
-    let destinations = helpdesk_outbound::Destinations::from_lookup(lookup);
-    Ok(helpdesk_platform::llm::LlmGateway::new(store.clone(), sealer, default, destinations).with_prices(prices))
 }

@@ -99,44 +99,34 @@ impl Running {
 /// Builds every function, applies the migrations through the `migrate` function, then serves
 /// HTTP and starts the queue pollers and schedules.
 pub async fn start(config: RunnerConfig) -> Result<Running> {
+    let mailer = helpdesk_platform::mail::CapturingMailer::capturing();
     let clients = SharedClients {
         database_url: config.database_url.clone(),
         owner: helpdesk_store::PgStore::connect_lazy(&config.database_url, 4)?,
-        redis: helpdesk_platform::RedisHandle::new(&config.redis_url)?,
-        jwt: helpdesk_http::JwtKeys::hs256(&config.jwt_secret),
+        redis_url: config.redis_url.clone(),
+        jwt_secret: String::from_utf8(config.jwt_secret.clone()).context("the JWT secret is not UTF-8")?,
         sqs: aws_sdk_sqs::Client::new(&config.sdk),
-        http: helpdesk_outbound::client(helpdesk_outbound::Destinations::Any),
-        mailer: helpdesk_platform::mail::CapturingMailer::capturing(),
-        passwords: auth::passwords::Passwords::default(),
-        s3: helpdesk_aws::S3Blobs::client_for_large_objects(&config.sdk),
-        ai: functions::local_ai_engine().await?,
-        sdk: config.sdk.clone(),
+        deps: helpdesk_platform::Deps::new(config.sdk.clone(), Arc::new(mailer.clone())),
+        mailer,
     };
-    // Locally the functions' roles get the owner's password (none with trust authentication).
-    let owner_password = url_password(&config.database_url);
-    let role_passwords: Vec<(String, String)> = match owner_password {
-        Some(password) => config.template.database_roles.iter().map(|r| (r.clone(), password.clone())).collect(),
-        None => vec![],
-    };
-    let functions: Vec<Arc<LocalFunction>> = config
-        .template
-        .functions
-        .iter()
-        .map(|spec| {
-            LocalFunction::build(
-                spec,
-                &config.resources,
-                &config.template.parameters,
-                &config.env_overrides,
-                &clients,
-                &role_passwords,
-            )
-            .map(Arc::new)
-        })
-        .collect::<Result<_>>()?;
+    let mut functions: Vec<Arc<LocalFunction>> = Vec::new();
+    for spec in &config.template.functions {
+        let function =
+            LocalFunction::build(spec, &config.resources, &config.template.parameters, &config.env_overrides, &clients)
+                .await
+                .with_context(|| format!("building {}", spec.logical_id))?;
+        functions.push(Arc::new(function));
+    }
 
     if let Some(migrate) = functions.iter().find(|f| f.spec.binary == "migrate") {
         migrate.invoke("startup", serde_json::json!({})).await.map_err(|e| anyhow!("migrations failed: {e}"))?;
+    }
+    // What the roles' secrets hold in AWS: locally, the owner's password (none with trust
+    // authentication), set once the migrations have created the roles.
+    if let Some(password) = url_password(&config.database_url) {
+        for role in &config.template.database_roles {
+            clients.owner.set_role_password(role, &password).await.with_context(|| format!("password of {role}"))?;
+        }
     }
 
     let mut authorizers = BTreeMap::new();

@@ -24,8 +24,8 @@ pub use mail::{Mailer, OutgoingEmail};
 pub use message::{is_language_code, Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
 pub use queue::{
-    ConversationResolved, KbArticleChanged, MessageClassified, MessageReceived, Publisher, Queue, QueueRecord,
-    TrainingRequested,
+    ConversationResolved, InboundMessagesBody, KbArticleChanged, KbIndexingBody, MessageClassified, MessageReceived,
+    Publisher, Queue, QueueBody, QueueRecord, TrainingRequested, TrainingRequestsBody,
 };
 pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer, LLM_API_KEY_PURPOSE};
 

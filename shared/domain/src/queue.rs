@@ -111,6 +111,118 @@ pub struct ConversationResolved {
     pub request_id: Option<String>,
 }
 
+/// A queue's body: the queue it travels on, whose it is and what it is about (the consumer's
+/// per-record span and log line). Every body is tagged by `type`, so a queue can carry more
+/// kinds later and a consumer never guesses which it got.
+pub trait QueueBody: Serialize + serde::de::DeserializeOwned + Send {
+    const QUEUE: Queue;
+    fn organization_id(&self) -> OrgId;
+    /// The request that caused the record, carried for log correlation.
+    fn request_id(&self) -> Option<&str>;
+    /// What the record is about, e.g. `message 0190…` (ids only: never customer text).
+    fn subject(&self) -> String;
+}
+
+/// On `inbound-messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum InboundMessagesBody {
+    #[serde(rename = "message.received")]
+    MessageReceived(MessageReceived),
+}
+
+impl QueueBody for InboundMessagesBody {
+    const QUEUE: Queue = Queue::InboundMessages;
+    fn organization_id(&self) -> OrgId {
+        match self {
+            Self::MessageReceived(m) => m.organization_id,
+        }
+    }
+    fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::MessageReceived(m) => m.request_id.as_deref(),
+        }
+    }
+    fn subject(&self) -> String {
+        match self {
+            Self::MessageReceived(m) => format!("message {}", m.message_id),
+        }
+    }
+}
+
+/// On `training-requests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum TrainingRequestsBody {
+    #[serde(rename = "training.requested")]
+    TrainingRequested(TrainingRequested),
+}
+
+impl QueueBody for TrainingRequestsBody {
+    const QUEUE: Queue = Queue::TrainingRequests;
+    fn organization_id(&self) -> OrgId {
+        match self {
+            Self::TrainingRequested(t) => t.organization_id,
+        }
+    }
+    fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::TrainingRequested(t) => t.request_id.as_deref(),
+        }
+    }
+    fn subject(&self) -> String {
+        match self {
+            Self::TrainingRequested(t) => format!("training run {}", t.run_id),
+        }
+    }
+}
+
+/// On `kb-indexing`: an article changed, or a conversation was resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum KbIndexingBody {
+    #[serde(rename = "kb_article.changed")]
+    ArticleChanged(KbArticleChanged),
+    #[serde(rename = "conversation.resolved")]
+    ConversationResolved(ConversationResolved),
+}
+
+impl QueueBody for KbIndexingBody {
+    const QUEUE: Queue = Queue::KbIndexing;
+    fn organization_id(&self) -> OrgId {
+        match self {
+            Self::ArticleChanged(c) => c.organization_id,
+            Self::ConversationResolved(r) => r.organization_id,
+        }
+    }
+    fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::ArticleChanged(c) => c.request_id.as_deref(),
+            Self::ConversationResolved(r) => r.request_id.as_deref(),
+        }
+    }
+    fn subject(&self) -> String {
+        match self {
+            Self::ArticleChanged(c) => format!("article {} version {}", c.article_id, c.version),
+            Self::ConversationResolved(r) => format!("conversation {}", r.conversation_id),
+        }
+    }
+}
+
+/// On `events`: tagged by its own `type` field (`message.classified`).
+impl QueueBody for MessageClassified {
+    const QUEUE: Queue = Queue::Events;
+    fn organization_id(&self) -> OrgId {
+        self.organization_id
+    }
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+    fn subject(&self) -> String {
+        format!("message {}", self.message_id)
+    }
+}
+
 /// One record to put on a queue; `id` is the outbox row's, so a record can be traced end to end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueRecord {
@@ -132,4 +244,29 @@ pub trait Publisher: Send + Sync {
     /// (A boxed future: generic callers then stay `Send`, which `impl Future` in traits
     /// cannot yet promise across lifetimes.)
     fn publish<'a>(&'a self, records: &'a [QueueRecord]) -> PublishFuture<'a>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_tagged_and_a_queues_kinds_parse_as_their_own() {
+        let org = OrgId(uuid::Uuid::nil());
+        let resolved = KbIndexingBody::ConversationResolved(ConversationResolved {
+            organization_id: org,
+            conversation_id: uuid::Uuid::nil(),
+            request_id: None,
+        });
+        let json = serde_json::to_value(&resolved).unwrap();
+        assert_eq!(json["type"], "conversation.resolved");
+        assert_eq!(serde_json::from_value::<KbIndexingBody>(json).unwrap(), resolved);
+        // Untagged, or another queue's kind: refused, not guessed.
+        let bare = serde_json::json!({"organization_id": org, "conversation_id": uuid::Uuid::nil()});
+        assert!(serde_json::from_value::<KbIndexingBody>(bare).is_err());
+        let other =
+            serde_json::json!({"type": "training.requested", "organization_id": org, "run_id": uuid::Uuid::nil()});
+        assert!(serde_json::from_value::<KbIndexingBody>(other.clone()).is_err());
+        assert!(serde_json::from_value::<TrainingRequestsBody>(other).is_ok());
+    }
 }

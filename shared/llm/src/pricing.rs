@@ -43,14 +43,6 @@ impl PriceTable {
         self
     }
 
-    /// The shipped table, with `LLM_PRICES` (same shape) over it when set.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        match lookup("LLM_PRICES").filter(|v| !v.trim().is_empty()) {
-            Some(json) => Ok(Self::shipped().merged(Self::from_json(&json).map_err(|e| format!("LLM_PRICES: {e}"))?)),
-            None => Ok(Self::shipped()),
-        }
-    }
-
     /// The price of the longest listed prefix of `model` (a dated snapshot takes its family's).
     pub fn price(&self, model: &str) -> Option<Price> {
         self.0
@@ -83,8 +75,8 @@ mod tests {
         let own = PriceTable::from_json(r#"{"llama3": {"input": 0, "output": 0.1}}"#).unwrap();
         assert_eq!(own.cost_micro_usd("llama3.1:8b", usage), Some(50));
         assert!(PriceTable::from_json(r#"{"x": {"input": -1, "output": 0}}"#).is_err());
-        let negotiated =
-            PriceTable::from_lookup(|_| Some(r#"{"gpt-4o-mini": {"input": 0.1, "output": 0.5}}"#.into())).unwrap();
+        let negotiated = PriceTable::shipped()
+            .merged(PriceTable::from_json(r#"{"gpt-4o-mini": {"input": 0.1, "output": 0.5}}"#).unwrap());
         assert_eq!(negotiated.cost_micro_usd("gpt-4o-mini", usage), Some(350));
         assert_eq!(negotiated.cost_micro_usd("gpt-4o", usage), Some(7_500), "the rest of the shipped table stays");
     }

@@ -41,9 +41,10 @@ pub enum Destinations {
 pub const ALLOW_PRIVATE_VAR: &str = "LLM_ALLOW_PRIVATE_BASE_URLS";
 
 impl Destinations {
-    /// `Any` when [`ALLOW_PRIVATE_VAR`] is `true`, else `PublicOnly`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        if lookup(ALLOW_PRIVATE_VAR).is_some_and(|v| v.trim() == "true") {
+    /// `Any` when private destinations are allowed ([`ALLOW_PRIVATE_VAR`] is `true`), else
+    /// `PublicOnly`.
+    pub fn allowing_private(allowed: bool) -> Self {
+        if allowed {
             Self::Any
         } else {
             Self::PublicOnly

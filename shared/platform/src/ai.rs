@@ -2,7 +2,8 @@
 //! Lambda layer, or the local cache) or from S3 into `/tmp`, once per container; and each
 //! organisation's own category model, fetched from S3 by version and kept while it is current.
 
-use helpdesk_ai::encoder::{SentenceEncoder, MODEL_NAME};
+use crate::config::ConfigError;
+use helpdesk_ai::encoder::{Precision, SentenceEncoder, MODEL_NAME};
 use helpdesk_ai::language::{Detector, SUPPORTED};
 use helpdesk_ai::{Categorizer, CategoryModel, Engine, TenantModel};
 use helpdesk_domain::{BlobStore, OrgId};
@@ -12,62 +13,152 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Where the encoder comes from, read from the function's environment:
-/// `ENCODER_DIR` (a directory with the files: a layer's `/opt/...`, or `.local/models/...`), else
-/// `ENCODER_S3_PREFIX` in `DATA_BUCKET` (copied to `/tmp` on a cold start), else none (the n-gram
-/// defaults answer).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The local engine's settings: where the sentence encoder's files are — `ENCODER_DIR` (a
+/// directory: a layer's `/opt/...`, or `.local/models/...` locally), else `ENCODER_S3_PREFIX` in
+/// `DATA_BUCKET` (copied to `/tmp` on a cold start), else none (the n-gram defaults answer) —,
+/// `ENCODER_PRECISION` (`f32` or `int8`; default int8 where the CPU multiplies 8-bit integers
+/// natively), and `SUPPORT_LANGUAGES` (ISO 639-3 codes, comma-separated; default every language
+/// compiled in).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "EncoderVars")]
+pub struct EncoderConfig {
+    pub source: EncoderSource,
+    pub precision: Precision,
+    /// The languages the detector chooses among, sorted (so equal settings compare equal).
+    pub languages: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct EncoderVars {
+    encoder_dir: Option<PathBuf>,
+    encoder_s3_prefix: Option<String>,
+    encoder_precision: Option<String>,
+    support_languages: Option<String>,
+}
+
+impl TryFrom<EncoderVars> for EncoderConfig {
+    type Error = ConfigError;
+    fn try_from(v: EncoderVars) -> Result<Self, ConfigError> {
+        let source = match (v.encoder_dir, v.encoder_s3_prefix) {
+            (Some(dir), _) => EncoderSource::Dir(dir),
+            (None, Some(prefix)) => {
+                EncoderSource::S3 { prefix, cache_dir: std::env::temp_dir().join("models").join(MODEL_NAME) }
+            }
+            (None, None) => EncoderSource::None,
+        };
+        let precision = match v.encoder_precision.as_deref().map(str::trim) {
+            None => Precision::fastest_here(),
+            Some("f32") => Precision::F32,
+            Some("int8") => Precision::Int8,
+            Some(other) => {
+                return Err(ConfigError::variable(
+                    "ENCODER_PRECISION",
+                    format!("expected f32 or int8, found {other:?}"),
+                ))
+            }
+        };
+        let mut languages: Vec<String> = match v.support_languages {
+            Some(list) => list.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect(),
+            None => SUPPORTED.iter().map(|c| c.to_string()).collect(),
+        };
+        languages.sort();
+        languages.dedup();
+        Detector::new(&languages).map_err(|e| {
+            ConfigError::variable(
+                "SUPPORT_LANGUAGES",
+                format!("{e}; expected ISO 639-3 codes from {}", SUPPORTED.join(",")),
+            )
+        })?;
+        Ok(Self { source, precision, languages })
+    }
+}
+
+/// Where the encoder's files come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EncoderSource {
     Dir(PathBuf),
-    S3 { prefix: String, cache_dir: PathBuf },
+    /// A prefix in the data bucket, copied to `cache_dir` (`/tmp/models/<model>`) once per
+    /// container.
+    S3 {
+        prefix: String,
+        cache_dir: PathBuf,
+    },
     None,
 }
 
-impl EncoderSource {
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        if let Some(dir) = set("ENCODER_DIR") {
-            return Self::Dir(PathBuf::from(dir));
-        }
-        if let (Some(prefix), Some(_)) = (set("ENCODER_S3_PREFIX"), set("DATA_BUCKET")) {
-            return Self::S3 { prefix, cache_dir: std::env::temp_dir().join("models").join(MODEL_NAME) };
-        }
-        Self::None
+/// The encoder and the engine built on it, as one container keeps them.
+#[derive(Clone)]
+pub struct LoadedEngine {
+    pub encoder: Option<Arc<SentenceEncoder>>,
+    pub engine: Arc<Engine>,
+}
+
+impl EncoderConfig {
+    /// The encoder and the engine, loaded once per process for these settings: a Lambda
+    /// container loads them at its cold start; the local runner's AI functions share one. A
+    /// configured source that fails is an error: a function that should run the encoder must
+    /// not quietly run without it.
+    pub async fn load(&self, blobs: Option<&helpdesk_aws::S3Blobs>) -> anyhow::Result<LoadedEngine> {
+        let cell = once_per_process(&ENGINES, self.clone());
+        cell.get_or_try_init(|| async {
+            let encoder = self.encoder(blobs).await?;
+            let language = Detector::new(&self.languages)?;
+            let engine = engine(encoder.clone(), language).await?;
+            Ok(LoadedEngine { encoder, engine })
+        })
+        .await
+        .cloned()
     }
 
-    /// The encoder, or `None` when no source is configured. A configured source that fails is
-    /// an error: a function that should run the encoder must not quietly run without it.
-    pub async fn load(&self, blobs: Option<&helpdesk_aws::S3Blobs>) -> anyhow::Result<Option<Arc<SentenceEncoder>>> {
+    /// The encoder alone (the indexer embeds passages and needs no engine), loaded once per
+    /// process for its source and precision.
+    pub async fn encoder(&self, blobs: Option<&helpdesk_aws::S3Blobs>) -> anyhow::Result<Option<Arc<SentenceEncoder>>> {
+        let cell = once_per_process(&ENCODERS, (self.source.clone(), self.precision));
+        cell.get_or_try_init(|| self.source.load(self.precision, blobs)).await.cloned()
+    }
+}
+
+type Once<T> = Arc<tokio::sync::OnceCell<T>>;
+type Loaded<K, T> = Mutex<Vec<(K, Once<T>)>>;
+static ENGINES: Loaded<EncoderConfig, LoadedEngine> = Mutex::new(Vec::new());
+static ENCODERS: Loaded<(EncoderSource, Precision), Option<Arc<SentenceEncoder>>> = Mutex::new(Vec::new());
+
+/// The cell that holds what is loaded for `key` (one per process; few keys, so a list).
+fn once_per_process<K: PartialEq, T>(loaded: &Loaded<K, T>, key: K) -> Once<T> {
+    let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, cell)) = loaded.iter().find(|(k, _)| *k == key) {
+        return cell.clone();
+    }
+    let cell = Once::default();
+    loaded.push((key, cell.clone()));
+    cell
+}
+
+impl EncoderSource {
+    /// The encoder, or `None` when no source is configured.
+    pub async fn load(
+        &self,
+        precision: Precision,
+        blobs: Option<&helpdesk_aws::S3Blobs>,
+    ) -> anyhow::Result<Option<Arc<SentenceEncoder>>> {
         let started = Instant::now();
         let dir = match self {
-            Self::None => {
+            EncoderSource::None => {
                 tracing::warn!("no ENCODER_DIR or ENCODER_S3_PREFIX: default categories from n-grams only");
                 return Ok(None);
             }
-            Self::Dir(dir) => dir.clone(),
-            Self::S3 { prefix, cache_dir } => {
+            EncoderSource::Dir(dir) => dir.clone(),
+            EncoderSource::S3 { prefix, cache_dir } => {
                 let blobs = blobs.ok_or_else(|| anyhow::anyhow!("ENCODER_S3_PREFIX needs DATA_BUCKET"))?;
                 let copied = blobs.download_prefix(prefix, cache_dir).await.map_err(anyhow::Error::msg)?;
                 tracing::info!(files = copied, bucket = blobs.bucket(), prefix, "encoder files fetched");
                 cache_dir.clone()
             }
         };
-        let encoder = tokio::task::spawn_blocking(move || SentenceEncoder::load(&dir)).await??;
+        let encoder = tokio::task::spawn_blocking(move || SentenceEncoder::load_with(&dir, precision)).await??;
         let (load_ms, precision) = (started.elapsed().as_millis() as u64, encoder.precision().as_str());
         tracing::info!(load_ms, precision, "sentence encoder loaded");
         Ok(Some(Arc::new(encoder)))
-    }
-}
-
-/// The support languages from `SUPPORT_LANGUAGES` (ISO 639-3, comma-separated), else every
-/// language compiled in.
-pub fn language_detector(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Detector> {
-    match lookup("SUPPORT_LANGUAGES").filter(|v| !v.trim().is_empty()) {
-        Some(list) => {
-            let codes: Vec<&str> = list.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
-            Detector::new(&codes).map_err(|e| anyhow::anyhow!("SUPPORT_LANGUAGES: {e} (supported: {SUPPORTED:?})"))
-        }
-        None => Ok(Detector::all_supported()),
     }
 }
 

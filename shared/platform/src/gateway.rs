@@ -5,6 +5,7 @@
 //! `RateLimit-Limit`, `-Remaining` and `-Reset` for the tightest bucket; a refusal is a 429
 //! problem with `Retry-After`.
 
+use crate::config::ConfigError;
 use crate::ratelimit::Decision;
 use crate::sessions::Sessions;
 use crate::{Limit, RateLimiter};
@@ -24,8 +25,11 @@ use std::time::{Duration, Instant};
 /// How long a container trusts the plan it read for an organisation.
 const PLAN_TTL: Duration = Duration::from_secs(60);
 
-/// The limits, from the function's environment.
-#[derive(Debug, Clone)]
+/// The limits: `RATE_LIMIT_IP` (default `1200/300`) and `RATE_LIMIT_CREDENTIALS` (default
+/// `20/10`) as `per_minute/burst`, and `RATE_LIMIT_PLANS` as `name=per_minute/burst,…` (default
+/// `free=600/200,pro=3000/600,enterprise=12000/2000`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(try_from = "RateLimitVars")]
 pub struct RateLimits {
     pub per_ip: Limit,
     /// Per IP on the routes that take a password or a secret (sign-in, sign-up, refresh,
@@ -35,28 +39,51 @@ pub struct RateLimits {
     pub per_principal: BTreeMap<String, Limit>,
 }
 
-impl RateLimits {
-    /// `RATE_LIMIT_IP`, `RATE_LIMIT_CREDENTIALS` as `per_minute/burst`, and `RATE_LIMIT_PLANS` as
-    /// `name=per_minute/burst,…`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let parse = |s: &str| {
-            let (per_minute, burst) = s.trim().split_once('/')?;
-            Some(Limit::new(per_minute.trim().parse().ok()?, burst.trim().parse().ok()?))
-        };
-        let per_ip = lookup("RATE_LIMIT_IP").and_then(|v| parse(&v)).unwrap_or(Limit::new(1200, 300));
-        let credentials_per_ip = lookup("RATE_LIMIT_CREDENTIALS").and_then(|v| parse(&v)).unwrap_or(Limit::new(20, 10));
-        let plans =
-            lookup("RATE_LIMIT_PLANS").unwrap_or_else(|| "free=600/200,pro=3000/600,enterprise=12000/2000".into());
-        let per_principal = plans
-            .split(',')
-            .filter_map(|entry| {
-                let (plan, limit) = entry.split_once('=')?;
-                Some((plan.trim().to_string(), parse(limit)?))
-            })
-            .collect();
-        Self { per_ip, credentials_per_ip, per_principal }
-    }
+#[derive(serde::Deserialize)]
+struct RateLimitVars {
+    rate_limit_ip: Option<String>,
+    rate_limit_credentials: Option<String>,
+    rate_limit_plans: Option<String>,
+}
 
+impl TryFrom<RateLimitVars> for RateLimits {
+    type Error = ConfigError;
+    fn try_from(v: RateLimitVars) -> Result<Self, ConfigError> {
+        fn limit(name: &str, text: &str) -> Result<Limit, ConfigError> {
+            let parsed = text.trim().split_once('/').and_then(|(per_minute, burst)| {
+                Some(Limit::new(per_minute.trim().parse().ok()?, burst.trim().parse().ok()?))
+            });
+            parsed.filter(|l| l.per_minute > 0 && l.burst > 0).ok_or_else(|| {
+                ConfigError::variable(name, format!("expected per_minute/burst such as 1200/300, found {text:?}"))
+            })
+        }
+        let plans = v.rate_limit_plans.as_deref().unwrap_or("free=600/200,pro=3000/600,enterprise=12000/2000");
+        let mut per_principal = BTreeMap::new();
+        for entry in plans.split(',').filter(|e| !e.trim().is_empty()) {
+            let (plan, text) = entry.split_once('=').ok_or_else(|| {
+                ConfigError::variable("RATE_LIMIT_PLANS", format!("expected plan=per_minute/burst, found {entry:?}"))
+            })?;
+            per_principal.insert(plan.trim().to_string(), limit("RATE_LIMIT_PLANS", text)?);
+        }
+        Ok(Self {
+            per_ip: v
+                .rate_limit_ip
+                .as_deref()
+                .map(|t| limit("RATE_LIMIT_IP", t))
+                .transpose()?
+                .unwrap_or(Limit::new(1200, 300)),
+            credentials_per_ip: v
+                .rate_limit_credentials
+                .as_deref()
+                .map(|t| limit("RATE_LIMIT_CREDENTIALS", t))
+                .transpose()?
+                .unwrap_or(Limit::new(20, 10)),
+            per_principal,
+        })
+    }
+}
+
+impl RateLimits {
     fn for_plan(&self, plan: &str) -> Limit {
         self.per_principal.get(plan).or_else(|| self.per_principal.get("free")).copied().unwrap_or(Limit::new(600, 200))
     }
@@ -89,6 +116,27 @@ pub struct Gateway {
     pub store: PgStore,
     /// Routes (as declared, e.g. `/v1/auth/login`) that get the credentials bucket.
     pub credential_routes: &'static [&'static str],
+}
+
+impl Gateway {
+    /// The layer of a function whose credential routes (if any) are `credential_routes`.
+    pub fn new(
+        store: PgStore,
+        redis: crate::RedisHandle,
+        redis_config: &crate::config::RedisConfig,
+        limits: RateLimits,
+        credential_routes: &'static [&'static str],
+    ) -> Self {
+        let prefix = redis_config.redis_key_prefix.clone();
+        Self {
+            limiter: RateLimiter::new(redis.clone(), prefix.clone()),
+            limits,
+            plans: PlanCache::default(),
+            sessions: Sessions::new(redis, prefix),
+            store,
+            credential_routes,
+        }
+    }
 }
 
 /// Middleware: limits, then the caller. Put it on a router with `from_fn_with_state`.

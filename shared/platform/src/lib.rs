@@ -1,11 +1,12 @@
-//! What every function needs at cold start: configuration and secrets, clients built once per
-//! container, JSON logs, and the outbox relay shared by the API, the AI worker and the sweeper.
+//! What every function needs: one way to be put together (typed configuration, one
+//! constructor, the Lambda entry points), secrets, clients built once per container, the SQS
+//! batch loop, JSON logs, and the outbox relay shared by the API, the AI worker and the sweeper.
 
 #[cfg(feature = "ai")]
 pub mod ai;
-pub mod bootstrap;
 pub mod config;
 pub mod credentials;
+pub mod function;
 pub mod gateway;
 #[cfg(feature = "ai")]
 pub mod llm;
@@ -14,10 +15,11 @@ pub mod outbox;
 pub mod ratelimit;
 pub mod redis_handle;
 pub mod sessions;
+pub mod sqs;
 pub mod telemetry;
 
-pub use bootstrap::Bootstrap;
-pub use config::{Secrets, Settings};
+pub use config::{ConfigError, Environment, FromEnvironment, Secrets};
+pub use function::{Deps, EventFunction, Function, HttpFunction};
 pub use gateway::{Gateway, PlanCache, RateLimits};
 pub use ratelimit::{Limit, RateLimiter};
 pub use redis_handle::RedisHandle;

@@ -5,6 +5,7 @@
 //! writes every provider tried to the ledger. When it answers [`LlmAnswer::Local`], the caller
 //! runs the local engine instead: a provider's outage degrades a feature, never breaks it.
 
+use crate::config::{ConfigError, SecretString};
 use helpdesk_ai::pii::Redactor;
 use helpdesk_domain::{OrgId, SecretSealer};
 use helpdesk_llm::anthropic::AnthropicMessages;
@@ -46,27 +47,75 @@ pub struct ProviderConfig {
     pub key: Option<ApiKey>,
 }
 
-impl ProviderConfig {
-    /// The platform's default provider: `LLM_PROVIDER`, `LLM_MODEL`, `LLM_BASE_URL`,
-    /// `LLM_API_VERSION`, with the key read by the caller (`LLM_API_KEY`, or the secret
-    /// `LLM_API_KEY_SECRET_ARN`). `None` when `LLM_PROVIDER` is unset: no default.
-    pub fn platform_default(
-        lookup: impl Fn(&str) -> Option<String>,
-        key: Option<String>,
-    ) -> anyhow::Result<Option<Self>> {
-        let set = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let Some(kind) = set("LLM_PROVIDER") else { return Ok(None) };
-        let kind: ProviderKind = kind.parse().map_err(anyhow::Error::msg)?;
-        let model = set("LLM_MODEL").ok_or_else(|| anyhow::anyhow!("LLM_PROVIDER needs LLM_MODEL"))?;
-        Ok(Some(Self {
-            kind,
-            model,
-            base_url: set("LLM_BASE_URL"),
-            api_version: set("LLM_API_VERSION"),
-            key: key.map(ApiKey::new),
-        }))
-    }
+/// The platform's default LLM and the price table: `LLM_PROVIDER` (`openai`, `anthropic`,
+/// `openai_compatible`, `azure_openai`; unset: no default provider), `LLM_MODEL` (required with a
+/// provider), `LLM_BASE_URL`, `LLM_API_VERSION` (Azure), the key as `LLM_API_KEY` (locally) or
+/// the secret `LLM_API_KEY_SECRET_ARN`, and `LLM_PRICES` (JSON `{"model prefix": {"input": USD
+/// per million tokens, "output": …}}`, over the shipped table).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(try_from = "LlmVars")]
+pub struct LlmConfig {
+    /// The provider without its key (read at cold start from the value or the secret).
+    pub platform_default: Option<ProviderConfig>,
+    pub api_key: Option<SecretString>,
+    pub api_key_secret_arn: Option<String>,
+    pub prices: PriceTable,
+}
 
+#[derive(serde::Deserialize)]
+struct LlmVars {
+    llm_provider: Option<String>,
+    llm_model: Option<String>,
+    llm_base_url: Option<String>,
+    llm_api_version: Option<String>,
+    llm_api_key: Option<SecretString>,
+    llm_api_key_secret_arn: Option<String>,
+    llm_prices: Option<String>,
+}
+
+impl TryFrom<LlmVars> for LlmConfig {
+    type Error = ConfigError;
+    fn try_from(v: LlmVars) -> Result<Self, ConfigError> {
+        let platform_default = match v.llm_provider {
+            None => None,
+            Some(kind) => Some(ProviderConfig {
+                kind: kind.parse().map_err(|e| ConfigError::variable("LLM_PROVIDER", e))?,
+                model: v
+                    .llm_model
+                    .ok_or_else(|| ConfigError::variable("LLM_MODEL", "is required with LLM_PROVIDER"))?,
+                base_url: v.llm_base_url,
+                api_version: v.llm_api_version,
+                key: None,
+            }),
+        };
+        let prices = match v.llm_prices {
+            Some(json) => PriceTable::shipped()
+                .merged(PriceTable::from_json(&json).map_err(|e| ConfigError::variable("LLM_PRICES", e))?),
+            None => PriceTable::shipped(),
+        };
+        Ok(Self { platform_default, api_key: v.llm_api_key, api_key_secret_arn: v.llm_api_key_secret_arn, prices })
+    }
+}
+
+impl LlmConfig {
+    /// The gateway, with the default provider's key read (from the value or Secrets Manager).
+    pub async fn gateway(
+        &self,
+        store: PgStore,
+        sealer: Arc<dyn SecretSealer>,
+        destinations: Destinations,
+        secrets: &crate::config::Secrets,
+    ) -> anyhow::Result<LlmGateway> {
+        let mut platform_default = self.platform_default.clone();
+        if let Some(default) = &mut platform_default {
+            let key = secrets.value(self.api_key.as_ref(), self.api_key_secret_arn.as_deref()).await?;
+            default.key = key.map(ApiKey::new);
+        }
+        Ok(LlmGateway::new(store, sealer, platform_default, destinations).with_prices(self.prices.clone()))
+    }
+}
+
+impl ProviderConfig {
     fn client(&self, http: &reqwest::Client) -> anyhow::Result<Arc<dyn LlmProvider>> {
         // Only what a provider answers is read: a redirect is a failure, never followed.
         let key = || self.key.clone().ok_or_else(|| anyhow::anyhow!("{} needs an API key", self.kind.as_str()));
@@ -154,7 +203,7 @@ pub struct LlmGateway {
 }
 
 impl LlmGateway {
-    /// `destinations`: where an organisation's own provider may be ([`Destinations::from_lookup`]).
+    /// `destinations`: where an organisation's own provider may be ([`Destinations::allowing_private`]).
     /// Neither client follows redirects.
     pub fn new(
         store: PgStore,
@@ -354,19 +403,21 @@ mod tests {
 
     #[test]
     fn the_platform_default_comes_from_the_environment() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        let parse = |pairs: &[(&str, &str)]| {
+            crate::config::Environment::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .section::<LlmConfig>()
         };
-        assert_eq!(ProviderConfig::platform_default(env(&[]), None).unwrap(), None);
-        let config = ProviderConfig::platform_default(
-            env(&[("LLM_PROVIDER", "anthropic"), ("LLM_MODEL", "claude-haiku-4-5")]),
-            Some("k".into()),
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((config.kind, config.model.as_str()), (ProviderKind::Anthropic, "claude-haiku-4-5"));
-        assert!(ProviderConfig::platform_default(env(&[("LLM_PROVIDER", "openai")]), None).is_err(), "no model");
-        assert!(ProviderConfig::platform_default(env(&[("LLM_PROVIDER", "gemini"), ("LLM_MODEL", "x")]), None).is_err());
+        assert_eq!(parse(&[]).unwrap().platform_default, None);
+        let config =
+            parse(&[("LLM_PROVIDER", "anthropic"), ("LLM_MODEL", "claude-haiku-4-5"), ("LLM_API_KEY", "k")]).unwrap();
+        let default = config.platform_default.unwrap();
+        assert_eq!((default.kind, default.model.as_str()), (ProviderKind::Anthropic, "claude-haiku-4-5"));
+        assert!(!format!("{:?}", config.api_key).contains('k'), "the key is not in Debug");
+        assert_eq!(parse(&[("LLM_PROVIDER", "openai")]).unwrap_err().0, "LLM_MODEL: is required with LLM_PROVIDER");
+        let e = parse(&[("LLM_PROVIDER", "gemini"), ("LLM_MODEL", "x")]).unwrap_err();
+        assert!(e.0.starts_with("LLM_PROVIDER: unknown LLM provider \"gemini\""), "{e}");
+        let e = parse(&[("LLM_PRICES", "{")]).unwrap_err();
+        assert!(e.0.starts_with("LLM_PRICES: price table:"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use crate::{PgStore, Result};
 use chrono::{DateTime, Utc};
-use helpdesk_domain::{CategoryName, MessageId, OrgId, Queue, QueueRecord, TrainingRequested, UserId, Verdict};
+use helpdesk_domain::{
+    CategoryName, MessageId, OrgId, QueueRecord, TrainingRequested, TrainingRequestsBody, UserId, Verdict,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -358,7 +360,7 @@ impl PgStore {
         .await?;
         let request =
             TrainingRequested { organization_id: org, run_id: run.id, request_id: request_id.map(str::to_string) };
-        let record = crate::outbox::enqueue(&mut tx, org, Queue::TrainingRequests, &request).await?;
+        let record = crate::outbox::enqueue(&mut tx, org, &TrainingRequestsBody::TrainingRequested(request)).await?;
         tx.commit().await?;
         Ok((run, record))
     }

@@ -1,7 +1,5 @@
 use crate::{PgStore, Result};
-use helpdesk_domain::{
-    Classification, ConversationId, MessageClassified, MessageId, OrgId, Queue, QueueRecord, Urgency,
-};
+use helpdesk_domain::{Classification, ConversationId, MessageClassified, MessageId, OrgId, QueueRecord, Urgency};
 use uuid::Uuid;
 
 /// What the AI worker needs to classify one message.
@@ -202,7 +200,7 @@ impl PgStore {
         .bind(sqlx::types::Json(&event))
         .execute(&mut *tx)
         .await?;
-        let announcement = crate::outbox::enqueue(&mut tx, org, Queue::Events, &event).await?;
+        let announcement = crate::outbox::enqueue(&mut tx, org, &event).await?;
         tx.commit().await?;
         Ok(SaveClassificationOutcome::Stored { announcement })
     }

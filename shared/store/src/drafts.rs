@@ -3,7 +3,7 @@
 
 use crate::{PgStore, Result};
 use chrono::{DateTime, Utc};
-use helpdesk_domain::{ConversationResolved, OrgId, Queue, QueueRecord, UserId};
+use helpdesk_domain::{ConversationResolved, KbIndexingBody, OrgId, QueueRecord, UserId};
 use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -350,7 +350,7 @@ impl PgStore {
                 conversation_id: reply.conversation_id,
                 request_id: reply.request_id.clone(),
             };
-            records.push(crate::outbox::enqueue(&mut tx, org, Queue::KbIndexing, &resolved).await?);
+            records.push(crate::outbox::enqueue(&mut tx, org, &KbIndexingBody::ConversationResolved(resolved)).await?);
         }
         tx.commit().await?;
         Ok(ReplyOutcome::Recorded(

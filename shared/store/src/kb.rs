@@ -4,7 +4,7 @@
 
 use crate::{PgStore, Result};
 use chrono::{DateTime, Utc};
-use helpdesk_domain::{KbArticleChanged, OrgId, Queue, QueueRecord, UserId};
+use helpdesk_domain::{KbArticleChanged, KbIndexingBody, OrgId, QueueRecord, UserId};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -344,7 +344,7 @@ async fn announce(
 ) -> std::result::Result<QueueRecord, sqlx::Error> {
     let change =
         KbArticleChanged { organization_id: org, article_id, version, request_id: request_id.map(str::to_string) };
-    crate::outbox::enqueue(tx, org, Queue::KbIndexing, &change).await
+    crate::outbox::enqueue(tx, org, &KbIndexingBody::ArticleChanged(change)).await
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@ use crate::records::{ConversationRecord, ConversationSummary, MessageRecord};
 use crate::{PgStore, Result};
 use chrono::{DateTime, Utc};
 use helpdesk_domain::{
-    ConversationId, ConversationStatus, InboundMessage, MessageId, MessageReceived, OrgId, Queue, QueueRecord, UserId,
+    ConversationId, ConversationStatus, InboundMessage, InboundMessagesBody, MessageId, MessageReceived, OrgId,
+    QueueRecord, UserId,
 };
 use sqlx::{Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -347,7 +348,7 @@ async fn insert_inbound(
         conversation_id: ConversationId(conversation_id),
         request_id: request_id.map(str::to_string),
     };
-    let record = crate::outbox::enqueue(tx, org, Queue::InboundMessages, &announcement).await?;
+    let record = crate::outbox::enqueue(tx, org, &InboundMessagesBody::MessageReceived(announcement)).await?;
 
     Ok(accepted(message_id, conversation_id, Some(record)))
 }

@@ -2,8 +2,7 @@
 //! commit, and swept up by the scheduled relay when the first attempt did not go through.
 
 use crate::{PgStore, Result};
-use helpdesk_domain::{OrgId, Queue, QueueRecord};
-use serde::Serialize;
+use helpdesk_domain::{OrgId, Queue, QueueBody, QueueRecord};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -16,13 +15,13 @@ pub struct PendingOutbox {
 
 /// Writes an outbox row in the caller's transaction and returns the record to relay once that
 /// transaction has committed.
-pub(crate) async fn enqueue<T: Serialize>(
+/// The body's type names its queue, so a record cannot be put on the wrong one.
+pub(crate) async fn enqueue<B: QueueBody>(
     tx: &mut Transaction<'_, Postgres>,
     org: OrgId,
-    queue: Queue,
-    payload: &T,
+    payload: &B,
 ) -> std::result::Result<QueueRecord, sqlx::Error> {
-    let id = Uuid::now_v7();
+    let (id, queue) = (Uuid::now_v7(), B::QUEUE);
     let body = serde_json::to_string(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query("INSERT INTO outbox (id, organization_id, queue, payload) VALUES ($1, $2, $3, $4::jsonb)")
         .bind(id)

@@ -213,7 +213,8 @@ async fn the_encoder_files_come_from_s3_once_per_container() {
     }
     let cache_dir = std::env::temp_dir().join(format!("encoder-{}", uuid::Uuid::new_v4().simple()));
     let source = helpdesk_platform::ai::EncoderSource::S3 { prefix: prefix.into(), cache_dir: cache_dir.clone() };
-    let encoder = source.load(Some(&blobs)).await.unwrap().expect("an encoder");
+    let precision = helpdesk_ai::encoder::Precision::fastest_here();
+    let encoder = source.load(precision, Some(&blobs)).await.unwrap().expect("an encoder");
     let embedding = encoder.encode(&["where is my parcel"]).unwrap();
     assert_eq!(embedding[0].len(), 384);
     // A warm container finds the files in /tmp and copies nothing.

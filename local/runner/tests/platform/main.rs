@@ -5,6 +5,7 @@ mod ai;
 mod attacks;
 mod bad_input;
 mod cli;
+mod configuration;
 mod conversations;
 mod deploy;
 mod drafts;
