@@ -189,6 +189,7 @@ impl Worker {
             SaveClassificationOutcome::AlreadyClassified => None,
         };
         tracing::info!(
+            message_id = %received.message_id,
             category = %classification.category,
             confidence = classification.confidence,
             urgency = classification.urgency.as_str(),

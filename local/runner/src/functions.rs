@@ -83,16 +83,23 @@ fn build_events<'a, F: EventFunction>(
     Box::pin(async move { Ok(Box::new(Events(build::<F>(env, deps).await?)) as Box<dyn LambdaFunction>) })
 }
 
-/// The clients every function shares in the runner (one per container in AWS), and what the
-/// runner stands in for: Secrets Manager's values and the encoder's layer.
+/// What the runner stands in for, locally: the values of the secrets the template names, and
+/// the cache's endpoint.
 #[derive(Clone)]
-pub struct SharedClients {
-    /// The owner's connection (migrations, the local tools); functions connect as their role.
+pub struct LocalSecrets {
+    /// The owner's URL; each function connects with its role's name instead.
     pub database_url: String,
-    pub owner: PgStore,
     pub redis_url: String,
     /// What `JWT_SECRET_ARN` names in AWS.
     pub jwt_secret: String,
+}
+
+/// The clients every function shares in the runner (one per container in AWS).
+#[derive(Clone)]
+pub struct SharedClients {
+    pub secrets: LocalSecrets,
+    /// The owner's connection (migrations, the local tools).
+    pub owner: PgStore,
     pub sqs: aws_sdk_sqs::Client,
     /// Where the functions' emails (invitations) go: logged and kept, for tests and tools.
     pub mailer: helpdesk_platform::mail::CapturingMailer,
@@ -120,9 +127,7 @@ pub struct LocalFunction {
 }
 
 impl LocalFunction {
-    /// The function's environment: the template's variables resolved against the local stack,
-    /// with local stand-ins for what only AWS has (secrets, the encoder's layer), then
-    /// `overrides` (like `sam local --env-vars`). Then its constructor, as in Lambda.
+    /// Builds the function with its constructor, as in Lambda, from [`environment`].
     pub async fn build(
         spec: &FunctionSpec,
         resources: &StackResources,
@@ -130,23 +135,7 @@ impl LocalFunction {
         overrides: &BTreeMap<String, String>,
         clients: &SharedClients,
     ) -> Result<Self> {
-        let mut env: BTreeMap<String, String> = spec
-            .env
-            .iter()
-            .filter_map(|(name, value)| {
-                let resolved = match value {
-                    EnvValue::Literal(v) => Some(v.clone()),
-                    EnvValue::Ref(id) if id == "AWS::StackName" => Some(resources.stack.clone()),
-                    EnvValue::Ref(id) => {
-                        resources.physical_id(id).map(str::to_string).or_else(|| parameters.get(id).cloned())
-                    }
-                    EnvValue::CloudOnly => None,
-                };
-                resolved.map(|v| (name.clone(), v))
-            })
-            .collect();
-        env.extend(local_stand_ins(spec, clients)?);
-        env.extend(overrides.clone());
+        let env = environment(spec, resources, parameters, overrides, &clients.secrets)?;
         let registration = CATALOGUE.iter().find(|r| r.binary == spec.binary).ok_or_else(|| {
             anyhow!(
                 "{} builds binary '{}', which is not in the runner's catalogue (local/runner/src/functions.rs)",
@@ -179,26 +168,54 @@ impl LocalFunction {
     }
 }
 
+/// A function's environment: the template's variables resolved against the local stack, with
+/// local stand-ins for what only AWS has (secrets, the encoder's layer), then `overrides` (like
+/// `sam local --env-vars`).
+pub fn environment(
+    spec: &FunctionSpec,
+    resources: &StackResources,
+    parameters: &BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
+    secrets: &LocalSecrets,
+) -> Result<BTreeMap<String, String>> {
+    let mut env: BTreeMap<String, String> = spec
+        .env
+        .iter()
+        .filter_map(|(name, value)| {
+            let resolved = match value {
+                EnvValue::Literal(v) => Some(v.clone()),
+                EnvValue::Ref(id) if id == "AWS::StackName" => Some(resources.stack.clone()),
+                EnvValue::Ref(id) => resources.physical_id(id).map(str::to_string).or_else(|| parameters.get(id).cloned()),
+                EnvValue::CloudOnly => None,
+            };
+            resolved.map(|v| (name.clone(), v))
+        })
+        .collect();
+    env.extend(local_stand_ins(spec, secrets)?);
+    env.extend(overrides.clone());
+    Ok(env)
+}
+
 /// What AWS gives a function that the local stack has no resource for: the secrets' values
 /// (the database as the function's role, the JWT key), Redis, and the encoder's files from
 /// this machine rather than S3. Organisations may point their LLM provider at this machine
 /// (Ollama, a test's stand-in server); in AWS that is refused.
-fn local_stand_ins(spec: &FunctionSpec, clients: &SharedClients) -> Result<BTreeMap<String, String>> {
+fn local_stand_ins(spec: &FunctionSpec, secrets: &LocalSecrets) -> Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::new();
     let names = |name: &str| spec.env.contains_key(name);
     if names("DATABASE_SECRET_ARN") || names("DATABASE_URL") {
         let url = match &spec.database_role {
-            Some(role) => with_username(&clients.database_url, role)?,
-            None => clients.database_url.clone(),
+            Some(role) => with_username(&secrets.database_url, role)?,
+            None => secrets.database_url.clone(),
         };
         env.insert("DATABASE_URL".into(), url);
         env.insert("DB_MAX_CONNECTIONS".into(), "5".into());
     }
     if names("JWT_SECRET_ARN") {
-        env.insert("JWT_SECRET".into(), clients.jwt_secret.clone());
+        env.insert("JWT_SECRET".into(), secrets.jwt_secret.clone());
     }
     if names("REDIS_URL") {
-        env.insert("REDIS_URL".into(), clients.redis_url.clone());
+        env.insert("REDIS_URL".into(), secrets.redis_url.clone());
     }
     if names("ENCODER_S3_PREFIX") || names("ENCODER_DIR") {
         // An empty value is unset: the n-gram defaults answer when no files were fetched.

@@ -5,6 +5,7 @@
 //! them: API Gateway (HTTP API, payload 2.0), the SQS event source mappings (batches of
 //! `BatchSize`, partial batch failures) and EventBridge schedules.
 
+pub mod coldstart;
 pub mod functions;
 pub mod gateway;
 pub mod pollers;
@@ -101,10 +102,12 @@ impl Running {
 pub async fn start(config: RunnerConfig) -> Result<Running> {
     let mailer = helpdesk_platform::mail::CapturingMailer::capturing();
     let clients = SharedClients {
-        database_url: config.database_url.clone(),
+        secrets: functions::LocalSecrets {
+            database_url: config.database_url.clone(),
+            redis_url: config.redis_url.clone(),
+            jwt_secret: String::from_utf8(config.jwt_secret.clone()).context("the JWT secret is not UTF-8")?,
+        },
         owner: helpdesk_store::PgStore::connect_lazy(&config.database_url, 4)?,
-        redis_url: config.redis_url.clone(),
-        jwt_secret: String::from_utf8(config.jwt_secret.clone()).context("the JWT secret is not UTF-8")?,
         sqs: aws_sdk_sqs::Client::new(&config.sdk),
         deps: helpdesk_platform::Deps::new(config.sdk.clone(), Arc::new(mailer.clone())),
         mailer,

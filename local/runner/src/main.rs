@@ -37,6 +37,23 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Measure a function's cold start as Lambda counts init: from starting its process to its
+    /// first request for an event, against a stand-in Runtime API on loopback. Needs `local/dev
+    /// deps` (the function gets the environment the runner would give it).
+    Coldstart {
+        /// The function's binary (template.yaml's `Binary`), e.g. `api`.
+        function: String,
+        /// The built binary (default: `<target>/release/<function>`; build it with
+        /// `cargo build --release -p <function>`).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// How many starts to time.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// The stack's resources in the emulator (default: .local/stack-$HELPDESK_STACK.json).
+        #[arg(long)]
+        resources: Option<PathBuf>,
+    },
     /// Sign up an organisation on a running platform and print its owner's access token.
     CreateOrg {
         /// The organisation's display name.
@@ -84,6 +101,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { bind, resources, demo } => serve(bind, resources, demo).await,
         Command::CreateOrg { name, email, base } => create_org(&name, &email, &base).await,
+        Command::Coldstart { function, binary, runs, resources } => coldstart(&function, binary, runs, resources).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,6 +110,40 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn coldstart(function: &str, binary: Option<PathBuf>, runs: usize, resources: Option<PathBuf>) -> Result<()> {
+    let root = repo_root();
+    let template = Template::load(&root.join("template.yaml"))?;
+    let spec = template.function_by_binary(function).ok_or_else(|| anyhow!("template.yaml has no function {function}"))?;
+    let resources = StackResources::load(&resources.unwrap_or_else(|| default_resources(&root)))?;
+    let secrets = local_runner::functions::LocalSecrets {
+        database_url: env("DATABASE_URL")?,
+        redis_url: env("REDIS_URL")?,
+        jwt_secret: env("JWT_SECRET")?,
+    };
+    let mut vars =
+        local_runner::functions::environment(spec, &resources, &template.parameters, &BTreeMap::new(), &secrets)?;
+    // What the Lambda service gives every function: the region and the role's credentials
+    // (locally the emulator's endpoint and dummy keys).
+    for (name, value) in std::env::vars().filter(|(name, _)| name.starts_with("AWS_") || name == "RUST_LOG") {
+        vars.entry(name).or_insert(value);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let binary = binary.unwrap_or_else(|| target.join("release").join(function));
+    let starts = local_runner::coldstart::measure(function, &binary, &vars, runs.max(1)).await?;
+    let (first, last) = (starts.millis[0], starts.millis[starts.millis.len() - 1]);
+    println!(
+        "{function}: init {:.1} ms median (fastest {first:.1}, slowest {last:.1}) over {} starts",
+        starts.median(),
+        starts.millis.len()
+    );
+    Ok(())
+}
+
+fn default_resources(root: &std::path::Path) -> PathBuf {
+    let stack = std::env::var("HELPDESK_STACK").unwrap_or_else(|_| "helpdesk-local".to_string());
+    root.join(".local").join(format!("stack-{stack}.json"))
 }
 
 async fn create_org(name: &str, email: &str, base: &str) -> Result<()> {
@@ -112,8 +164,7 @@ fn repo_root() -> PathBuf {
 
 async fn serve(bind: std::net::SocketAddr, resources: Option<PathBuf>, demo: bool) -> Result<()> {
     let root = repo_root();
-    let stack = std::env::var("HELPDESK_STACK").unwrap_or_else(|_| "helpdesk-local".to_string());
-    let resources = resources.unwrap_or_else(|| root.join(".local").join(format!("stack-{stack}.json")));
+    let resources = resources.unwrap_or_else(|| default_resources(&root));
     let template = Template::load(&root.join("template.yaml"))?;
     // Like `sam local --env-vars`: a variable the template gives a function, set in this
     // process's environment, replaces the template's value (e.g. RATE_LIMIT_IP=100000/10000).

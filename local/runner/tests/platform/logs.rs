@@ -39,7 +39,8 @@ async fn each_request_and_record_logs_one_json_line_with_ids_and_no_customer_tex
     let records = eventually("the record's log line", Duration::from_secs(10), of_request("classified")).await;
     assert_eq!(records[0]["span"]["function"], "ai-worker");
     assert_eq!(records[0]["span"]["org"], org.to_string());
-    assert_eq!(records[0]["span"]["message_id"], accepted["id"]);
+    assert_eq!(records[0]["span"]["subject"], format!("message {}", accepted["id"].as_str().unwrap()));
+    assert_eq!(records[0]["message_id"], accepted["id"]);
 
     // The runner logs each invocation, once it has returned: function, trigger, duration, outcome.
     for (function, trigger) in [("ApiFunction", "http"), ("AiWorkerFunction", "sqs"), ("MigrateFunction", "startup")] {

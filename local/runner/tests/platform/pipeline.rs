@@ -24,6 +24,7 @@ async fn stored_message(app: &TestApp, token: &str, text: &str) -> (String, Stri
     let accepted = app.accept(token, "q@customer.example", text).await;
     let claims = app.keys.verify(token).unwrap();
     let body = json!({
+        "type": "message.received",
         "organization_id": claims.org,
         "message_id": accepted["id"],
         "conversation_id": accepted["conversation_id"],
@@ -37,7 +38,7 @@ async fn a_poison_record_fails_alone_and_the_rest_of_its_batch_is_classified() {
     let (org, token) = app.org().await;
     let (id, good) = stored_message(&app, &token, "Please cancel my subscription").await;
     let missing =
-        json!({"organization_id": org, "message_id": uuid::Uuid::new_v4(), "conversation_id": uuid::Uuid::new_v4()});
+        json!({"type": "message.received", "organization_id": org, "message_id": uuid::Uuid::new_v4(), "conversation_id": uuid::Uuid::new_v4()});
 
     let event = json!({"Records": [
         sqs_record("r1", "not json at all"),
