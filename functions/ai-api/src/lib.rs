@@ -10,12 +10,12 @@ pub mod routes;
 pub use assistant::{AssistError, Assistant};
 
 use axum::Router;
-use helpdesk_platform::ai::EncoderConfig;
+use helpdesk_platform::ai::{EncoderConfig, LanguageConfig};
 use helpdesk_platform::config::{
     ConfigError, DataBucketConfig, DataKeyConfig, DatabaseConfig, Environment, FromEnvironment, OutboundConfig,
     RedisConfig,
 };
-use helpdesk_platform::llm::{Destinations, LlmConfig};
+use helpdesk_platform::llm::LlmConfig;
 use helpdesk_platform::{Deps, Function, Gateway, HttpFunction, RateLimits};
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ pub struct Config {
     pub limits: RateLimits,
     pub bucket: DataBucketConfig,
     pub encoder: EncoderConfig,
+    pub languages: LanguageConfig,
     pub data_key: DataKeyConfig,
     pub llm: LlmConfig,
     pub outbound: OutboundConfig,
@@ -47,6 +48,7 @@ impl FromEnvironment for Config {
             limits: env.section()?,
             bucket: env.section()?,
             encoder: env.section()?,
+            languages: env.section()?,
             data_key: env.section()?,
             llm: env.section()?,
             outbound: env.section()?,
@@ -60,14 +62,13 @@ impl Function for AiApiState {
 
     /// Everything from the environment, Secrets Manager and S3 (the encoder's files).
     async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
-        let loaded = config.encoder.load(Some(&deps.blobs(&config.bucket))).await?;
+        let loaded = config.encoder.load(&config.languages, Some(&deps.blobs(&config.bucket))).await?;
         if loaded.encoder.is_none() {
-            anyhow::bail!("ai-api needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR");
+            anyhow::bail!("ai-api needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR (locally: python local/models.py fetch)");
         }
         let store = deps.database(&config.database).await?;
         let redis = deps.redis(&config.redis)?;
-        let destinations = Destinations::allowing_private(config.outbound.llm_allow_private_base_urls);
-        let llm = config.llm.gateway(store.clone(), deps.sealer(&config.data_key), destinations, &deps.secrets).await?;
+        let llm = config.llm.gateway(store.clone(), deps, &config.data_key, &config.outbound).await?;
         Ok(Self {
             gateway: Gateway::new(store.clone(), redis, &config.redis, config.limits, &[]),
             assistant: Arc::new(Assistant { engine: loaded.engine, llm: Some(Arc::new(llm)), store }),

@@ -52,7 +52,7 @@ impl Function for Indexer {
     async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
         let encoder = config.encoder.encoder(Some(&deps.blobs(&config.bucket))).await?;
         let encoder = encoder.ok_or_else(|| {
-            anyhow::anyhow!("the indexer needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR")
+            anyhow::anyhow!("the indexer needs the sentence encoder: set ENCODER_S3_PREFIX or ENCODER_DIR (locally: python local/models.py fetch)")
         })?;
         Ok(Self { store: deps.database(&config.database).await?, encoder })
     }

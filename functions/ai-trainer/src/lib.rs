@@ -13,7 +13,7 @@ use helpdesk_ai::tenant::{self, Example, Outcome};
 use helpdesk_ai::triage::{model_text, TENANT_MODEL_ID};
 use helpdesk_ai::Engine;
 use helpdesk_domain::{BlobStore, OrgId, TrainingRequestsBody};
-use helpdesk_platform::ai::{EncoderConfig, ModelCache};
+use helpdesk_platform::ai::{EncoderConfig, LanguageConfig, ModelCache};
 use helpdesk_platform::config::{ConfigError, DataBucketConfig, DatabaseConfig, Environment, FromEnvironment};
 use helpdesk_platform::sqs::each_record;
 use helpdesk_platform::{Deps, EventFunction, Function};
@@ -81,6 +81,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub bucket: DataBucketConfig,
     pub encoder: EncoderConfig,
+    pub languages: LanguageConfig,
     pub training: TrainingConfig,
 }
 
@@ -90,7 +91,13 @@ impl FromEnvironment for Config {
         if training.training_min_verdicts == 0 {
             return Err(ConfigError::variable("TRAINING_MIN_VERDICTS", "expected at least 1, found 0"));
         }
-        Ok(Self { database: env.section()?, bucket: env.section()?, encoder: env.section()?, training })
+        Ok(Self {
+            database: env.section()?,
+            bucket: env.section()?,
+            encoder: env.section()?,
+            languages: env.section()?,
+            training,
+        })
     }
 }
 
@@ -100,7 +107,7 @@ impl Function for Trainer {
 
     async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
         let blobs = deps.blobs(&config.bucket);
-        let loaded = config.encoder.load(Some(&blobs)).await?;
+        let loaded = config.encoder.load(&config.languages, Some(&blobs)).await?;
         let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
         Ok(Self {
             store: deps.database(&config.database).await?,

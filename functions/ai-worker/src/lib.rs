@@ -10,12 +10,12 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use helpdesk_ai::{Engine, MessageInput};
 use helpdesk_aws::SqsPublisher;
 use helpdesk_domain::{Classification, InboundMessagesBody, LlmOpinion, MessageReceived, OrgId, QueueRecord};
-use helpdesk_platform::ai::{EncoderConfig, ModelCache};
+use helpdesk_platform::ai::{EncoderConfig, LanguageConfig, ModelCache};
 use helpdesk_platform::config::{
     ConfigError, DataBucketConfig, DataKeyConfig, DatabaseConfig, Environment, FromEnvironment, OutboundConfig,
     QueuesConfig,
 };
-use helpdesk_platform::llm::{Destinations, Feature, LlmAnswer, LlmConfig, LlmGateway, Prompt};
+use helpdesk_platform::llm::{Feature, LlmAnswer, LlmConfig, LlmGateway, Prompt};
 use helpdesk_platform::sqs::each_record;
 use helpdesk_platform::{Deps, EventFunction, Function};
 use helpdesk_store::{PgStore, SaveClassificationOutcome};
@@ -53,6 +53,7 @@ pub struct Config {
     pub queues: QueuesConfig,
     pub bucket: DataBucketConfig,
     pub encoder: EncoderConfig,
+    pub languages: LanguageConfig,
     pub data_key: DataKeyConfig,
     pub llm: LlmConfig,
     pub outbound: OutboundConfig,
@@ -65,6 +66,7 @@ impl FromEnvironment for Config {
             queues: env.section()?,
             bucket: env.section()?,
             encoder: env.section()?,
+            languages: env.section()?,
             data_key: env.section()?,
             llm: env.section()?,
             outbound: env.section()?,
@@ -78,10 +80,9 @@ impl Function for Worker {
 
     async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
         let blobs = deps.blobs(&config.bucket);
-        let loaded = config.encoder.load(Some(&blobs)).await?;
+        let loaded = config.encoder.load(&config.languages, Some(&blobs)).await?;
         let store = deps.database(&config.database).await?;
-        let destinations = Destinations::allowing_private(config.outbound.llm_allow_private_base_urls);
-        let llm = config.llm.gateway(store.clone(), deps.sealer(&config.data_key), destinations, &deps.secrets).await?;
+        let llm = config.llm.gateway(store.clone(), deps, &config.data_key, &config.outbound).await?;
         Ok(Self {
             llm: Some(Arc::new(llm)),
             store,

@@ -147,6 +147,7 @@ pub(crate) fn documented_routes() -> OpenApiRouter<AppState> {
 /// then the other HTTP functions' (auth, ai-api), with the answers every route may give. It is
 /// data here, so this binary links none of the other functions; the `openapi` test regenerates
 /// it from all three (`UPDATE_DOCS=1 cargo test -p api --test openapi`) and fails when stale.
+/// (`docs/permissions.md` is generated from the same document.)
 pub const DOCUMENT_JSON: &str = include_str!("../../../docs/openapi.json");
 
 /// [`DOCUMENT_JSON`], parsed once.

@@ -26,9 +26,14 @@ pub enum Verdict {
 pub struct Passwords {
     argon: Argon2<'static>,
     /// Checked when there is no account, so that answering takes the same work either way.
-    /// Made on first use (one hash's work), not at cold start, and shared by clones.
-    decoy: std::sync::Arc<std::sync::OnceLock<String>>,
+    decoy: std::sync::Arc<str>,
 }
+
+/// The decoy for the default parameters, hashed once and shipped, so a cold start does no
+/// hashing and the first unknown account costs what every other sign-in costs (a test checks
+/// it parses with exactly these parameters). Its password is no secret: a decoy never signs in.
+const DEFAULT_DECOY: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$A6QKJ0xuysGnCeHr74HlKA$VgY9D7CfyAa60rrpOubOtEpiLb+RPtQTIbEBRvPjTYk";
 
 impl Default for Passwords {
     fn default() -> Self {
@@ -40,11 +45,16 @@ impl Passwords {
     pub fn with_params(memory_kib: u32, passes: u32, lanes: u32) -> Self {
         let params = Params::new(memory_kib, passes, lanes, None).expect("valid argon2 parameters");
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        Self { argon, decoy: Default::default() }
+        let default = (memory_kib, passes, lanes) == (MEMORY_KIB, PASSES, LANES);
+        let mut passwords = Self { argon, decoy: DEFAULT_DECOY.into() };
+        if !default {
+            passwords.decoy = passwords.hash_str("a decoy password nobody has").into();
+        }
+        passwords
     }
 
     fn decoy(&self) -> &str {
-        self.decoy.get_or_init(|| self.hash_str("a decoy password nobody has"))
+        &self.decoy
     }
 
     fn hash_str(&self, password: &str) -> String {
@@ -80,6 +90,17 @@ impl Passwords {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_decoy_has_the_default_parameters() {
+        let passwords = Passwords::default();
+        let hash = PasswordHash::new(DEFAULT_DECOY)
+            .unwrap_or_else(|e| panic!("{e}; a new decoy: {}", passwords.hash_str("a decoy password nobody has")));
+        let params = Params::try_from(&hash).unwrap();
+        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (MEMORY_KIB, PASSES, LANES));
+        assert_eq!(hash.algorithm, Algorithm::Argon2id.ident());
+        assert_eq!(passwords.verify(None, "a decoy password nobody has"), Verdict::Invalid, "a decoy never signs in");
+    }
 
     #[test]
     fn hashes_verify_and_rehash_when_parameters_change() {

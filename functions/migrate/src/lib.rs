@@ -45,17 +45,19 @@ impl RolesConfig {
     }
 }
 
-/// The `migrate` function's settings (README, "Configuration").
+/// The `migrate` function's settings (README, "Configuration"). Parsing them never fails the
+/// cold start: a bad database setting is reported to CloudFormation by the handler, like an
+/// unreachable database, instead of leaving the stack waiting for an answer.
 #[derive(Debug)]
 pub struct Config {
-    /// The owner's connection.
-    pub database: DatabaseConfig,
-    pub roles: RolesConfig,
+    /// The owner's connection, or what is wrong with its settings.
+    pub database: Result<DatabaseConfig, ConfigError>,
+    pub roles: Result<RolesConfig, ConfigError>,
 }
 
 impl FromEnvironment for Config {
     fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
-        Ok(Self { database: env.section()?, roles: env.section()? })
+        Ok(Self { database: env.section(), roles: env.section() })
     }
 }
 
@@ -66,8 +68,14 @@ impl Function for Migrator {
     /// A database or secret that cannot be reached is reported to CloudFormation by the
     /// handler, instead of failing the cold start and leaving the stack waiting for an answer.
     async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
-        let store = deps.database(&config.database).await;
-        let roles = deps.secrets.role_credentials(&config.roles.arns()).await;
+        let store = match &config.database {
+            Ok(database) => deps.database(database).await,
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        let roles = match &config.roles {
+            Ok(roles) => deps.secrets.role_credentials(&roles.arns()).await,
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
         let (store, role_passwords) = match (store, roles) {
             (Ok(store), Ok(roles)) => (Ok(store), roles),
             (Err(e), _) | (_, Err(e)) => (Err(format!("{e:#}")), vec![]),

@@ -1,7 +1,6 @@
 //! The `outbox-relay` function: on a schedule, relays outbox rows that the API or the AI worker
 //! could not hand to SQS right after their commit (SQS unreachable, container frozen, crash).
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use helpdesk_aws::SqsPublisher;
 use helpdesk_platform::config::{ConfigError, DatabaseConfig, Environment, FromEnvironment, QueuesConfig};
 use helpdesk_platform::outbox::{sweep, RelayReport};
@@ -61,11 +60,11 @@ impl Function for Relay {
 }
 
 impl EventFunction for Relay {
-    /// Its schedule.
-    type Event = EventBridgeEvent;
+    /// Its schedule, or any event by hand (`{}`): the event says nothing the sweep needs.
+    type Event = serde_json::Value;
     type Response = RelayReport;
 
-    async fn handle(&self, _schedule: EventBridgeEvent) -> anyhow::Result<RelayReport> {
+    async fn handle(&self, _event: serde_json::Value) -> anyhow::Result<RelayReport> {
         handle(&self.store, &self.publisher, self.min_age_secs).await.map_err(anyhow::Error::msg)
     }
 }

@@ -92,6 +92,11 @@ pub struct LocalSecrets {
     pub redis_url: String,
     /// What `JWT_SECRET_ARN` names in AWS.
     pub jwt_secret: String,
+    /// The same, kept in the emulator's Secrets Manager: functions then read it as in AWS.
+    pub jwt_secret_arn: Option<String>,
+    /// The roles' secrets (`username`, `password`) in the emulator, for migrate to set their
+    /// passwords as in AWS; none where Postgres trusts local connections.
+    pub role_secret_arns: Vec<String>,
 }
 
 /// The clients every function shares in the runner (one per container in AWS).
@@ -116,7 +121,7 @@ pub fn local_encoder_dir() -> Option<String> {
 pub async fn local_ai_engine() -> Result<Arc<helpdesk_ai::Engine>> {
     let env = Environment::from_vars(local_encoder_dir().map(|dir| ("ENCODER_DIR".to_string(), dir)));
     let config: helpdesk_platform::ai::EncoderConfig = env.section()?;
-    Ok(config.load(None).await?.engine)
+    Ok(config.load(&env.section()?, None).await?.engine)
 }
 
 /// A function of the template, ready to invoke.
@@ -185,7 +190,9 @@ pub fn environment(
             let resolved = match value {
                 EnvValue::Literal(v) => Some(v.clone()),
                 EnvValue::Ref(id) if id == "AWS::StackName" => Some(resources.stack.clone()),
-                EnvValue::Ref(id) => resources.physical_id(id).map(str::to_string).or_else(|| parameters.get(id).cloned()),
+                EnvValue::Ref(id) => {
+                    resources.physical_id(id).map(str::to_string).or_else(|| parameters.get(id).cloned())
+                }
                 EnvValue::CloudOnly => None,
             };
             resolved.map(|v| (name.clone(), v))
@@ -196,9 +203,24 @@ pub fn environment(
     Ok(env)
 }
 
-/// What AWS gives a function that the local stack has no resource for: the secrets' values
-/// (the database as the function's role, the JWT key), Redis, and the encoder's files from
-/// this machine rather than S3. Organisations may point their LLM provider at this machine
+/// Like `sam local --env-vars`: any setting a function reads, set in this process's environment,
+/// replaces the template's value (e.g. `RATE_LIMIT_IP=100000/10000`, `ENCODER_PRECISION=f32`) —
+/// but for the secrets, which the runner stands in for per function (each its own role).
+pub fn overrides_from(lookup: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    const STOOD_IN: [&str; 6] =
+        ["DATABASE_URL", "DATABASE_SECRET_ARN", "JWT_SECRET", "JWT_SECRET_ARN", "ROLE_SECRET_ARNS", "REDIS_URL"];
+    CATALOGUE
+        .iter()
+        .flat_map(|r| (r.variables)())
+        .filter(|name| !STOOD_IN.contains(&name.as_str()))
+        .filter_map(|name| Some((name.clone(), lookup(&name)?)))
+        .collect()
+}
+
+/// What AWS gives a function that the local stack has no resource for: the database as the
+/// function's role (a URL: the emulator's secrets cannot require TLS of a local Postgres), the
+/// JWT key's and the roles' secrets in the emulator, Redis, and the encoder's files from this
+/// machine rather than S3. Organisations may point their LLM provider at this machine
 /// (Ollama, a test's stand-in server); in AWS that is refused.
 fn local_stand_ins(spec: &FunctionSpec, secrets: &LocalSecrets) -> Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::new();
@@ -212,7 +234,13 @@ fn local_stand_ins(spec: &FunctionSpec, secrets: &LocalSecrets) -> Result<BTreeM
         env.insert("DB_MAX_CONNECTIONS".into(), "5".into());
     }
     if names("JWT_SECRET_ARN") {
-        env.insert("JWT_SECRET".into(), secrets.jwt_secret.clone());
+        match &secrets.jwt_secret_arn {
+            Some(arn) => env.insert("JWT_SECRET_ARN".into(), arn.clone()),
+            None => env.insert("JWT_SECRET".into(), secrets.jwt_secret.clone()),
+        };
+    }
+    if names("ROLE_SECRET_ARNS") && !secrets.role_secret_arns.is_empty() {
+        env.insert("ROLE_SECRET_ARNS".into(), secrets.role_secret_arns.join(","));
     }
     if names("REDIS_URL") {
         env.insert("REDIS_URL".into(), secrets.redis_url.clone());

@@ -102,11 +102,7 @@ impl Running {
 pub async fn start(config: RunnerConfig) -> Result<Running> {
     let mailer = helpdesk_platform::mail::CapturingMailer::capturing();
     let clients = SharedClients {
-        secrets: functions::LocalSecrets {
-            database_url: config.database_url.clone(),
-            redis_url: config.redis_url.clone(),
-            jwt_secret: String::from_utf8(config.jwt_secret.clone()).context("the JWT secret is not UTF-8")?,
-        },
+        secrets: local_secrets(&config).await?,
         owner: helpdesk_store::PgStore::connect_lazy(&config.database_url, 4)?,
         sqs: aws_sdk_sqs::Client::new(&config.sdk),
         deps: helpdesk_platform::Deps::new(config.sdk.clone(), Arc::new(mailer.clone())),
@@ -124,14 +120,6 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
     if let Some(migrate) = functions.iter().find(|f| f.spec.binary == "migrate") {
         migrate.invoke("startup", serde_json::json!({})).await.map_err(|e| anyhow!("migrations failed: {e}"))?;
     }
-    // What the roles' secrets hold in AWS: locally, the owner's password (none with trust
-    // authentication), set once the migrations have created the roles.
-    if let Some(password) = url_password(&config.database_url) {
-        for role in &config.template.database_roles {
-            clients.owner.set_role_password(role, &password).await.with_context(|| format!("password of {role}"))?;
-        }
-    }
-
     let mut authorizers = BTreeMap::new();
     for (name, spec) in &config.template.authorizers {
         let function = functions
@@ -203,6 +191,44 @@ pub async fn start(config: RunnerConfig) -> Result<Running> {
     }
     tracing::info!(%addr, stack = %config.resources.stack, functions = functions.len(), routes = routes.len(), "local runner ready");
     Ok(Running { addr, functions, clients, shutdown, tasks })
+}
+
+/// The secrets the template's functions read, as the emulator's Secrets Manager keeps them: the
+/// JWT key, and each database role's credentials (locally, the owner's password; none with trust
+/// authentication). Re-created or updated on every start.
+async fn local_secrets(config: &RunnerConfig) -> Result<functions::LocalSecrets> {
+    let client = aws_sdk_secretsmanager::Client::new(&config.sdk);
+    let jwt_secret = String::from_utf8(config.jwt_secret.clone()).context("the JWT secret is not UTF-8")?;
+    let stack = &config.resources.stack;
+    let jwt_secret_arn = Some(put_secret(&client, &format!("{stack}-jwt"), &jwt_secret).await?);
+    let mut role_secret_arns = Vec::new();
+    if let Some(password) = url_password(&config.database_url) {
+        for role in &config.template.database_roles {
+            let value = serde_json::json!({"username": role, "password": password}).to_string();
+            role_secret_arns.push(put_secret(&client, &format!("{stack}-role-{role}"), &value).await?);
+        }
+    }
+    Ok(functions::LocalSecrets {
+        database_url: config.database_url.clone(),
+        redis_url: config.redis_url.clone(),
+        jwt_secret,
+        jwt_secret_arn,
+        role_secret_arns,
+    })
+}
+
+/// Creates the secret, or gives an existing one this value; returns its ARN.
+async fn put_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> Result<String> {
+    use aws_sdk_secretsmanager::error::DisplayErrorContext;
+    match client.create_secret().name(name).secret_string(value).send().await {
+        Ok(created) => created.arn.ok_or_else(|| anyhow!("secret {name} was created without an ARN")),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+            let put = client.put_secret_value().secret_id(name).secret_string(value).send().await;
+            let put = put.map_err(|e| anyhow!("updating secret {name}: {}", DisplayErrorContext(e)))?;
+            put.arn.ok_or_else(|| anyhow!("secret {name} has no ARN"))
+        }
+        Err(e) => Err(anyhow!("creating secret {name}: {}", DisplayErrorContext(e))),
+    }
 }
 
 /// The password in a `postgres://user:password@host/db` URL, if any (as written: a

@@ -8,7 +8,6 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
 use local_runner::template::Template;
 use local_runner::{RunnerConfig, StackResources};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -115,15 +114,19 @@ async fn main() -> ExitCode {
 async fn coldstart(function: &str, binary: Option<PathBuf>, runs: usize, resources: Option<PathBuf>) -> Result<()> {
     let root = repo_root();
     let template = Template::load(&root.join("template.yaml"))?;
-    let spec = template.function_by_binary(function).ok_or_else(|| anyhow!("template.yaml has no function {function}"))?;
+    let spec =
+        template.function_by_binary(function).ok_or_else(|| anyhow!("template.yaml has no function {function}"))?;
     let resources = StackResources::load(&resources.unwrap_or_else(|| default_resources(&root)))?;
     let secrets = local_runner::functions::LocalSecrets {
         database_url: env("DATABASE_URL")?,
         redis_url: env("REDIS_URL")?,
         jwt_secret: env("JWT_SECRET")?,
+        // As plain values: the timed start then reads no secret (a lower bound of AWS's).
+        jwt_secret_arn: None,
+        role_secret_arns: vec![],
     };
-    let mut vars =
-        local_runner::functions::environment(spec, &resources, &template.parameters, &BTreeMap::new(), &secrets)?;
+    let overrides = local_runner::functions::overrides_from(|name| std::env::var(name).ok());
+    let mut vars = local_runner::functions::environment(spec, &resources, &template.parameters, &overrides, &secrets)?;
     // What the Lambda service gives every function: the region and the role's credentials
     // (locally the emulator's endpoint and dummy keys).
     for (name, value) in std::env::vars().filter(|(name, _)| name.starts_with("AWS_") || name == "RUST_LOG") {
@@ -166,14 +169,7 @@ async fn serve(bind: std::net::SocketAddr, resources: Option<PathBuf>, demo: boo
     let root = repo_root();
     let resources = resources.unwrap_or_else(|| default_resources(&root));
     let template = Template::load(&root.join("template.yaml"))?;
-    // Like `sam local --env-vars`: a variable the template gives a function, set in this
-    // process's environment, replaces the template's value (e.g. RATE_LIMIT_IP=100000/10000).
-    let env_overrides: BTreeMap<String, String> = template
-        .functions
-        .iter()
-        .flat_map(|f| f.env.keys())
-        .filter_map(|name| Some((name.clone(), std::env::var(name).ok()?)))
-        .collect();
+    let env_overrides = local_runner::functions::overrides_from(|name| std::env::var(name).ok());
     let config = RunnerConfig {
         template,
         resources: StackResources::load(&resources)?,

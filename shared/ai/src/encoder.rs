@@ -37,11 +37,17 @@ impl Precision {
     /// `ENCODER_PRECISION` (`f32` or `int8`) when set, else int8 where the CPU multiplies 8-bit
     /// integers natively (AVX-512 VNNI or AVX-VNNI), else f32.
     pub fn from_env() -> Result<Self> {
-        match std::env::var("ENCODER_PRECISION").ok().as_deref().map(str::trim) {
+        let value = std::env::var("ENCODER_PRECISION").ok();
+        Self::parse(value.as_deref()).map_err(|e| AiError::Data(format!("ENCODER_PRECISION: {e}")))
+    }
+
+    /// `f32` or `int8`; unset or empty: [`Precision::fastest_here`].
+    pub fn parse(value: Option<&str>) -> std::result::Result<Self, String> {
+        match value.map(str::trim) {
             None | Some("") => Ok(Self::fastest_here()),
             Some("f32") => Ok(Self::F32),
             Some("int8") => Ok(Self::Int8),
-            Some(other) => Err(AiError::Data(format!("ENCODER_PRECISION must be f32 or int8, not {other:?}"))),
+            Some(other) => Err(format!("expected f32 or int8, found {other:?}")),
         }
     }
 

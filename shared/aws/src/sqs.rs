@@ -12,13 +12,8 @@ const SQS_BATCH_LIMIT: usize = 10;
 pub struct QueueUrls(HashMap<Queue, String>);
 
 impl QueueUrls {
-    /// Reads `INBOUND_MESSAGES_QUEUE_URL`, `EVENTS_QUEUE_URL`, … (the variables template.yaml
-    /// sets); a queue a function does not publish to is simply absent.
-    pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// The same, from any source of variables (the local runner resolves template.yaml's).
+    /// Each queue's URL by its variable (`INBOUND_MESSAGES_QUEUE_URL`, `EVENTS_QUEUE_URL`, …: what
+    /// template.yaml sets); a queue a function does not publish to is simply absent.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         Self(
             Queue::ALL

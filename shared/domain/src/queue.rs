@@ -121,6 +121,11 @@ pub trait QueueBody: Serialize + serde::de::DeserializeOwned + Send {
     fn request_id(&self) -> Option<&str>;
     /// What the record is about, e.g. `message 0190…` (ids only: never customer text).
     fn subject(&self) -> String;
+    /// The body as written before bodies were tagged (records still in the outbox, in flight or
+    /// in a DLQ when the tagged version was deployed), or `None` when it is not one.
+    fn from_untagged(_body: &serde_json::Value) -> Option<Self> {
+        None
+    }
 }
 
 /// On `inbound-messages`.
@@ -148,6 +153,9 @@ impl QueueBody for InboundMessagesBody {
             Self::MessageReceived(m) => format!("message {}", m.message_id),
         }
     }
+    fn from_untagged(body: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(body.clone()).ok().map(Self::MessageReceived)
+    }
 }
 
 /// On `training-requests`.
@@ -174,6 +182,9 @@ impl QueueBody for TrainingRequestsBody {
         match self {
             Self::TrainingRequested(t) => format!("training run {}", t.run_id),
         }
+    }
+    fn from_untagged(body: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(body.clone()).ok().map(Self::TrainingRequested)
     }
 }
 
@@ -205,6 +216,13 @@ impl QueueBody for KbIndexingBody {
         match self {
             Self::ArticleChanged(c) => format!("article {} version {}", c.article_id, c.version),
             Self::ConversationResolved(r) => format!("conversation {}", r.conversation_id),
+        }
+    }
+    /// An article's change has an `article_id`; a resolved conversation has none.
+    fn from_untagged(body: &serde_json::Value) -> Option<Self> {
+        match body.get("article_id") {
+            Some(_) => serde_json::from_value(body.clone()).ok().map(Self::ArticleChanged),
+            None => serde_json::from_value(body.clone()).ok().map(Self::ConversationResolved),
         }
     }
 }
@@ -268,5 +286,24 @@ mod tests {
             serde_json::json!({"type": "training.requested", "organization_id": org, "run_id": uuid::Uuid::nil()});
         assert!(serde_json::from_value::<KbIndexingBody>(other.clone()).is_err());
         assert!(serde_json::from_value::<TrainingRequestsBody>(other).is_ok());
+    }
+
+    #[test]
+    fn bodies_written_before_tags_are_still_read_for_what_they_are() {
+        let org = OrgId(uuid::Uuid::nil());
+        let (id, version) = (uuid::Uuid::now_v7(), 3);
+        let change = serde_json::json!({"organization_id": org, "article_id": id, "version": version});
+        assert!(
+            matches!(KbIndexingBody::from_untagged(&change), Some(KbIndexingBody::ArticleChanged(c)) if c.version == 3)
+        );
+        let resolved = serde_json::json!({"organization_id": org, "conversation_id": id});
+        assert!(matches!(
+            KbIndexingBody::from_untagged(&resolved),
+            Some(KbIndexingBody::ConversationResolved(r)) if r.conversation_id == id
+        ));
+        let run = serde_json::json!({"organization_id": org, "run_id": id});
+        assert!(TrainingRequestsBody::from_untagged(&run).is_some());
+        assert!(InboundMessagesBody::from_untagged(&run).is_none(), "not a message");
+        assert!(KbIndexingBody::from_untagged(&serde_json::json!({"nothing": 1})).is_none());
     }
 }

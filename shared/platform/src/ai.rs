@@ -13,19 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// The local engine's settings: where the sentence encoder's files are — `ENCODER_DIR` (a
-/// directory: a layer's `/opt/...`, or `.local/models/...` locally), else `ENCODER_S3_PREFIX` in
-/// `DATA_BUCKET` (copied to `/tmp` on a cold start), else none (the n-gram defaults answer) —,
-/// `ENCODER_PRECISION` (`f32` or `int8`; default int8 where the CPU multiplies 8-bit integers
-/// natively), and `SUPPORT_LANGUAGES` (ISO 639-3 codes, comma-separated; default every language
-/// compiled in).
+/// Where the sentence encoder's files are — `ENCODER_DIR` (a directory: a layer's `/opt/...`, or
+/// `.local/models/...` locally), else `ENCODER_S3_PREFIX` in `DATA_BUCKET` (copied to `/tmp` on a
+/// cold start), else none (the n-gram defaults answer) — and `ENCODER_PRECISION` (`f32` or
+/// `int8`; default int8 where the CPU multiplies 8-bit integers natively).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(try_from = "EncoderVars")]
 pub struct EncoderConfig {
     pub source: EncoderSource,
     pub precision: Precision,
-    /// The languages the detector chooses among, sorted (so equal settings compare equal).
-    pub languages: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -33,7 +29,6 @@ struct EncoderVars {
     encoder_dir: Option<PathBuf>,
     encoder_s3_prefix: Option<String>,
     encoder_precision: Option<String>,
-    support_languages: Option<String>,
 }
 
 impl TryFrom<EncoderVars> for EncoderConfig {
@@ -46,17 +41,29 @@ impl TryFrom<EncoderVars> for EncoderConfig {
             }
             (None, None) => EncoderSource::None,
         };
-        let precision = match v.encoder_precision.as_deref().map(str::trim) {
-            None => Precision::fastest_here(),
-            Some("f32") => Precision::F32,
-            Some("int8") => Precision::Int8,
-            Some(other) => {
-                return Err(ConfigError::variable(
-                    "ENCODER_PRECISION",
-                    format!("expected f32 or int8, found {other:?}"),
-                ))
-            }
-        };
+        let precision = Precision::parse(v.encoder_precision.as_deref())
+            .map_err(|e| ConfigError::variable("ENCODER_PRECISION", e))?;
+        Ok(Self { source, precision })
+    }
+}
+
+/// The languages the detector chooses among: `SUPPORT_LANGUAGES` (ISO 639-3 codes,
+/// comma-separated; default every language compiled in), kept sorted so equal settings compare
+/// equal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "LanguageVars")]
+pub struct LanguageConfig {
+    pub languages: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct LanguageVars {
+    support_languages: Option<String>,
+}
+
+impl TryFrom<LanguageVars> for LanguageConfig {
+    type Error = ConfigError;
+    fn try_from(v: LanguageVars) -> Result<Self, ConfigError> {
         let mut languages: Vec<String> = match v.support_languages {
             Some(list) => list.split(',').map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect(),
             None => SUPPORTED.iter().map(|c| c.to_string()).collect(),
@@ -69,7 +76,7 @@ impl TryFrom<EncoderVars> for EncoderConfig {
                 format!("{e}; expected ISO 639-3 codes from {}", SUPPORTED.join(",")),
             )
         })?;
-        Ok(Self { source, precision, languages })
+        Ok(Self { languages })
     }
 }
 
@@ -98,11 +105,15 @@ impl EncoderConfig {
     /// container loads them at its cold start; the local runner's AI functions share one. A
     /// configured source that fails is an error: a function that should run the encoder must
     /// not quietly run without it.
-    pub async fn load(&self, blobs: Option<&helpdesk_aws::S3Blobs>) -> anyhow::Result<LoadedEngine> {
-        let cell = once_per_process(&ENGINES, self.clone());
+    pub async fn load(
+        &self,
+        languages: &LanguageConfig,
+        blobs: Option<&helpdesk_aws::S3Blobs>,
+    ) -> anyhow::Result<LoadedEngine> {
+        let cell = once_per_process(&ENGINES, (self.clone(), languages.clone()));
         cell.get_or_try_init(|| async {
             let encoder = self.encoder(blobs).await?;
-            let language = Detector::new(&self.languages)?;
+            let language = Detector::new(&languages.languages)?;
             let engine = engine(encoder.clone(), language).await?;
             Ok(LoadedEngine { encoder, engine })
         })
@@ -120,7 +131,7 @@ impl EncoderConfig {
 
 type Once<T> = Arc<tokio::sync::OnceCell<T>>;
 type Loaded<K, T> = Mutex<Vec<(K, Once<T>)>>;
-static ENGINES: Loaded<EncoderConfig, LoadedEngine> = Mutex::new(Vec::new());
+static ENGINES: Loaded<(EncoderConfig, LanguageConfig), LoadedEngine> = Mutex::new(Vec::new());
 static ENCODERS: Loaded<(EncoderSource, Precision), Option<Arc<SentenceEncoder>>> = Mutex::new(Vec::new());
 
 /// The cell that holds what is loaded for `key` (one per process; few keys, so a list).

@@ -19,16 +19,24 @@ use std::sync::Mutex;
 /// The variables a function starts with: the process's environment in Lambda, the template's
 /// resolved variables in the local runner. Empty values count as unset (CloudFormation passes
 /// an empty string for an optional parameter left blank).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Environment {
     vars: BTreeMap<String, String>,
     /// Every variable a section asked for, for the README's table and its test.
     read: Mutex<BTreeSet<String>>,
 }
 
+/// Names only: the values include secrets (`DATABASE_URL`, `JWT_SECRET`, the AWS keys).
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment").field("variables", &self.vars.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
 impl Environment {
+    /// The process's variables (a name or value that is not UTF-8 is left out: no setting is).
     pub fn from_process() -> Self {
-        Self::from_vars(std::env::vars())
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
     }
 
     pub fn from_vars<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
@@ -406,7 +414,12 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug() {
-        let config = env(&[("DATABASE_URL", "postgres://u:hunter2@h/db")]).section::<DatabaseConfig>().unwrap();
+        let environment = env(&[("DATABASE_URL", "postgres://u:hunter2@h/db"), ("JWT_SECRET", "hunter3")]);
+        let config = environment.section::<DatabaseConfig>().unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
+        let jwt = environment.section::<JwtConfig>().unwrap();
+        assert!(!format!("{jwt:?}").contains("hunter3"));
+        let shown = format!("{environment:?}");
+        assert!(shown.contains("JWT_SECRET") && !shown.contains("hunter"), "{shown}");
     }
 }

@@ -76,15 +76,16 @@ struct LlmVars {
 impl TryFrom<LlmVars> for LlmConfig {
     type Error = ConfigError;
     fn try_from(v: LlmVars) -> Result<Self, ConfigError> {
-        let platform_default = match v.llm_provider {
+        let trimmed = |value: Option<String>| value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let (model, base_url, api_version) =
+            (trimmed(v.llm_model), trimmed(v.llm_base_url), trimmed(v.llm_api_version));
+        let platform_default = match trimmed(v.llm_provider) {
             None => None,
             Some(kind) => Some(ProviderConfig {
                 kind: kind.parse().map_err(|e| ConfigError::variable("LLM_PROVIDER", e))?,
-                model: v
-                    .llm_model
-                    .ok_or_else(|| ConfigError::variable("LLM_MODEL", "is required with LLM_PROVIDER"))?,
-                base_url: v.llm_base_url,
-                api_version: v.llm_api_version,
+                model: model.ok_or_else(|| ConfigError::variable("LLM_MODEL", "is required with LLM_PROVIDER"))?,
+                base_url,
+                api_version,
                 key: None,
             }),
         };
@@ -93,25 +94,29 @@ impl TryFrom<LlmVars> for LlmConfig {
                 .merged(PriceTable::from_json(&json).map_err(|e| ConfigError::variable("LLM_PRICES", e))?),
             None => PriceTable::shipped(),
         };
-        Ok(Self { platform_default, api_key: v.llm_api_key, api_key_secret_arn: v.llm_api_key_secret_arn, prices })
+        let api_key_secret_arn = trimmed(v.llm_api_key_secret_arn);
+        Ok(Self { platform_default, api_key: v.llm_api_key, api_key_secret_arn, prices })
     }
 }
 
 impl LlmConfig {
-    /// The gateway, with the default provider's key read (from the value or Secrets Manager).
+    /// The gateway, with the default provider's key read (from the value or Secrets Manager),
+    /// organisations' keys opened under `data_key`, and their providers where `outbound` allows.
     pub async fn gateway(
         &self,
         store: PgStore,
-        sealer: Arc<dyn SecretSealer>,
-        destinations: Destinations,
-        secrets: &crate::config::Secrets,
+        deps: &crate::Deps,
+        data_key: &crate::config::DataKeyConfig,
+        outbound: &crate::config::OutboundConfig,
     ) -> anyhow::Result<LlmGateway> {
         let mut platform_default = self.platform_default.clone();
         if let Some(default) = &mut platform_default {
-            let key = secrets.value(self.api_key.as_ref(), self.api_key_secret_arn.as_deref()).await?;
+            let key = deps.secrets.value(self.api_key.as_ref(), self.api_key_secret_arn.as_deref()).await?;
             default.key = key.map(ApiKey::new);
         }
-        Ok(LlmGateway::new(store, sealer, platform_default, destinations).with_prices(self.prices.clone()))
+        let destinations = Destinations::allowing_private(outbound.llm_allow_private_base_urls);
+        Ok(LlmGateway::new(store, deps.sealer(data_key), platform_default, destinations)
+            .with_prices(self.prices.clone()))
     }
 }
 

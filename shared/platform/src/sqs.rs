@@ -27,7 +27,8 @@ where
     let mut outcome = BatchOutcome { response: SqsBatchResponse::default(), outputs: Vec::new() };
     for record in event.records {
         let sqs_message_id = record.message_id.unwrap_or_default();
-        let body = match serde_json::from_str::<B>(record.body.as_deref().unwrap_or_default()) {
+        let text = record.body.as_deref().unwrap_or_default();
+        let body = match serde_json::from_str::<B>(text).or_else(|e| untagged(text).ok_or(e)) {
             Ok(body) => body,
             Err(e) => {
                 let expected = std::any::type_name::<B>().rsplit("::").next().unwrap_or("body");
@@ -56,6 +57,15 @@ where
     outcome
 }
 
+/// A body written before bodies were tagged, read as what it is (logged, so the last of them can
+/// be seen to pass).
+fn untagged<B: QueueBody>(text: &str) -> Option<B> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let body = value.get("type").is_none().then(|| B::from_untagged(&value)).flatten()?;
+    tracing::info!(legacy = true, org = %body.organization_id(), subject = %body.subject(), "untagged queue body read");
+    Some(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,7 +87,15 @@ mod tests {
                 .to_string()
         };
         let mut event = SqsEvent::default();
-        event.records = vec![record("a", &ok(1)), record("b", "{not json"), record("c", &ok(2)), record("d", &ok(3))];
+        let untagged = serde_json::json!({"organization_id": org, "article_id": uuid::Uuid::nil(), "version": 4});
+        event.records = vec![
+            record("a", &ok(1)),
+            record("b", "{not json"),
+            record("c", &ok(2)),
+            record("d", &ok(3)),
+            record("e", &untagged.to_string()),
+            record("f", r#"{"type": "message.received", "organization_id": "x"}"#),
+        ];
         let outcome = each_record("test", event, |body: KbIndexingBody| async move {
             match body {
                 KbIndexingBody::ArticleChanged(c) if c.version == 2 => Err("database unreachable"),
@@ -87,7 +105,7 @@ mod tests {
         })
         .await;
         let failed: Vec<_> = outcome.response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        assert_eq!(failed, ["b", "c"]);
-        assert_eq!(outcome.outputs, [1, 3]);
+        assert_eq!(failed, ["b", "c", "f"]);
+        assert_eq!(outcome.outputs, [1, 3, 4]);
     }
 }

@@ -360,7 +360,7 @@ impl PgStore {
         .await?;
         let request =
             TrainingRequested { organization_id: org, run_id: run.id, request_id: request_id.map(str::to_string) };
-        let record = crate::outbox::enqueue(&mut tx, org, &TrainingRequestsBody::TrainingRequested(request)).await?;
+        let record = crate::outbox::enqueue(&mut tx, &TrainingRequestsBody::TrainingRequested(request)).await?;
         tx.commit().await?;
         Ok((run, record))
     }

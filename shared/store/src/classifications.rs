@@ -200,7 +200,7 @@ impl PgStore {
         .bind(sqlx::types::Json(&event))
         .execute(&mut *tx)
         .await?;
-        let announcement = crate::outbox::enqueue(&mut tx, org, &event).await?;
+        let announcement = crate::outbox::enqueue(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(SaveClassificationOutcome::Stored { announcement })
     }

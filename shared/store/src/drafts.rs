@@ -350,7 +350,7 @@ impl PgStore {
                 conversation_id: reply.conversation_id,
                 request_id: reply.request_id.clone(),
             };
-            records.push(crate::outbox::enqueue(&mut tx, org, &KbIndexingBody::ConversationResolved(resolved)).await?);
+            records.push(crate::outbox::enqueue(&mut tx, &KbIndexingBody::ConversationResolved(resolved)).await?);
         }
         tx.commit().await?;
         Ok(ReplyOutcome::Recorded(

@@ -344,7 +344,7 @@ async fn announce(
 ) -> std::result::Result<QueueRecord, sqlx::Error> {
     let change =
         KbArticleChanged { organization_id: org, article_id, version, request_id: request_id.map(str::to_string) };
-    crate::outbox::enqueue(tx, org, &KbIndexingBody::ArticleChanged(change)).await
+    crate::outbox::enqueue(tx, &KbIndexingBody::ArticleChanged(change)).await
 }
 
 #[cfg(test)]

@@ -348,7 +348,7 @@ async fn insert_inbound(
         conversation_id: ConversationId(conversation_id),
         request_id: request_id.map(str::to_string),
     };
-    let record = crate::outbox::enqueue(tx, org, &InboundMessagesBody::MessageReceived(announcement)).await?;
+    let record = crate::outbox::enqueue(tx, &InboundMessagesBody::MessageReceived(announcement)).await?;
 
     Ok(accepted(message_id, conversation_id, Some(record)))
 }

@@ -16,12 +16,12 @@ pub struct PendingOutbox {
 /// Writes an outbox row in the caller's transaction and returns the record to relay once that
 /// transaction has committed.
 /// The body's type names its queue, so a record cannot be put on the wrong one.
+/// The row belongs to the body's organisation.
 pub(crate) async fn enqueue<B: QueueBody>(
     tx: &mut Transaction<'_, Postgres>,
-    org: OrgId,
     payload: &B,
 ) -> std::result::Result<QueueRecord, sqlx::Error> {
-    let (id, queue) = (Uuid::now_v7(), B::QUEUE);
+    let (id, queue, org) = (Uuid::now_v7(), B::QUEUE, payload.organization_id());
     let body = serde_json::to_string(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query("INSERT INTO outbox (id, organization_id, queue, payload) VALUES ($1, $2, $3, $4::jsonb)")
         .bind(id)

@@ -19,9 +19,8 @@ fn readme_table() -> BTreeMap<String, BTreeSet<String>> {
     let mut table = BTreeMap::new();
     for row in section.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = row.split(" | ").collect();
-        let ticked = |cell: &str| -> Vec<String> {
-            cell.split('`').skip(1).step_by(2).map(str::to_string).collect::<Vec<_>>()
-        };
+        let ticked =
+            |cell: &str| -> Vec<String> { cell.split('`').skip(1).step_by(2).map(str::to_string).collect::<Vec<_>>() };
         let functions: BTreeSet<String> = if cells[1].trim() == "all" {
             every.clone()
         } else if cells[1].trim().starts_with('(') {
@@ -99,6 +98,15 @@ async fn a_malformed_setting_fails_the_cold_start_naming_it() {
         ("DATA_BUCKET", "b"),
         ("SUPPORT_LANGUAGES", "eng,xx"),
     ]);
-    let error = helpdesk_platform::function::build::<ai_indexer::Indexer>(&env, &deps).await.err().unwrap().to_string();
-    assert!(error.starts_with("ai-indexer: SUPPORT_LANGUAGES:"), "{error}");
+    let error = helpdesk_platform::function::build::<ai_trainer::Trainer>(&env, &deps).await.err().unwrap().to_string();
+    assert!(error.starts_with("ai-trainer: SUPPORT_LANGUAGES:"), "{error}");
+    let env =
+        helpdesk_platform::Environment::from_vars([("DATABASE_URL", "postgres://x"), ("TRAINING_MIN_VERDICTS", "0")]);
+    let error = helpdesk_platform::function::build::<ai_trainer::Trainer>(&env, &deps).await.err().unwrap().to_string();
+    assert_eq!(error, "ai-trainer: TRAINING_MIN_VERDICTS: expected at least 1, found 0");
+    // migrate reports a bad setting to CloudFormation instead of failing its start.
+    let env = helpdesk_platform::Environment::from_vars([("DB_MAX_CONNECTIONS", "x")]);
+    let migrator = helpdesk_platform::function::build::<migrate::Migrator>(&env, &deps).await.unwrap();
+    let error = migrator.schema.store.err().unwrap();
+    assert!(error.starts_with("DB_MAX_CONNECTIONS: expected a whole number"), "{error}");
 }

@@ -37,8 +37,7 @@ async fn a_poison_record_fails_alone_and_the_rest_of_its_batch_is_classified() {
     let app = spawn_app().await;
     let (org, token) = app.org().await;
     let (id, good) = stored_message(&app, &token, "Please cancel my subscription").await;
-    let missing =
-        json!({"type": "message.received", "organization_id": org, "message_id": uuid::Uuid::new_v4(), "conversation_id": uuid::Uuid::new_v4()});
+    let missing = json!({"type": "message.received", "organization_id": org, "message_id": uuid::Uuid::new_v4(), "conversation_id": uuid::Uuid::new_v4()});
 
     let event = json!({"Records": [
         sqs_record("r1", "not json at all"),
