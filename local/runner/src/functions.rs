@@ -127,7 +127,6 @@ pub async fn local_ai_engine() -> Result<Arc<helpdesk_ai::Engine>> {
 /// A function of the template, ready to invoke.
 pub struct LocalFunction {
     pub spec: FunctionSpec,
-    pub env: BTreeMap<String, String>,
     handler: Box<dyn LambdaFunction>,
 }
 
@@ -148,9 +147,8 @@ impl LocalFunction {
                 spec.binary
             )
         })?;
-        let environment = Environment::from_vars(env.clone());
-        let handler = (registration.build)(&environment, &clients.deps).await?;
-        Ok(Self { spec: spec.clone(), env, handler })
+        let handler = (registration.build)(&Environment::from_vars(env), &clients.deps).await?;
+        Ok(Self { spec: spec.clone(), handler })
     }
 
     /// Invokes the function and logs the invocation (function, trigger, duration, outcome).
