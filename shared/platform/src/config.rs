@@ -405,6 +405,15 @@ mod tests {
     }
 
     #[test]
+    fn listed_plans_replace_their_defaults_and_an_empty_list_is_refused() {
+        let limits = env(&[("RATE_LIMIT_PLANS", "free=10/5")]).section::<crate::RateLimits>().unwrap();
+        assert_eq!(limits.per_principal["free"], crate::Limit::new(10, 5));
+        assert_eq!(limits.per_principal["pro"], crate::Limit::new(3000, 600), "pro keeps its default");
+        let e = env(&[("RATE_LIMIT_PLANS", ",,,")]).section::<crate::RateLimits>().unwrap_err();
+        assert!(e.0.starts_with("RATE_LIMIT_PLANS: expected plan=per_minute/burst"), "{e}");
+    }
+
+    #[test]
     fn every_queue_has_its_variable() {
         let names = variables_of::<QueuesConfig>();
         for queue in helpdesk_domain::Queue::ALL {

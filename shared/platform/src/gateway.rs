@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 const PLAN_TTL: Duration = Duration::from_secs(60);
 
 /// The limits: `RATE_LIMIT_IP` (default `1200/300`) and `RATE_LIMIT_CREDENTIALS` (default
-/// `20/10`) as `per_minute/burst`, and `RATE_LIMIT_PLANS` as `name=per_minute/burst,…` (default
-/// `free=600/200,pro=3000/600,enterprise=12000/2000`).
+/// `20/10`) as `per_minute/burst`, and `RATE_LIMIT_PLANS` as `name=per_minute/burst,…` over the
+/// defaults `free=600/200,pro=3000/600,enterprise=12000/2000` (a plan it lists replaces its
+/// default; organisations' plans are free text in the database, so any name is accepted).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(try_from = "RateLimitVars")]
 pub struct RateLimits {
@@ -57,13 +58,26 @@ impl TryFrom<RateLimitVars> for RateLimits {
                 ConfigError::variable(name, format!("expected per_minute/burst such as 1200/300, found {text:?}"))
             })
         }
-        let plans = v.rate_limit_plans.as_deref().unwrap_or("free=600/200,pro=3000/600,enterprise=12000/2000");
-        let mut per_principal = BTreeMap::new();
-        for entry in plans.split(',').filter(|e| !e.trim().is_empty()) {
-            let (plan, text) = entry.split_once('=').ok_or_else(|| {
-                ConfigError::variable("RATE_LIMIT_PLANS", format!("expected plan=per_minute/burst, found {entry:?}"))
-            })?;
-            per_principal.insert(plan.trim().to_string(), limit("RATE_LIMIT_PLANS", text)?);
+        // Listed plans replace their defaults; the others keep theirs.
+        let mut per_principal: BTreeMap<String, Limit> =
+            [("free", Limit::new(600, 200)), ("pro", Limit::new(3000, 600)), ("enterprise", Limit::new(12000, 2000))]
+                .into_iter()
+                .map(|(plan, limit)| (plan.to_string(), limit))
+                .collect();
+        if let Some(plans) = v.rate_limit_plans.as_deref() {
+            let entries: Vec<&str> = plans.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+            if entries.is_empty() {
+                return Err(ConfigError::variable("RATE_LIMIT_PLANS", "expected plan=per_minute/burst,…, found none"));
+            }
+            for entry in entries {
+                let (plan, text) = entry.split_once('=').ok_or_else(|| {
+                    ConfigError::variable(
+                        "RATE_LIMIT_PLANS",
+                        format!("expected plan=per_minute/burst, found {entry:?}"),
+                    )
+                })?;
+                per_principal.insert(plan.trim().to_string(), limit("RATE_LIMIT_PLANS", text)?);
+            }
         }
         Ok(Self {
             per_ip: v

@@ -80,6 +80,12 @@ impl TryFrom<LlmVars> for LlmConfig {
         let (model, base_url, api_version) =
             (trimmed(v.llm_model), trimmed(v.llm_base_url), trimmed(v.llm_api_version));
         let platform_default = match trimmed(v.llm_provider) {
+            None if model.is_some() || base_url.is_some() || api_version.is_some() => {
+                return Err(ConfigError::variable(
+                    "LLM_PROVIDER",
+                    "is required with LLM_MODEL, LLM_BASE_URL or LLM_API_VERSION",
+                ))
+            }
             None => None,
             Some(kind) => Some(ProviderConfig {
                 kind: kind.parse().map_err(|e| ConfigError::variable("LLM_PROVIDER", e))?,
@@ -421,6 +427,8 @@ mod tests {
         assert_eq!(parse(&[("LLM_PROVIDER", "openai")]).unwrap_err().0, "LLM_MODEL: is required with LLM_PROVIDER");
         let e = parse(&[("LLM_PROVIDER", "gemini"), ("LLM_MODEL", "x")]).unwrap_err();
         assert!(e.0.starts_with("LLM_PROVIDER: unknown LLM provider \"gemini\""), "{e}");
+        let e = parse(&[("LLM_MODEL", "gpt-4o")]).unwrap_err();
+        assert!(e.0.starts_with("LLM_PROVIDER: is required with LLM_MODEL"), "{e}");
         let e = parse(&[("LLM_PRICES", "{")]).unwrap_err();
         assert!(e.0.starts_with("LLM_PRICES: price table:"), "{e}");
     }
