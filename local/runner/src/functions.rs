@@ -172,7 +172,7 @@ impl LocalFunction {
 }
 
 /// A function's environment: the template's variables resolved against the local stack, with
-/// local stand-ins for what only AWS has (secrets, the encoder's layer), then `overrides` (like
+/// local stand-ins for what only AWS has (secrets, the encoder's files), then `overrides` (like
 /// `sam local --env-vars`).
 pub fn environment(
     spec: &FunctionSpec,
