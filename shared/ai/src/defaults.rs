@@ -3,7 +3,7 @@
 //! description and example phrases (written for this project). Agents' confirmations and
 //! corrections then train the organisation's own model.
 
-use crate::encoder::SentenceEncoder;
+use crate::encoder::{SentenceEncoder, MODEL_NAME};
 use crate::linear::softmax_in_place;
 use crate::Result;
 use serde::Serialize;
@@ -177,27 +177,85 @@ pub const DEFAULT_CATEGORIES: &[DefaultCategory] = &[
 /// a clear answer, so the scores are divided by this before the softmax.
 pub const ZERO_SHOT_TEMPERATURE: f32 = 0.05;
 
+/// The default categories' prototypes (each description and example phrase) embedded by the
+/// exact (f32) encoder, shipped in the binary so that a cold start embeds nothing: embedding
+/// them was most of an AI function's init. `tests/encoder.rs` fails when this file is not what
+/// the encoder makes of today's phrases, and rewrites it with `UPDATE_PROTOTYPES=1`.
+///
+/// Format: safetensors; tensor `prototypes`, f32, shape [phrases, dims]; metadata `model` (the
+/// encoder's [`MODEL_NAME`]) and `texts` (the phrases in order, a JSON array).
+const SHIPPED_PROTOTYPES: &[u8] = include_bytes!("../data/zero_shot_prototypes.safetensors");
+
+/// Every prototype phrase with the index of its category in [`DEFAULT_CATEGORIES`]: each
+/// category's description, then its examples, in order.
+pub fn prototype_phrases() -> Vec<(usize, &'static str)> {
+    DEFAULT_CATEGORIES
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| std::iter::once(c.description).chain(c.examples.iter().copied()).map(move |t| (i, t)))
+        .collect()
+}
+
+/// Where a [`ZeroShot`]'s prototypes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrototypeSource {
+    /// The shipped file (the encoder and the phrases match it).
+    Shipped,
+    /// Embedded at start-up: the shipped file was made by another encoder or for other phrases.
+    Embedded,
+}
+
 /// Zero-shot classification over the default categories.
 pub struct ZeroShot {
     encoder: Arc<SentenceEncoder>,
     /// (category index, embedding) for each description and example.
     prototypes: Vec<(usize, Vec<f32>)>,
+    source: PrototypeSource,
 }
 
 impl ZeroShot {
+    /// With the shipped prototypes when they were made by this encoder for today's phrases, else
+    /// embedding the phrases now (the same answers, at a slower start).
     pub fn new(encoder: Arc<SentenceEncoder>) -> Result<Self> {
-        let mut texts = Vec::new();
-        let mut owners = Vec::new();
-        for (i, c) in DEFAULT_CATEGORIES.iter().enumerate() {
-            texts.push(c.description);
-            owners.push(i);
-            for e in c.examples {
-                texts.push(e);
-                owners.push(i);
-            }
-        }
-        let embeddings = encoder.encode(&texts)?;
-        Ok(Self { encoder, prototypes: owners.into_iter().zip(embeddings).collect() })
+        let phrases = prototype_phrases();
+        let (embeddings, source) = match shipped_prototypes(&phrases, encoder.dims()) {
+            Some(embeddings) => (embeddings, PrototypeSource::Shipped),
+            None => (Self::embed_prototypes(&encoder)?, PrototypeSource::Embedded),
+        };
+        let prototypes = phrases.iter().map(|(i, _)| *i).zip(embeddings).collect();
+        Ok(Self { encoder, prototypes, source })
+    }
+
+    pub fn prototype_source(&self) -> PrototypeSource {
+        self.source
+    }
+
+    /// The shipped embeddings, when they were made by an encoder of this name and width for
+    /// today's phrases.
+    pub fn shipped_prototypes(dims: usize) -> Option<Vec<Vec<f32>>> {
+        shipped_prototypes(&prototype_phrases(), dims)
+    }
+
+    /// The prototype phrases' embeddings by `encoder`, in [`prototype_phrases`]' order.
+    pub fn embed_prototypes(encoder: &SentenceEncoder) -> Result<Vec<Vec<f32>>> {
+        let texts: Vec<&str> = prototype_phrases().into_iter().map(|(_, t)| t).collect();
+        encoder.encode(&texts)
+    }
+
+    /// The shipped file's bytes for these embeddings (in [`prototype_phrases`]' order).
+    pub fn prototypes_file(embeddings: &[Vec<f32>]) -> Result<Vec<u8>> {
+        let texts: Vec<&str> = prototype_phrases().into_iter().map(|(_, t)| t).collect();
+        let dims = embeddings.first().map_or(0, Vec::len);
+        let data: Vec<u8> = embeddings.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![embeddings.len(), dims], &data)
+            .map_err(|e| crate::AiError::Data(format!("prototypes: {e}")))?;
+        let metadata = std::collections::HashMap::from([
+            ("model".to_string(), MODEL_NAME.to_string()),
+            ("texts".to_string(), serde_json::to_string(&texts)?),
+        ]);
+        safetensors::serialize([("prototypes", view)], Some(metadata))
+            .map_err(|e| crate::AiError::Data(format!("prototypes: {e}")))
     }
 
     /// For each text, the best category and its probability. A category's score is the mean
@@ -232,6 +290,25 @@ impl ZeroShot {
     }
 }
 
+/// The shipped embeddings, when the file was made by this encoder (name and width) for exactly
+/// these phrases.
+fn shipped_prototypes(phrases: &[(usize, &str)], dims: usize) -> Option<Vec<Vec<f32>>> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(SHIPPED_PROTOTYPES).ok()?;
+    let metadata = header.metadata().as_ref()?;
+    let texts: Vec<String> = serde_json::from_str(metadata.get("texts")?).ok()?;
+    let same_phrases = texts.len() == phrases.len() && texts.iter().zip(phrases).all(|(a, (_, b))| a == b);
+    if metadata.get("model")? != MODEL_NAME || !same_phrases {
+        return None;
+    }
+    let file = safetensors::SafeTensors::deserialize(SHIPPED_PROTOTYPES).ok()?;
+    let view = file.tensor("prototypes").ok()?;
+    if view.dtype() != safetensors::Dtype::F32 || view.shape() != [phrases.len(), dims] {
+        return None;
+    }
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Some(values.chunks_exact(dims).map(<[f32]>::to_vec).collect())
+}
+
 /// Bitext's eleven categories on ours (a Bitext category may land on either of two of ours when
 /// ours splits it: its FEEDBACK holds complaints, its ORDER holds cancellations).
 pub fn bitext_mapping(category: &str) -> &'static [&'static str] {
@@ -247,5 +324,26 @@ pub fn bitext_mapping(category: &str) -> &'static [&'static str] {
         "CANCELLATION_FEE" => &["cancellation"],
         "NEWSLETTER" => &["other"],
         _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The encoder-free half of the check in `tests/encoder.rs`: runs everywhere, so editing a
+    /// phrase without regenerating the file fails here, naming the command.
+    #[test]
+    fn the_shipped_prototypes_are_for_todays_phrases() {
+        let (_, header) = safetensors::SafeTensors::read_metadata(SHIPPED_PROTOTYPES).unwrap();
+        let metadata = header.metadata().as_ref().unwrap();
+        let texts: Vec<String> = serde_json::from_str(&metadata["texts"]).unwrap();
+        let today: Vec<&str> = prototype_phrases().into_iter().map(|(_, t)| t).collect();
+        assert_eq!(
+            texts, today,
+            "the default categories' phrases changed: UPDATE_PROTOTYPES=1 cargo test -p helpdesk-ai --test encoder"
+        );
+        assert_eq!(metadata["model"], MODEL_NAME);
+        assert!(shipped_prototypes(&prototype_phrases(), 384).is_some());
     }
 }

@@ -16,22 +16,6 @@ pub struct Signals {
     pub reasons: Vec<String>,
 }
 
-const AUTO_SUBJECTS: &[&str] = &[
-    "out of office",
-    "automatic reply",
-    "auto-reply",
-    "autoreply",
-    "auto reply",
-    "abwesenheitsnotiz",
-    "respuesta automática",
-    "réponse automatique",
-    "fuera de la oficina",
-    "absence du bureau",
-    "undeliverable",
-    "delivery status notification",
-    "mail delivery failed",
-    "returned mail",
-];
 const SPAM_PHRASES: &[&str] = &[
     "viagra",
     "cialis",
@@ -56,52 +40,14 @@ const SPAM_PHRASES: &[&str] = &[
     "backlinks",
 ];
 
-/// Looks at the headers (any case), the subject and the body.
+/// Looks at the headers (any case), the subject and the body. Whether a machine sent it is the
+/// mail loop guard's verdict ([`helpdesk_mail::loop_guard`]), the one email ingest applies.
 pub fn assess(headers: &[(String, String)], subject: Option<&str>, body: &str) -> Signals {
-    let header = |name: &str| {
-        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_ascii_lowercase())
-    };
-    let mut reasons = Vec::new();
-    let mut auto_generated = false;
-    let mut bulk = false;
-    // RFC 3834: anything but "no" means a machine sent it.
-    if let Some(v) = header("auto-submitted") {
-        if v != "no" {
-            auto_generated = true;
-            reasons.push(format!("auto-submitted: {v}"));
-        }
-    }
-    for name in ["x-autoreply", "x-autorespond", "x-auto-response-suppress"] {
-        if header(name).is_some() {
-            auto_generated = true;
-            reasons.push(format!("{name} header"));
-        }
-    }
-    if let Some(v) = header("precedence") {
-        if ["bulk", "list", "junk", "auto_reply"].contains(&v.as_str()) {
-            if v == "auto_reply" {
-                auto_generated = true;
-            } else {
-                bulk = true;
-            }
-            reasons.push(format!("precedence: {v}"));
-        }
-    }
-    for name in ["list-id", "list-unsubscribe"] {
-        if header(name).is_some() {
-            bulk = true;
-            reasons.push(format!("{name} header"));
-        }
-    }
-    if header("return-path").is_some_and(|v| v == "<>") {
-        auto_generated = true;
-        reasons.push("empty return-path (a bounce)".into());
-    }
+    use helpdesk_mail::loop_guard::AutoKind;
+    let automatic = helpdesk_mail::loop_guard::assess(headers, subject, false);
+    let (bulk, auto_generated) = (automatic.bulk, automatic.kind.is_some_and(|k| k != AutoKind::Bulk));
+    let mut reasons = automatic.reasons;
     let lower_subject = subject.unwrap_or_default().to_lowercase();
-    if AUTO_SUBJECTS.iter().any(|s| lower_subject.contains(s)) {
-        auto_generated = true;
-        reasons.push("auto-reply subject".into());
-    }
 
     let lower_body = body.to_lowercase();
     let mut spam = 0.0f32;
@@ -141,7 +87,8 @@ mod tests {
         let ooo = assess(&h(&[("Auto-Submitted", "auto-replied")]), Some("Out of Office: Re: order"), "I am away.");
         assert!(ooo.auto_generated);
         assert!(ooo.reasons.contains(&"auto-submitted: auto-replied".to_string()));
-        assert!(assess(&h(&[("X-Auto-Response-Suppress", "All")]), None, "").auto_generated);
+        // Exchange puts it on people's own mail: not a sign of a machine.
+        assert!(!assess(&h(&[("X-Auto-Response-Suppress", "All")]), None, "").auto_generated);
         assert!(assess(&[], Some("Respuesta automática: pedido"), "").auto_generated);
         let list = assess(&h(&[("Precedence", "bulk"), ("List-Unsubscribe", "<mailto:x@y>")]), Some("News"), "");
         assert!(list.bulk && !list.auto_generated);

@@ -88,3 +88,26 @@ fn the_8_bit_encoder_stays_within_a_hair_of_the_exact_one() {
         assert!(batched > 0.98 && single > 0.98, "{text}: cosine {batched} / {single}");
     }
 }
+
+/// The prototypes shipped in the binary are what the exact encoder makes of today's phrases;
+/// `UPDATE_PROTOTYPES=1` rewrites the file.
+#[test]
+fn the_shipped_prototypes_are_the_encoders_own() {
+    use helpdesk_ai::defaults::{PrototypeSource, ZeroShot};
+    use helpdesk_ai::encoder::Precision;
+    let Some(dir) = model_dir() else { return };
+    let exact = std::sync::Arc::new(SentenceEncoder::load_with(&dir, Precision::F32).unwrap());
+    let fresh = ZeroShot::embed_prototypes(&exact).unwrap();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/zero_shot_prototypes.safetensors");
+    if std::env::var_os("UPDATE_PROTOTYPES").is_some() {
+        std::fs::write(&path, ZeroShot::prototypes_file(&fresh).unwrap()).unwrap();
+        return;
+    }
+    let stale = "stale: UPDATE_PROTOTYPES=1 cargo test -p helpdesk-ai --test encoder";
+    let shipped = ZeroShot::shipped_prototypes(exact.dims()).expect(stale);
+    assert_eq!(shipped.len(), fresh.len());
+    for (a, b) in shipped.iter().zip(&fresh) {
+        assert!(cosine(a, b) > 0.9999, "{stale}: cosine {}", cosine(a, b));
+    }
+    assert_eq!(ZeroShot::new(exact).unwrap().prototype_source(), PrototypeSource::Shipped);
+}

@@ -176,7 +176,15 @@ impl EncoderSource {
 /// The engine a container keeps (built off the async threads: it embeds the default
 /// categories' examples).
 pub async fn engine(encoder: Option<Arc<SentenceEncoder>>, language: Detector) -> anyhow::Result<Arc<Engine>> {
-    Ok(Arc::new(tokio::task::spawn_blocking(move || Engine::new(encoder, language)).await??))
+    let started = Instant::now();
+    let engine = tokio::task::spawn_blocking(move || Engine::new(encoder, language)).await??;
+    let build_ms = started.elapsed().as_millis() as u64;
+    match engine.defaults() {
+        // Embedded prototypes mean the shipped file is stale: correct answers, a slower start.
+        Categorizer::ZeroShot(z) => tracing::info!(build_ms, prototypes = ?z.prototype_source(), "engine ready"),
+        Categorizer::Model(_) => tracing::info!(build_ms, "engine ready (n-gram defaults)"),
+    }
+    Ok(Arc::new(engine))
 }
 
 /// Organisations' own models, loaded from object storage by version and kept while current: a
