@@ -6,7 +6,11 @@ use std::collections::BTreeSet;
 /// The document generated from the three HTTP functions' handlers (what the tests check, and
 /// what `docs/openapi.json` must hold).
 fn spec() -> serde_json::Value {
-    let merged = api::openapi::merged([auth::openapi::document(), ai_api::openapi::document()]);
+    let merged = api::openapi::merged([
+        auth::openapi::document(),
+        ai_api::openapi::document(),
+        integrations::openapi::document(),
+    ]);
     serde_json::to_value(merged).unwrap()
 }
 

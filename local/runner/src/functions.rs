@@ -38,6 +38,7 @@ pub const CATALOGUE: &[Registration] = &[
     http::<api::AppState>(),
     http::<auth::AuthState>(),
     http::<ai_api::AiApiState>(),
+    http::<integrations::IntegrationsState>(),
     events::<authorizer::Authorizer>(),
     events::<ai_worker::Worker>(),
     events::<ai_trainer::Trainer>(),
@@ -58,7 +59,12 @@ const fn events<F: EventFunction>() -> Registration {
 /// environment that satisfies them all.
 fn variables<F: helpdesk_platform::Function>() -> Vec<String> {
     use helpdesk_platform::FromEnvironment;
-    let required = [("DATABASE_URL", "postgres://localhost/x"), ("DATA_KEY_ID", "key"), ("DATA_BUCKET", "bucket")];
+    let required = [
+        ("DATABASE_URL", "postgres://localhost/x"),
+        ("DATA_KEY_ID", "key"),
+        ("DATA_BUCKET", "bucket"),
+        ("INBOUND_MAIL_DOMAIN", "mail.example"),
+    ];
     let env = Environment::from_vars(required);
     if let Err(e) = F::Config::from_environment(&env) {
         panic!("{}: the least environment should parse: {e}", F::NAME);

@@ -77,3 +77,7 @@ id_type!(
     /// A signed-in session: one refresh-token family, from login to logout or revocation.
     SessionId
 );
+id_type!(
+    /// A mailbox: an address email comes in through.
+    MailboxId
+);

@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod classify;
 pub mod conversation;
+pub mod email;
 pub mod error;
 pub mod identity;
 pub mod ids;
@@ -19,7 +20,7 @@ pub use blob::{BlobStore, MemoryBlobs};
 pub use classify::{CategoryName, Classification, LlmOpinion, MessageSignals, ModelRef, Sentiment, Urgency, Verdict};
 pub use conversation::ConversationStatus;
 pub use identity::{may_grant, Password, Principal, RoleName, Slug};
-pub use ids::{ApiKeyId, ConversationId, InvitationId, MessageId, OrgId, RoleId, SessionId, UserId};
+pub use ids::{ApiKeyId, ConversationId, InvitationId, MailboxId, MessageId, OrgId, RoleId, SessionId, UserId};
 pub use mail::{Mailer, OutgoingEmail};
 pub use message::{is_language_code, Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};

@@ -39,6 +39,13 @@ where
                 ApiError::BadRequest(format!("could not read the request body: {rejection}"))
             }
         })?;
+        // A function whose other routes take larger bodies (raw email) still holds JSON here.
+        if bytes.len() > crate::MAX_REQUEST_BYTES {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the request body is larger than {} bytes",
+                crate::MAX_REQUEST_BYTES
+            )));
+        }
         parse(&bytes).map(ApiJson)
     }
 }

@@ -241,6 +241,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SHA-256 of some bytes, lower-case hex: the content hash of a raw message and the storage
+/// key of an attachment.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 /// The report when the message is `multipart/report; report-type=delivery-status` (or has a
 /// `message/delivery-status` part: some servers mislabel the whole).
 fn delivery_report(message: &mail_parser::Message<'_>) -> Option<DeliveryReport> {

@@ -33,6 +33,16 @@ impl ThreadingKeys {
         Self { key: secret.to_vec() }
     }
 
+    /// Keys derived from the platform's master signing secret (HMAC-SHA256 under a label of
+    /// their own, so they sign nothing the master key signs elsewhere). Rotating the master
+    /// secret retires old reply addresses; answers that quote our Message-ID still thread by
+    /// the stored id.
+    pub fn derived(master: &[u8]) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(master).expect("HMAC takes a key of any length");
+        mac.update(b"helpdesk mail threading keys v1");
+        Self::new(&mac.finalize().into_bytes())
+    }
+
     /// Our Message-ID for an outbound message, without angle brackets.
     pub fn message_id(&self, message: Uuid, domain: &str) -> String {
         format!("m.{}.{}@{domain}", message.simple(), self.tag(MESSAGE, message))

@@ -253,6 +253,13 @@ pub struct DataBucketConfig {
     pub data_bucket: String,
 }
 
+/// Email's own domain (`INBOUND_MAIL_DOMAIN`): mailboxes' inbound addresses are
+/// `<token>@<domain>` (where SES receiving takes mail in) and reply addresses `reply+…@<domain>`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailConfig {
+    pub inbound_mail_domain: String,
+}
+
 /// The queues a function publishes to: each `*_QUEUE_URL` it is given.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueuesConfig {

@@ -249,13 +249,30 @@ pub fn http_function<S>(
 where
     S: Clone + Send + Sync + 'static,
 {
+    http_function_with_body_limit(routes, function, gateway, api, state, helpdesk_http::MAX_REQUEST_BYTES)
+}
+
+/// [`http_function`] for a function some of whose routes take bodies larger than JSON's
+/// [`helpdesk_http::MAX_REQUEST_BYTES`] (raw email): `max_body` bytes at most. JSON bodies stay
+/// held to the JSON limit by `ApiJson`.
+pub fn http_function_with_body_limit<S>(
+    routes: axum::Router<S>,
+    function: &'static str,
+    gateway: Gateway,
+    api: helpdesk_http::RouteTable,
+    state: S,
+    max_body: usize,
+) -> axum::Router
+where
+    S: Clone + Send + Sync + 'static,
+{
     let for_fallback = api.clone();
     routes
         .fallback(move |req: Request| not_found(for_fallback.clone(), req))
         .layer(axum::middleware::from_fn_with_state(gateway, guard))
         .method_not_allowed_fallback(move |req: Request| method_not_allowed(api.clone(), req))
-        .layer(axum::extract::DefaultBodyLimit::max(helpdesk_http::MAX_REQUEST_BYTES))
-        .layer(axum::middleware::from_fn(body_rules))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(max_body, body_rules))
         .layer(axum::middleware::from_fn(helpdesk_http::headers::security_headers))
         .layer(axum::middleware::from_fn_with_state(function, request_span))
         .with_state(state)
@@ -296,11 +313,10 @@ async fn request_span(State(function): State<&'static str>, mut req: Request, ne
 /// Every request body is held to the size limit, whether or not its route reads it, and a
 /// method that carries no body (GET, HEAD, DELETE, OPTIONS) is refused one (but for `{}`, as
 /// [`helpdesk_http::NoBody`]). In Lambda the body is already in memory; this only measures it.
-async fn body_rules(request: Request, next: Next) -> Response {
+async fn body_rules(State(limit): State<usize>, request: Request, next: Next) -> Response {
     use axum::http::Method;
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, helpdesk_http::MAX_REQUEST_BYTES).await else {
-        let limit = helpdesk_http::MAX_REQUEST_BYTES;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes")).into_response();
     };
     let bodiless = matches!(parts.method, Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS);

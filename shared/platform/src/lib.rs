@@ -6,6 +6,8 @@
 pub mod ai;
 pub mod config;
 pub mod credentials;
+#[cfg(feature = "email-in")]
+pub mod email_in;
 pub mod function;
 pub mod gateway;
 #[cfg(feature = "ai")]

@@ -57,7 +57,7 @@ impl PgStore {
     pub async fn message_to_classify(&self, org: OrgId, id: MessageId) -> Result<Option<MessageToClassify>> {
         let mut tx = self.tenant(org).await?;
         let row: Option<MessageRow> = sqlx::query_as(
-            "SELECT m.conversation_id, m.channel, m.subject, m.body, m.headers, \
+            "SELECT m.conversation_id, m.channel, m.subject, coalesce(m.stripped_text, m.body), m.headers, \
                     (SELECT count(*) FROM messages e WHERE e.organization_id = m.organization_id \
                         AND e.conversation_id = m.conversation_id AND e.direction = 'inbound' \
                         AND e.contact_id IS NOT DISTINCT FROM m.contact_id AND e.id < m.id), \

@@ -5,9 +5,11 @@
 mod ai;
 mod classifications;
 mod drafts;
+mod email;
 mod identity;
 mod kb;
 mod llm;
+mod mailboxes;
 mod messages;
 mod organizations;
 mod outbox;
@@ -22,6 +24,7 @@ pub use drafts::{
     DraftMetrics, DraftOutcome, DraftProviderFigures, DraftRecord, FeedbackOutcome, NewDraft, NewReply, ReplyOutcome,
     ReplyPassage, ReplyRecord, ResolvedReplies,
 };
+pub use email::EmailAccepted;
 pub use identity::{
     ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, NewApiKey, NewInvitation,
     OrganizationRecord, PendingInvitation, Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,
@@ -31,9 +34,10 @@ pub use llm::{
     budget_status, month_start, AiSettings, AiSettingsRecord, AiSettingsUpdate, AiUsage, BudgetStatus, KeyChange,
     LlmCall, UsageFigures,
 };
+pub use mailboxes::{CreateMailbox, MailboxAccess, MailboxRecord, MailboxUpdate};
 pub use messages::{AcceptOutcome, AcceptedMessage, ConversationFilter, IdempotencyKey};
 pub use outbox::PendingOutbox;
-pub use records::{ClassificationRecord, ConversationRecord, ConversationSummary, MessageRecord};
+pub use records::{AttachmentRecord, ClassificationRecord, ConversationRecord, ConversationSummary, MessageRecord};
 
 use helpdesk_domain::OrgId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};

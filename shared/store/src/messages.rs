@@ -96,8 +96,10 @@ impl PgStore {
                 .bind(id.0)
                 .fetch_optional(&mut *tx)
                 .await?;
+        let mut messages: Vec<MessageRecord> = message.into_iter().collect();
+        with_attachments(&mut tx, org, &mut messages).await?;
         tx.commit().await?;
-        Ok(message)
+        Ok(messages.pop())
     }
 
     /// Conversations of the organisation, newest activity first, keyset-paginated.
@@ -160,6 +162,8 @@ impl PgStore {
         .bind(id.0)
         .fetch_all(&mut *tx)
         .await?;
+        let mut messages = messages;
+        with_attachments(&mut tx, org, &mut messages).await?;
         tx.commit().await?;
         Ok(Some((conversation, messages)))
     }
@@ -179,7 +183,8 @@ impl PgStore {
 /// The message columns plus its automatic classification.
 const MESSAGE_SELECT: &str =
     "SELECT m.id, m.conversation_id, m.direction, m.channel, m.subject, m.body, m.external_id, \
-     m.metadata, m.status, m.created_at, ct.email AS from_email, ct.name AS from_name, \
+     m.metadata, m.status, m.created_at, m.stripped_text, m.html, m.mailbox_id, m.email_message_id, \
+     ct.email AS from_email, ct.name AS from_name, \
      cl.category AS cl_category, cl.confidence AS cl_confidence, cl.sentiment_label AS cl_sentiment_label, \
      cl.sentiment_score AS cl_sentiment_score, cl.language AS cl_language, cl.urgency AS cl_urgency, \
      cl.model_id AS cl_model_id, cl.model_version AS cl_model_version, cl.latency_ms AS cl_latency_ms, \
@@ -188,6 +193,44 @@ const MESSAGE_SELECT: &str =
      FROM messages m \
      LEFT JOIN contacts ct ON ct.organization_id = m.organization_id AND ct.id = m.contact_id \
      LEFT JOIN classifications cl ON cl.organization_id = m.organization_id AND cl.message_id = m.id";
+
+/// Fills in each message's attachments (one query for all of them).
+async fn with_attachments(
+    tx: &mut Transaction<'_, Postgres>,
+    org: OrgId,
+    messages: &mut [MessageRecord],
+) -> std::result::Result<(), sqlx::Error> {
+    let ids: Vec<Uuid> = messages.iter().filter(|m| m.channel == "email").map(|m| m.id).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(Uuid, crate::records::AttachmentRecord)> = sqlx::query_as::<_, AttachmentRow>(
+        "SELECT message_id, id, filename, content_type, size_bytes, content_id, inline, tnef, \
+         storage_key IS NOT NULL AS kept FROM message_attachments \
+         WHERE organization_id = $1 AND message_id = ANY($2) ORDER BY created_at, id",
+    )
+    .bind(org.0)
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let (message, id, filename, content_type, size_bytes, content_id, inline, tnef, kept) = r;
+        (
+            message,
+            crate::records::AttachmentRecord { id, filename, content_type, size_bytes, content_id, inline, tnef, kept },
+        )
+    })
+    .collect();
+    for (message, attachment) in rows {
+        if let Some(m) = messages.iter_mut().find(|m| m.id == message) {
+            m.attachments.push(attachment);
+        }
+    }
+    Ok(())
+}
+
+type AttachmentRow = (Uuid, Uuid, Option<String>, String, i64, Option<String>, bool, bool, bool);
 
 fn is_repeat_index(constraint: Option<&str>) -> bool {
     matches!(constraint, Some("messages_idempotency" | "messages_external_id"))

@@ -58,6 +58,33 @@ pub struct MessageRecord {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub classification: Option<ClassificationRecord>,
+    /// Email: the customer's new words (quoted history, reply headers and signature removed):
+    /// what the AI read.
+    pub stripped_text: Option<String>,
+    /// Email: the HTML part, sanitised for display.
+    pub html: Option<String>,
+    /// Email: the mailbox it came through, and its `Message-ID`.
+    pub mailbox_id: Option<Uuid>,
+    pub email_message_id: Option<String>,
+    /// Email: its files (`GET /v1/messages/{id}` lists them; inline ones are referenced by
+    /// `cid:` in the HTML).
+    pub attachments: Vec<AttachmentRecord>,
+}
+
+/// A file that came with an email.
+#[derive(Debug, Clone, Serialize, FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttachmentRecord {
+    pub id: Uuid,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    /// Outlook's winmail.dat (TNEF): the files are inside it.
+    pub tnef: bool,
+    /// `false` when the file was over the mailbox's size limit and not kept.
+    pub kept: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +145,11 @@ impl<'r> FromRow<'r, PgRow> for MessageRecord {
             status: row.try_get("status")?,
             created_at: row.try_get("created_at")?,
             classification,
+            stripped_text: row.try_get("stripped_text")?,
+            html: row.try_get("html")?,
+            mailbox_id: row.try_get("mailbox_id")?,
+            email_message_id: row.try_get("email_message_id")?,
+            attachments: Vec::new(),
         })
     }
 }

@@ -101,6 +101,17 @@ async fn every_sample_event_runs_through_its_function() {
     );
     assert_eq!(app.store.article(org, article.id).await.unwrap().unwrap().indexed_version, Some(1));
 
+    let mailbox = invoke("integrations", event("integrations/create-mailbox.json")).await;
+    assert_eq!(mailbox["statusCode"], 201, "{mailbox}");
+    let mailbox: Value = serde_json::from_str(mailbox["body"].as_str().unwrap()).unwrap();
+    // API Gateway hands a binary body to Lambda in base64.
+    let raw =
+        event("integrations/post-raw-message.json").replace("REPLACE_WITH_MAILBOX_ID", mailbox["id"].as_str().unwrap());
+    let posted = invoke("integrations", raw).await;
+    assert_eq!(posted["statusCode"], 202, "{posted}");
+    let outcome: Value = serde_json::from_str(posted["body"].as_str().unwrap()).unwrap();
+    assert_eq!(outcome["status"], "accepted", "{outcome}");
+
     let swept = invoke("outbox-relay", event("outbox-relay/schedule.json")).await;
     assert_eq!(swept["failed"], 0);
 

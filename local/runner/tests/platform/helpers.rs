@@ -420,6 +420,10 @@ pub fn body_for(method: &str, path: &str, unique: &str) -> Option<Value> {
         ("post", "/v1/drafts/{id}/feedback") => json!({"outcome": "rejected"}),
         ("post", "/v1/auth/refresh") => json!({"refresh_token": "hdr_not-a-token"}),
         ("post", "/v1/auth/login") => json!({"organization": "nobody", "email": "no@body.example", "password": "x"}),
+        ("post", "/v1/mailboxes") => {
+            json!({"name": format!("Support {unique}"), "address": format!("support-{unique}@shop.example"), "kind": "forwarding"})
+        }
+        ("patch", "/v1/mailboxes/{id}") => json!({"reopen_days": 7}),
         _ => json!({}),
     };
     Some(body)
@@ -430,6 +434,12 @@ pub async fn call(app: &TestApp, token: &str, method: &str, path: &str, url: &st
     let request =
         app.http.request(method.to_uppercase().parse().unwrap(), format!("{}{url}", app.base)).bearer_auth(token);
     let request = match body_for(method, path, unique) {
+        // Raw MIME, not JSON.
+        Some(_) if path == "/v1/mailboxes/{id}/messages" => {
+            request.header("content-type", "message/rfc822").body(format!(
+            "From: z@customer.example\r\nSubject: {unique}\r\nMessage-ID: <{unique}@customer.example>\r\n\r\nhi\r\n"
+        ))
+        }
         Some(body) => request.json(&body),
         None => request,
     };
@@ -549,6 +559,7 @@ impl TestApp {
             .await;
         assert_eq!(draft.status(), 201);
         let draft: Value = draft.json().await.unwrap();
+        let mailbox = self.mailbox(&owner.token, "forwarding").await;
         OwnedIds {
             by_path: vec![
                 ("/v1/messages/{id}", message_id.clone()),
@@ -568,6 +579,8 @@ impl TestApp {
                 ("/v1/messages/{id}/translate", message_id.clone()),
                 ("/v1/drafts/{id}", text(&draft, "id")),
                 ("/v1/drafts/{id}/feedback", text(&draft, "id")),
+                ("/v1/mailboxes/{id}", text(&mailbox, "id")),
+                ("/v1/mailboxes/{id}/messages", text(&mailbox, "id")),
             ],
             secrets: vec![
                 marker.to_string(),
@@ -578,6 +591,37 @@ impl TestApp {
                 llm_key,
             ],
         }
+    }
+
+    /// A new mailbox of the caller's organisation (`forwarding`, or `imap` with a loopback
+    /// server that is never reached), as the API answers it.
+    pub async fn mailbox(&self, token: &str, kind: &str) -> Value {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let mut body =
+            serde_json::json!({"name": "Support", "address": format!("support-{unique}@shop.example"), "kind": kind});
+        if kind == "imap" {
+            body["imap"] =
+                serde_json::json!({"host": "127.0.0.1", "port": 1, "security": "none", "username": "support"});
+            body["secret"] = serde_json::json!(format!("imap-password-{unique}"));
+        }
+        let response = self.post(Some(token), "/v1/mailboxes", &body).await;
+        assert_eq!(response.status(), 201, "creating a mailbox");
+        response.json().await.unwrap()
+    }
+
+    /// Posts raw MIME to a mailbox: (status, answer).
+    pub async fn post_raw(&self, token: &str, mailbox: &str, raw: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/mailboxes/{mailbox}/messages", self.base))
+            .bearer_auth(token)
+            .header("content-type", "message/rfc822")
+            .body(raw.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// The documented operations as (method, path, required permission if any), logout last

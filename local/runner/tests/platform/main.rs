@@ -9,6 +9,7 @@ mod configuration;
 mod conversations;
 mod deploy;
 mod drafts;
+mod email;
 mod events;
 mod gateway;
 mod health;

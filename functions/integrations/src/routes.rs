@@ -1,0 +1,228 @@
+//! `/v1/mailboxes`: create, list, show, change and delete mailboxes, and post raw MIME to one.
+
+use crate::IntegrationsState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use helpdesk_domain::email::{EmailOutcome, MailboxChange, NewMailbox, RawMailbox};
+use helpdesk_domain::{MailboxId, OrgId, Permission, SealedSecret};
+use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, NoBody, Problem, RequestId};
+use helpdesk_store::{CreateMailbox, MailboxRecord, MailboxUpdate};
+use serde::Serialize;
+
+/// The largest raw message `POST /v1/mailboxes/{id}/messages` takes (bytes). API Gateway hands
+/// a binary body to Lambda in base64, and a synchronous invocation carries at most 6 MB: 4.5 MB
+/// of MIME is what fits. Larger mail comes in through SES receiving or a mailbox's fetcher.
+pub const MAX_RAW_MESSAGE_BYTES: usize = 4_500_000;
+
+/// What a mailbox's secret is sealed for (the KMS envelope binds it to the organisation and
+/// this purpose).
+pub const MAILBOX_SECRET_PURPOSE: &str = "mailbox-secret";
+
+/// `GET /v1/mailboxes`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MailboxList {
+    pub mailboxes: Vec<MailboxRecord>,
+}
+
+/// `POST /v1/mailboxes`: an IMAP or forwarding mailbox (Gmail and Microsoft 365 connect through
+/// their consent flow). The secret is sealed and never shown again.
+#[utoipa::path(
+    post, path = "/v1/mailboxes", tag = "mailboxes",
+    request_body = RawMailbox,
+    responses(
+        (status = 201, description = "Created", body = MailboxRecord),
+        (status = 409, description = "Another mailbox has this address", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["integrations:configure"]))
+)]
+pub async fn create(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    ApiJson(raw): ApiJson<RawMailbox>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::IntegrationsConfigure)?;
+    let mailbox = NewMailbox::parse(raw).map_err(ApiError::Validation)?;
+    let secret = match &mailbox.secret {
+        Some(secret) => Some(seal(&state, auth.org, secret).await?),
+        None => None,
+    };
+    match state.store.create_mailbox(auth.org, &mailbox, secret.as_ref(), &inbound_token()?).await? {
+        CreateMailbox::Created(record) => Ok((StatusCode::CREATED, Json(shown(&state, *record))).into_response()),
+        CreateMailbox::AddressTaken => {
+            Err(ApiError::Conflict(format!("a mailbox for {} exists already", mailbox.address)))
+        }
+    }
+}
+
+/// `GET /v1/mailboxes`: the organisation's mailboxes with their health.
+#[utoipa::path(
+    get, path = "/v1/mailboxes", tag = "mailboxes",
+    responses((status = 200, description = "The mailboxes, oldest first", body = MailboxList)),
+    security(("bearer" = ["integrations:read"]))
+)]
+pub async fn list(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    _: NoBody,
+) -> Result<Json<MailboxList>, ApiError> {
+    auth.require(Permission::IntegrationsRead)?;
+    let mailboxes = state.store.list_mailboxes(auth.org).await?.into_iter().map(|m| shown(&state, m)).collect();
+    Ok(Json(MailboxList { mailboxes }))
+}
+
+/// `GET /v1/mailboxes/{id}`: one mailbox, its health and its messages of the last day.
+#[utoipa::path(
+    get, path = "/v1/mailboxes/{id}", tag = "mailboxes",
+    params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
+    responses(
+        (status = 200, description = "The mailbox", body = MailboxRecord),
+        (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["integrations:read"]))
+)]
+pub async fn show(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> Result<Json<MailboxRecord>, ApiError> {
+    auth.require(Permission::IntegrationsRead)?;
+    let id: MailboxId = parse_id(&id, "mailbox")?;
+    let mailbox = state.store.mailbox(auth.org, id).await?.ok_or_else(|| not_found(id))?;
+    Ok(Json(shown(&state, mailbox.record)))
+}
+
+/// `PATCH /v1/mailboxes/{id}`: rename, change settings or the IMAP connection, set a new
+/// secret (which clears `auth_failed`), pause or resume. The address and kind stay.
+#[utoipa::path(
+    patch, path = "/v1/mailboxes/{id}", tag = "mailboxes",
+    params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
+    request_body = RawMailbox,
+    responses(
+        (status = 200, description = "The mailbox as changed", body = MailboxRecord),
+        (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["integrations:configure"]))
+)]
+pub async fn update(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+    ApiJson(raw): ApiJson<RawMailbox>,
+) -> Result<Json<MailboxRecord>, ApiError> {
+    auth.require(Permission::IntegrationsConfigure)?;
+    let id: MailboxId = parse_id(&id, "mailbox")?;
+    let current = state.store.mailbox(auth.org, id).await?.ok_or_else(|| not_found(id))?.record;
+    let change = MailboxChange::parse(raw, current.kind, &current.settings).map_err(ApiError::Validation)?;
+    let secret = match &change.secret {
+        Some(secret) => Some(seal(&state, auth.org, secret).await?),
+        None => None,
+    };
+    let update = MailboxUpdate { name: change.name, settings: change.settings, secret, paused: change.paused };
+    let record = state.store.update_mailbox(auth.org, id, &update).await?.ok_or_else(|| not_found(id))?;
+    Ok(Json(shown(&state, record)))
+}
+
+/// `DELETE /v1/mailboxes/{id}`: stops taking mail in and erases the secret; the messages stay.
+#[utoipa::path(
+    delete, path = "/v1/mailboxes/{id}", tag = "mailboxes",
+    params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["integrations:configure"]))
+)]
+pub async fn delete(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> Result<StatusCode, ApiError> {
+    auth.require(Permission::IntegrationsConfigure)?;
+    let id: MailboxId = parse_id(&id, "mailbox")?;
+    if state.store.delete_mailbox(auth.org, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(id))
+    }
+}
+
+/// `POST /v1/mailboxes/{id}/messages` with `Content-Type: message/rfc822` and the raw MIME as
+/// the body: what forwarding services (SendGrid Inbound Parse, Postmark, a mail server's pipe)
+/// call, and how to import a `.eml`. The raw message is stored before the answer; posting the
+/// same message again answers `duplicate` with the first message's ids.
+#[utoipa::path(
+    post, path = "/v1/mailboxes/{id}/messages", tag = "mailboxes",
+    params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
+    request_body(content = Vec<u8>, content_type = "message/rfc822", description = "The raw message (RFC 5322 / MIME), up to 4.5 MB"),
+    responses(
+        (status = 202, description = "accepted (stored; classification follows), duplicate (stored before) or ignored (not made a message, with the reason)", body = EmailOutcome),
+        (status = 400, description = "An empty body", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over 4.5 MB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not message/rfc822", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["messages:write"]))
+)]
+pub async fn post_raw_message(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Extension(request_id): Extension<RequestId>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::MessagesWrite)?;
+    let id: MailboxId = parse_id(&id, "mailbox")?;
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("message/rfc822") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "send the raw message as Content-Type: message/rfc822 (got {:?})",
+            if content_type.is_empty() { "none" } else { content_type }
+        )));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("the body is empty: send the raw message".into()));
+    }
+    let mailbox = state.store.mailbox(auth.org, id).await?.ok_or_else(|| not_found(id))?.record;
+    let outcome = state
+        .ingest
+        .ingest(auth.org, &mailbox, &body, Some(&request_id.0))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
+    if let EmailOutcome::Ignored { reason } = &outcome {
+        tracing::info!(mailbox = %id, reason, "raw message ignored");
+    }
+    Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
+}
+
+fn not_found(id: MailboxId) -> ApiError {
+    ApiError::NotFound(format!("mailbox {id} not found"))
+}
+
+/// The record as shown, with its inbound address.
+fn shown(state: &IntegrationsState, mut record: MailboxRecord) -> MailboxRecord {
+    record.inbound_address = Some(format!("{}@{}", record.inbound_token, state.inbound_domain));
+    record
+}
+
+async fn seal(state: &IntegrationsState, org: OrgId, secret: &str) -> Result<SealedSecret, ApiError> {
+    state
+        .sealer
+        .seal(org, MAILBOX_SECRET_PURPOSE, secret.as_bytes())
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the key service did not seal the secret: {e}")))
+}
+
+/// A fresh inbound address local part: 128 random bits, lower-case hex (survives any case
+/// change a mail server makes).
+fn inbound_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("random: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
