@@ -157,7 +157,8 @@ impl Worker {
             let input = MessageInput {
                 subject: message.subject.as_deref(),
                 body: &message.body,
-                is_email: message.channel == "email",
+                // Ingest cut an email's quotes already: cutting again would cut the reply.
+                is_email: message.channel == "email" && !message.stripped,
                 headers: &message.headers,
                 previous_contacts: message.previous_contacts,
             };

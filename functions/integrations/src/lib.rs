@@ -25,6 +25,8 @@ pub struct IntegrationsState {
     /// Seals mailboxes' passwords and tokens with KMS.
     pub sealer: Arc<dyn SecretSealer>,
     pub ingest: EmailIngest<SqsPublisher>,
+    /// The data bucket, for presigned downloads of attachments and raw mail.
+    pub bucket: helpdesk_aws::S3Blobs,
     /// The domain of mailboxes' inbound addresses.
     pub inbound_domain: String,
 }
@@ -66,16 +68,19 @@ impl Function for IntegrationsState {
         let store = deps.database(&config.database).await?;
         let redis = deps.redis(&config.redis)?;
         let master = deps.secrets.jwt_secret(&config.jwt).await?;
+        let bucket = deps.blobs(&config.bucket);
         Ok(Self {
             gateway: Gateway::new(store.clone(), redis, &config.redis, config.limits, &[]),
             sealer: deps.sealer(&config.data_key),
             ingest: EmailIngest {
                 store: store.clone(),
-                blobs: Arc::new(deps.blobs(&config.bucket)),
+                blobs: Arc::new(bucket.clone()),
                 publisher: deps.publisher(&config.queues),
                 keys: ThreadingKeys::derived(&master),
+                inbound_domain: config.mail.inbound_mail_domain.trim().to_ascii_lowercase(),
             },
             store,
+            bucket,
             inbound_domain: config.mail.inbound_mail_domain.trim().to_ascii_lowercase(),
         })
     }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use helpdesk_domain::email::{EmailOutcome, MailboxChange, NewMailbox, RawMailbox};
-use helpdesk_domain::{MailboxId, OrgId, Permission, SealedSecret};
+use helpdesk_domain::{MailboxId, MessageId, OrgId, Permission, SealedSecret};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, NoBody, Problem, RequestId};
 use helpdesk_store::{CreateMailbox, MailboxRecord, MailboxUpdate};
 use serde::Serialize;
@@ -199,6 +199,119 @@ pub async fn post_raw_message(
         tracing::info!(mailbox = %id, reason, "raw message ignored");
     }
     Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
+}
+
+/// How long a download link works.
+pub const DOWNLOAD_LINK_SECS: u64 = 300;
+/// Raw messages up to this size are answered in the body; larger ones by a download link (a
+/// Lambda response carries at most 6 MB, base64 included).
+pub const MAX_INLINE_RAW_BYTES: usize = 4_000_000;
+
+/// `GET /v1/messages/{id}/attachments/{attachment_id}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttachmentLink {
+    /// A presigned download URL.
+    pub url: String,
+    /// Seconds the URL works for.
+    pub expires_in: u64,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size_bytes: i64,
+}
+
+/// `GET /v1/messages/{id}/attachments/{attachment_id}`: a short-lived download link for one of
+/// an email's files (served as a download, never rendered on our origin).
+#[utoipa::path(
+    get, path = "/v1/messages/{id}/attachments/{attachment_id}", tag = "mailboxes",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Message id"),
+        ("attachment_id" = uuid::Uuid, Path, description = "Attachment id (the message's `attachments[].id`)"),
+    ),
+    responses(
+        (status = 200, description = "A download link", body = AttachmentLink),
+        (status = 404, description = "No such message or attachment in your organisation, or a file not kept (over the mailbox's size limit)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["messages:read"]))
+)]
+pub async fn attachment(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Path((id, attachment_id)): Path<(String, String)>,
+    _: NoBody,
+) -> Result<Json<AttachmentLink>, ApiError> {
+    auth.require(Permission::MessagesRead)?;
+    let message: MessageId = parse_id(&id, "message")?;
+    let attachment: uuid::Uuid = parse_id(&attachment_id, "attachment")?;
+    let file = state
+        .store
+        .attachment_file(auth.org, message, attachment)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("attachment {attachment} of message {message} not found")))?;
+    let key = file.storage_key.ok_or_else(|| {
+        ApiError::NotFound(format!("attachment {attachment} was over its mailbox's size limit and was not kept"))
+    })?;
+    let url = state
+        .bucket
+        .presigned_get(
+            &key,
+            std::time::Duration::from_secs(DOWNLOAD_LINK_SECS),
+            &file.content_type,
+            file.filename.as_deref(),
+        )
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    Ok(Json(AttachmentLink {
+        url,
+        expires_in: DOWNLOAD_LINK_SECS,
+        filename: file.filename,
+        content_type: file.content_type,
+        size_bytes: file.size_bytes,
+    }))
+}
+
+/// `GET /v1/messages/{id}/raw`: the original MIME of an email as it arrived; a large one by a
+/// `303` to a short-lived download link.
+#[utoipa::path(
+    get, path = "/v1/messages/{id}/raw", tag = "mailboxes",
+    params(("id" = uuid::Uuid, Path, description = "Message id")),
+    responses(
+        (status = 200, description = "The raw message", body = Vec<u8>, content_type = "message/rfc822"),
+        (status = 303, description = "Over 4 MB: the `Location` header holds a download link good for 5 minutes"),
+        (status = 404, description = "No such message in your organisation, or not an email", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["messages:read"]))
+)]
+pub async fn raw_message(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> Result<Response, ApiError> {
+    use helpdesk_domain::BlobStore;
+    auth.require(Permission::MessagesRead)?;
+    let message: MessageId = parse_id(&id, "message")?;
+    let key = state
+        .store
+        .raw_message_key(auth.org, message)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("message {message} not found")))?
+        .ok_or_else(|| ApiError::NotFound(format!("message {message} did not come as email: it has no raw MIME")))?;
+    let raw = state
+        .bucket
+        .get(&key)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("raw message {key} is missing from the bucket")))?;
+    if raw.len() <= MAX_INLINE_RAW_BYTES {
+        return Ok(([(axum::http::header::CONTENT_TYPE, "message/rfc822")], raw).into_response());
+    }
+    let filename = format!("{message}.eml");
+    let url = state
+        .bucket
+        .presigned_get(&key, std::time::Duration::from_secs(DOWNLOAD_LINK_SECS), "message/rfc822", Some(&filename))
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    Ok((StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, url)]).into_response())
 }
 
 fn not_found(id: MailboxId) -> ApiError {

@@ -32,6 +32,53 @@ impl S3Blobs {
         &self.bucket
     }
 
+    /// A URL that lets whoever holds it download `key` for `expires_in` (SigV4 query
+    /// presigning), answered with `content_type` and as an attachment named `filename` (so a
+    /// browser saves a customer's file rather than rendering it on our origin).
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+        content_type: &str,
+        filename: Option<&str>,
+    ) -> Result<String, String> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in).map_err(|e| e.to_string())?;
+        // RFC 6266 / RFC 8187: an ASCII fallback and the UTF-8 name, percent-encoded.
+        let disposition = match filename {
+            Some(name) => {
+                let ascii: String = name
+                    .chars()
+                    .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | ';' | '%') { c } else { '_' })
+                    .collect();
+                let encoded: String = name
+                    .bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                            (b as char).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect();
+                format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+            }
+            None => "attachment".to_string(),
+        };
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_type(content_type)
+            .response_content_disposition(disposition)
+            .presigned(config)
+            .await
+            .map_err(|e| {
+                format!("presigning s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e))
+            })?;
+        Ok(request.uri().to_string())
+    }
+
     /// Copies every object under `prefix` into `dir` (file names without the prefix), skipping
     /// files already there with the same size: a warm container's `/tmp` keeps them.
     pub async fn download_prefix(&self, prefix: &str, dir: &Path) -> Result<usize, String> {

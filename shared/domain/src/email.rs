@@ -480,6 +480,9 @@ pub struct StoredAttachment {
 pub struct Bounce {
     /// The Message-ID of the message that bounced.
     pub original_message_id: Option<String>,
+    /// That Message-ID is one of ours (its signature checked): only then may the failures put
+    /// addresses on the suppression list — anyone can send a report naming anyone.
+    pub about_our_message: bool,
     /// Addresses that failed permanently, with the status code and diagnostic.
     pub permanent_failures: Vec<(EmailAddress, String)>,
 }
@@ -489,6 +492,9 @@ pub struct Bounce {
 pub struct InboundEmail {
     pub mailbox: MailboxId,
     pub from: Sender,
+    /// `Reply-To`: whom to answer when `From` is one of our own addresses (a website's contact
+    /// form sends as the shop, on the customer's behalf).
+    pub reply_to: Option<Sender>,
     /// People in Cc (they become participants).
     pub cc: Vec<Sender>,
     pub subject: Option<String>,
@@ -508,8 +514,13 @@ pub struct InboundEmail {
     /// What else the message says: automatic-mail verdict, parse problems, recipients, …
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub thread: ThreadKeys,
-    /// Sent by a machine (auto-reply, notification, bulk, report): capped, never answered.
+    /// Sent by a machine (auto-reply, notification, bulk, report): flagged, never answered,
+    /// reopens nothing.
     pub automatic: bool,
+    /// An auto-reply or notification, which the caps count (`automatic.kind` in the metadata is
+    /// `auto_replied` or `auto_generated`): what two machines answering each other send. Bulk
+    /// mail and delivery reports are not capped (they do not answer us, and every bounce counts).
+    pub capped: bool,
     pub attachments: Vec<StoredAttachment>,
     pub bounce: Option<Bounce>,
     pub reopen_days: u32,

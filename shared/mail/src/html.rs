@@ -55,6 +55,24 @@ pub fn sanitise(html: &str) -> String {
     ammonia::Builder::default().url_schemes(schemes).clean(&shown).to_string()
 }
 
+/// The most markup [`sanitise_bounded`] cleans (bytes, once hidden parts are gone), and the
+/// most tags: html5ever's tree building is quadratic in nesting depth, and a hostile message
+/// can nest thousands of elements in a few kilobytes.
+pub const SANITISE_MAX_BYTES: usize = 256 * 1024;
+pub const SANITISE_MAX_TAGS: usize = 10_000;
+
+/// [`sanitise`], or `None` for markup over [`SANITISE_MAX_BYTES`] or [`SANITISE_MAX_TAGS`]
+/// (the raw message keeps it; the text is shown instead).
+pub fn sanitise_bounded(html: &str) -> Option<String> {
+    let shown = rewrite(html, false);
+    if shown.len() > SANITISE_MAX_BYTES || shown.matches('<').count() > SANITISE_MAX_TAGS {
+        return None;
+    }
+    let mut schemes = ammonia::Builder::default().clone_url_schemes();
+    schemes.insert("cid");
+    Some(ammonia::Builder::default().url_schemes(schemes).clean(&shown).to_string())
+}
+
 /// Whether a body is HTML rather than plain text (a message's channel does not say: email
 /// bodies and API submissions come both ways).
 pub fn looks_like_html(body: &str) -> bool {
@@ -219,6 +237,13 @@ mod tests {
         );
         assert!(!clean.contains("onclick") && !clean.contains("javascript") && !clean.contains("script"), "{clean}");
         assert!(clean.contains(r#"src="cid:logo@x""#) && !clean.contains("pre"), "{clean}");
+    }
+
+    #[test]
+    fn hostile_markup_is_not_sanitised_at_all() {
+        let nested = "<div>".repeat(20_000);
+        assert_eq!(sanitise_bounded(&nested), None);
+        assert!(sanitise_bounded("<p>fine</p>").is_some());
     }
 
     #[test]

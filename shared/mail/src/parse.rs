@@ -88,7 +88,14 @@ impl ParsedEmail {
         let header_text = |name: &str| {
             headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect::<Vec<_>>()
         };
-        let ids = |name: &str| header_text(name).into_iter().flat_map(threading::message_ids).collect::<Vec<_>>();
+        // Ids longer than a header line are nobody's (and would not fit an index).
+        let ids = |name: &str| {
+            header_text(name)
+                .into_iter()
+                .flat_map(threading::message_ids)
+                .filter(|id| id.len() <= MAX_ID_BYTES)
+                .collect::<Vec<_>>()
+        };
 
         let from = message.from().and_then(|a| mailboxes(a).into_iter().next());
         if from.is_none() {
@@ -128,26 +135,35 @@ impl ParsedEmail {
         } else {
             text_parts.join("\n")
         };
-        let reply = match &html_source {
-            Some(h) => reply::extract(&html::to_text_marking_quotes(h)),
+        let mut reply = match &html_source {
+            Some(h) => {
+                // Gmail and Outlook wrap a forward's header in their quote containers: read the
+                // HTML unmarked first, and keep a forward whole.
+                let unmarked = reply::extract(&html::to_text(h));
+                if unmarked.forwarded {
+                    unmarked
+                } else {
+                    reply::extract(&html::to_text_marking_quotes(h))
+                }
+            }
             None => reply::extract(&text),
         };
+        if reply.text.trim().is_empty() {
+            // Nothing but a quote (a forward without a word): the whole text is the message.
+            reply = Reply { text: text.trim().to_string(), quote_removed: false, forwarded: reply.forwarded };
+        }
+        if text_parts.is_empty() && html_source.as_ref().is_some_and(|h| h.chars().count() > html::HTML_CHARS) {
+            problems
+                .push(format!("the HTML is longer than {} characters: its text is its beginning", html::HTML_CHARS));
+        }
 
-        let cid_refs: Vec<String> = html_source
-            .as_deref()
-            .map(|h| {
-                h.match_indices("cid:")
-                    .map(|(at, _)| {
-                        h[at + 4..]
-                            .chars()
-                            .take_while(|c| !matches!(c, '"' | '\'' | ')' | ' ' | '>'))
-                            .collect::<String>()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let attachment_count = message.attachments().count();
+        if attachment_count > MAX_ATTACHMENTS {
+            problems.push(format!("{attachment_count} attachments: only the first {MAX_ATTACHMENTS} are kept"));
+        }
         let attachments = message
             .attachments()
+            .take(MAX_ATTACHMENTS)
             .map(|part| {
                 let content_type = part.content_type().map_or_else(
                     || "application/octet-stream".to_string(),
@@ -157,7 +173,10 @@ impl ParsedEmail {
                     },
                 );
                 let content_id = part.content_id().map(|c| c.trim_start_matches('<').trim_end_matches('>').to_string());
-                let referenced = content_id.as_ref().is_some_and(|c| cid_refs.iter().any(|r| r == c));
+                // A `cid:` URL in the HTML makes a part inline (one scan per part's id: linear).
+                let referenced = content_id
+                    .as_ref()
+                    .is_some_and(|c| html_source.as_deref().is_some_and(|h| h.contains(&format!("cid:{c}"))));
                 let disposition_inline = part.content_disposition().is_some_and(|d| d.is_inline());
                 let filename = part.attachment_name().map(str::to_string);
                 let tnef = content_type == "application/ms-tnef"
@@ -180,38 +199,47 @@ impl ParsedEmail {
         let automatic = loop_guard::assess(&headers, subject.as_deref(), delivery_report.is_some());
 
         Ok(Self {
-            message_id: message.message_id().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+            message_id: message
+                .message_id()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty() && s.len() <= MAX_ID_BYTES),
             in_reply_to: ids("in-reply-to"),
             references: ids("references"),
             reply_to: message.reply_to().and_then(|a| mailboxes(a).into_iter().next()),
             to: message.to().map(mailboxes).unwrap_or_default(),
-            cc: message.cc().map(mailboxes).unwrap_or_default(),
+            cc: message.cc().map(mailboxes).unwrap_or_default().into_iter().take(MAX_CC).collect(),
             from,
             delivered_to,
             subject,
             date: message.date().and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0)),
             text: text.trim().to_string(),
-            html: html_source.as_deref().map(html::sanitise),
+            html: html_source.as_deref().and_then(|h| {
+                let shown = html::sanitise_bounded(h);
+                if shown.is_none() {
+                    problems.push("the HTML is too large or too deeply nested to show; the raw message has it".into());
+                }
+                shown
+            }),
             reply,
             attachments,
             headers,
             automatic,
             delivery_report,
-            content_hash: hex(&Sha256::digest(raw)),
+            content_hash: content_hash(&message, raw),
             problems,
         })
     }
 
-    /// Every Message-ID this message answers: `In-Reply-To` first, then `References` from the
-    /// newest, without repeats.
+    /// Every Message-ID this message answers: `In-Reply-To` first, then the newest
+    /// [`MAX_REFERENCES`] of `References`, without repeats.
     pub fn answered_ids(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for id in self.in_reply_to.iter().chain(self.references.iter().rev()) {
-            if !out.contains(&id.as_str()) {
-                out.push(id);
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.in_reply_to
+            .iter()
+            .chain(self.references.iter().rev().take(MAX_REFERENCES))
+            .map(String::as_str)
+            .filter(|id| seen.insert(*id))
+            .collect()
     }
 
     /// Every address the message was sent or delivered to.
@@ -230,6 +258,34 @@ fn mailboxes(address: &Address<'_>) -> Vec<Mailbox> {
             Some(Mailbox { address, name })
         })
         .collect()
+}
+
+/// The most attachments kept from one message (more are listed in `problems`).
+pub const MAX_ATTACHMENTS: usize = 100;
+/// The most Cc addresses read from one message.
+pub const MAX_CC: usize = 50;
+/// The most `References` ids threading looks at (the newest).
+pub const MAX_REFERENCES: usize = 50;
+/// Message-IDs longer than this are ignored (RFC 5322's line limit).
+pub const MAX_ID_BYTES: usize = 998;
+
+/// What makes two deliveries the same mail: the body and the headers its author wrote (From,
+/// To, Cc, Date, Subject, Message-ID), not the trace headers each hop adds (`Received`,
+/// `Delivered-To`, `DKIM-Signature`, …), so the same message that reached a mailbox twice —
+/// by an alias, by To and Cc, by IMAP and by forwarding — is one message.
+fn content_hash(message: &mail_parser::Message<'_>, raw: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    for name in ["from", "to", "cc", "date", "subject", "message-id"] {
+        let values: Vec<&str> =
+            message.headers_raw().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v).collect();
+        digest.update(name.as_bytes());
+        digest.update(b":");
+        digest.update(unfold(&values.join(",")).as_bytes());
+        digest.update(b"\n");
+    }
+    let body = raw.get(message.root_part().offset_body as usize..).unwrap_or_default();
+    digest.update(body);
+    hex(&digest.finalize())
 }
 
 /// A header value on one line: folding (RFC 5322 §2.2.3) undone.

@@ -112,8 +112,16 @@ fn boundary_at(lines: &[&str], i: usize) -> Option<Boundary> {
     if FORWARD.is_match(line) {
         return Some(Boundary::Forward);
     }
-    if SEPARATOR.is_match(line) {
+    if ORIGINAL_MESSAGE.is_match(line) {
         return Some(Boundary::Separator);
+    }
+    // A bare rule (Outlook's plain-text `____…`) only when a quoted header block follows it: a
+    // customer draws rules in lists and orders too.
+    if RULE.is_match(line) {
+        let next = lines.iter().enumerate().skip(i + 1).find(|(_, l)| !l.trim().is_empty());
+        if next.is_some_and(|(j, _)| is_header_block(lines, j)) {
+            return Some(Boundary::Separator);
+        }
     }
     if is_header_block(lines, i) {
         return Some(Boundary::HeaderBlock);
@@ -138,24 +146,34 @@ fn boundary_at(lines: &[&str], i: usize) -> Option<Boundary> {
     None
 }
 
-/// An attribution line: a known form, and a date, time or address in it (so a customer's own
-/// sentence ending in "wrote:" is not one).
+/// An attribution line: a known form, with a date, time or address in it when it starts like
+/// one ("On …", "Am …"), and with an address when the verb is all there is ("… wrote:"), so
+/// a customer's own "as I wrote on 3 June:" is not one.
 fn is_attribution(line: &str) -> bool {
-    line.chars().count() <= 300
-        && (ATTRIBUTION.is_match(line) || CJK_ATTRIBUTION.is_match(line))
-        && (line.contains('@') || line.chars().any(|c| c.is_ascii_digit()))
+    if line.chars().count() > 300 {
+        return false;
+    }
+    let dated = line.contains('@') || line.chars().any(|c| c.is_ascii_digit());
+    (ATTRIBUTION.is_match(line) && dated)
+        || (ATTRIBUTION_ANYWHERE.is_match(line) && line.contains('@'))
+        || (CJK_ATTRIBUTION.is_match(line) && dated)
 }
 
-/// "… wrote:" and its kin, by language: English, Spanish, French, German (both orders), Dutch,
-/// Portuguese, Italian, Catalan, and Japanese, Chinese and Korean clients' forms.
+/// "On … wrote:" and its kin, by language: English, Spanish, French, German, Dutch,
+/// Portuguese, Italian, Catalan, Swedish/Norwegian/Danish, Finnish, Polish.
 static ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?ix)^(?:
-            (?:on|el|le|am|em|il|op|\d).{0,250}
-            (?:\bwrote|\bescribió|\ba\s+écrit|\bschrieb|\bescreveu|\bha\s+scritto|\bschreef|\bva\s+escriure|\bskrev|\bkirjoitti|\bnapisał)
-            (?:\s.{0,120})?\s?:
-          | .{0,250}(?:\bwrote|\bschrieb|\bschreef|\bescribió|\bescreveu|\bha\s+scritto|\ba\s+écrit)(?:\s.{0,120})?\s?:
-        )\s*$",
+        r"(?ix)^(?:on|el|le|am|em|il|op|den|w\s+dniu|\d).{0,250}
+            (?:\bwrote|\bescribió|\ba\s+écrit|\bschrieb|\bescreveu|\bha\s+scritto|\bschreef|\bva\s+escriure|\bskrev|\bkirjoitti|\bnapisał|\bpisze)
+            (?:\s.{0,120})?\s?:\s*$",
+    )
+    .expect("a valid pattern")
+});
+
+/// "Name <address> wrote:" and "Name <address> schrieb am …:" (the verb after the sender).
+static ATTRIBUTION_ANYWHERE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^.{0,250}(?:\bwrote|\bschrieb|\bschreef|\bescribió|\bescreveu|\bha\s+scritto|\ba\s+écrit|\bskrev|\bnapisał)(?:\s.{0,120})?\s?:\s*$",
     )
     .expect("a valid pattern")
 });
@@ -172,13 +190,16 @@ static CJK_ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
 /// A line that already ends an attribution (then it is not the first half of a wrapped one).
 static ATTRIBUTION_END: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[:：]\s*$").expect("a valid pattern"));
 
-/// "-----Original Message-----" and its translations; Outlook's plain-text rule.
-static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
+/// "-----Original Message-----" and its translations.
+static ORIGINAL_MESSAGE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^(?:-{2,}\s*(?:original message|mensaje original|message d'origine|ursprüngliche nachricht|originalnachricht|messaggio originale|oorspronkelijk bericht|origineel bericht|mensagem original|missatge original|元のメッセージ|原始邮件|原始郵件|원본 메시지)\s*-{2,}|_{10,}|-{10,})\s*$",
+        r"(?i)^-{2,}\s*(?:original message|mensaje original|message d'origine|ursprüngliche nachricht|originalnachricht|messaggio originale|oorspronkelijk bericht|origineel bericht|mensagem original|missatge original|元のメッセージ|原始邮件|原始郵件|원본 메시지)\s*-{2,}\s*$",
     )
     .expect("a valid pattern")
 });
+
+/// A horizontal rule drawn in text.
+static RULE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:_{10,}|-{10,})\s*$").expect("a valid pattern"));
 
 /// A forwarded message's header, by client and language.
 static FORWARD: LazyLock<Regex> = LazyLock::new(|| {
@@ -224,9 +245,11 @@ fn label(line: &str) -> Option<Label> {
 }
 
 /// A "From:" line followed, within the next five lines, by at least two of the other labels
-/// (sent/date, to, subject): one such line could be the customer's own.
+/// (sent/date, to, subject), and either an address on the From line or a Subject among them:
+/// "From: Berlin / To: Paris / Date: 12 December" is a customer's booking, not a quote.
 fn is_header_block(lines: &[&str], i: usize) -> bool {
-    if label(lines[i].trim()) != Some(Label::From) {
+    let from = lines[i].trim();
+    if label(from) != Some(Label::From) {
         return false;
     }
     let mut seen = Vec::new();
@@ -236,16 +259,18 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
             _ => {}
         }
     }
-    seen.len() >= 2
+    let addressed = from.contains('@') || from.contains('<') || from.to_ascii_lowercase().contains("mailto:");
+    seen.len() >= 2 && (addressed || seen.contains(&Label::Subject))
 }
 
 /// Phone and app footers, alone on their line: "Sent from my iPhone", "Sent from Yahoo Mail for
 /// iPhone", "Get Outlook for Android", "Enviado do meu iPhone", "Inviato da iPhone", "Von meinem
 /// iPhone gesendet", "Verzonden vanaf mijn iPhone", "iPhoneから送信", "从我的iPhone发送", …
 static FOOTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)^(?:sent from (?:my |the )?\S.{0,60}|sent with \S.{0,60}|sent via \S.{0,60}|get outlook for \S.{0,30}|enviado desde (?:mi )?\S.{0,60}|enviado do (?:meu )?\S.{0,60}|enviado a partir do (?:meu )?\S.{0,60}|envoyé de (?:mon )?\S.{0,60}|envoyé depuis (?:mon )?\S.{0,60}|inviato da(?:l mio)? \S.{0,60}|von meinem \S.{0,40} gesendet|gesendet von (?:meinem )?\S.{0,60}|verzonden (?:vanaf|met|van) (?:mijn )?\S.{0,60}|verstuurd (?:vanaf|met) (?:mijn )?\S.{0,60}|enviat des del (?:meu )?\S.{0,60}|\S{1,30}から送信|从我的\s?\S{1,30}发送|從我的\s?\S{1,30}傳送|내\s?\S{1,30}에서\s?보냄)\s*$",
-    )
+    const APPS: &str = r"(?:(?:my|mi|meu|mon|mijn|mio|meinem)\s+)?(?:iphone|ipad|android|samsung|galaxy|huawei|xiaomi|pixel|blackberry|smartphone|mobile|phone|handy|móvil|movil|celular|telemóvel|portable|cellulare|telefoon|yahoo|aol|outlook|gmail|mail|spark|proton\s?mail|superhuman|airmail|edison|bluemail|newton|the\s+\S+\s+app)";
+    Regex::new(&format!(
+        r"(?i)^(?:sent\s+(?:from|with|via|using)\s+{APPS}.{{0,40}}|get\s+outlook\s+for\s+\S.{{0,30}}|enviado\s+(?:desde|do|a\s+partir\s+do|con)\s+{APPS}.{{0,40}}|envoyé\s+(?:de|depuis|avec)\s+{APPS}.{{0,40}}|inviato\s+da\s+{APPS}.{{0,40}}|von\s+meinem\s+\S.{{0,40}}\s+gesendet|gesendet\s+(?:von|mit)\s+{APPS}.{{0,40}}|verzonden\s+(?:vanaf|met|van)\s+{APPS}.{{0,40}}|verstuurd\s+(?:vanaf|met)\s+{APPS}.{{0,40}}|enviat\s+des\s+del?\s+{APPS}.{{0,40}}|\S{{1,30}}から送信|从我的\s?\S{{1,30}}发送|從我的\s?\S{{1,30}}傳送|내\s?\S{{1,30}}에서\s?보냄)\s*$"
+    ))
     .expect("a valid pattern")
 });
 
@@ -278,19 +303,28 @@ fn strip_signature(lines: &[&str]) -> String {
         // reads as a signature (a name, a title, a phone number: no sentences) after it.
         let (before, after) = (&lines[..i], &lines[i + 1..cut]);
         let words_before = before.iter().flat_map(|l| l.split_whitespace()).count();
-        let signature_like = after.iter().all(|l| {
-            let l = l.trim();
-            l.chars().count() < 60 && (l.split_whitespace().count() <= 2 || !l.ends_with(['.', '?', '!']))
+        let postscript = after.iter().any(|l| {
+            let l = l.trim_start().to_ascii_lowercase();
+            l.starts_with("ps") || l.starts_with("p.s")
         });
+        let signature_like = !postscript
+            && after.iter().all(|l| {
+                let l = l.trim();
+                l.chars().count() < 60 && (l.split_whitespace().count() <= 2 || !l.ends_with(['.', '?', '!']))
+            });
         if words_before >= 2 && non_empty(after) <= 4 && signature_like {
             cut = i;
         }
     }
-    let kept: Vec<&str> = lines[..cut]
-        .iter()
-        .copied()
-        .filter(|l| !l.trim().starts_with(QUOTE_MARK) && !SEPARATOR.is_match(l.trim()))
-        .collect();
+    // Quote marks go; a rule or "original message" line is dropped only where it ends the
+    // reply (it led into the quote that was cut), not inside the customer's text.
+    let mut kept: Vec<&str> = lines[..cut].iter().copied().filter(|l| !l.trim().starts_with(QUOTE_MARK)).collect();
+    while kept.last().is_some_and(|l| {
+        let l = l.trim();
+        l.is_empty() || RULE.is_match(l) || ORIGINAL_MESSAGE.is_match(l)
+    }) {
+        kept.pop();
+    }
     kept.join("\n").trim().to_string()
 }
 
@@ -411,6 +445,19 @@ mod tests {
         assert_eq!(reply("Hi,\nThanks\nIt works now."), "Hi,\nThanks\nIt works now.");
         let sentence = "Hello,\nSent from the warehouse on Monday, it never came.\nWhere is it?";
         assert_eq!(reply(sentence), sentence);
+    }
+
+    #[test]
+    fn customers_own_lines_that_look_like_quoting_are_kept() {
+        for text in [
+            "Hello,\nas I wrote on 3 June:\nthe blender arrived broken, refund 4411.",
+            "Please change my booking:\nFrom: Berlin\nTo: Paris\nDate: 12 December",
+            "My parcel 5531 was\nsent via DHL on 3 June\nbut never arrived",
+            "Order 5531 never arrived.\nThanks\nPS: my new address is\n12 High Street, London",
+            "My order:\n----------\n2x Blender\n----------\nOnly the kettle came.",
+        ] {
+            assert_eq!(reply(text), text, "{text}");
+        }
     }
 
     #[test]

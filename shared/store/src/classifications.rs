@@ -9,6 +9,9 @@ pub struct MessageToClassify {
     pub channel: String,
     pub subject: Option<String>,
     pub body: String,
+    /// `body` is an email's stripped text already (quotes and signature cut at ingest): the
+    /// engine must not cut again.
+    pub stripped: bool,
     /// The message's headers (email), names as sent.
     pub headers: Vec<(String, String)>,
     /// Earlier inbound messages from the same contact in this conversation.
@@ -28,7 +31,8 @@ pub struct ActiveModelRef {
 
 /// Conversation, channel, subject, body, headers, earlier contacts, active model version and
 /// its files.
-type MessageRow = (Uuid, String, Option<String>, String, serde_json::Value, i64, Option<i32>, Option<String>, bool);
+type MessageRow =
+    (Uuid, String, Option<String>, String, bool, serde_json::Value, i64, Option<i32>, Option<String>, bool);
 
 /// Header values as stored: `{"Name": "value"}` or `{"Name": ["v1", "v2"]}`.
 fn header_pairs(headers: &serde_json::Value) -> Vec<(String, String)> {
@@ -57,7 +61,7 @@ impl PgStore {
     pub async fn message_to_classify(&self, org: OrgId, id: MessageId) -> Result<Option<MessageToClassify>> {
         let mut tx = self.tenant(org).await?;
         let row: Option<MessageRow> = sqlx::query_as(
-            "SELECT m.conversation_id, m.channel, m.subject, coalesce(m.stripped_text, m.body), m.headers, \
+            "SELECT m.conversation_id, m.channel, m.subject, coalesce(m.stripped_text, m.body), m.stripped_text IS NOT NULL, m.headers, \
                     (SELECT count(*) FROM messages e WHERE e.organization_id = m.organization_id \
                         AND e.conversation_id = m.conversation_id AND e.direction = 'inbound' \
                         AND e.contact_id IS NOT DISTINCT FROM m.contact_id AND e.id < m.id), \
@@ -74,20 +78,23 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(row.map(|(conversation_id, channel, subject, body, headers, previous, version, prefix, classified)| {
-            MessageToClassify {
-                conversation_id: ConversationId(conversation_id),
-                channel,
-                subject,
-                body,
-                headers: header_pairs(&headers),
-                previous_contacts: previous.clamp(0, u32::MAX as i64) as u32,
-                active_model: version
-                    .zip(prefix)
-                    .map(|(version, artifact_prefix)| ActiveModelRef { version, artifact_prefix }),
-                already_classified: classified,
-            }
-        }))
+        Ok(row.map(
+            |(conversation_id, channel, subject, body, stripped, headers, previous, version, prefix, classified)| {
+                MessageToClassify {
+                    conversation_id: ConversationId(conversation_id),
+                    channel,
+                    subject,
+                    body,
+                    stripped,
+                    headers: header_pairs(&headers),
+                    previous_contacts: previous.clamp(0, u32::MAX as i64) as u32,
+                    active_model: version
+                        .zip(prefix)
+                        .map(|(version, artifact_prefix)| ActiveModelRef { version, artifact_prefix }),
+                    already_classified: classified,
+                }
+            },
+        ))
     }
 
     /// Stores a message's classification once (a redelivery finds it there). With it, in the same transaction: the

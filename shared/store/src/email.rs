@@ -84,24 +84,29 @@ async fn accept(
         }));
     }
 
-    let own: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE organization_id = $1 AND address = $2 AND deleted_at IS NULL)",
-    )
-    .bind(org.0)
-    .bind(email.from.email.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
-    if own {
-        return Ok(EmailAccepted::only(EmailOutcome::Ignored {
-            reason: format!("mail from the organisation's own mailbox {} (a loop)", email.from.email),
-        }));
+    // Mail from one of our own addresses is a loop — unless a person's message was sent in our
+    // name with their address to answer (a website's contact form): then they are the sender.
+    let mut sender = &email.from;
+    if is_own_address(tx, org, email.from.email.as_str()).await? {
+        let on_behalf = match &email.reply_to {
+            Some(r) if !email.automatic && !is_own_address(tx, org, r.email.as_str()).await? => Some(r),
+            _ => None,
+        };
+        match on_behalf {
+            Some(person) => sender = person,
+            None => {
+                return Ok(EmailAccepted::only(EmailOutcome::Ignored {
+                    reason: format!("mail from the organisation's own mailbox {} (a loop)", email.from.email),
+                }))
+            }
+        }
     }
 
-    let contact = upsert_contact(tx, org, email.from.email.as_str(), email.from.name.as_deref()).await?;
-    if email.automatic {
+    let contact = upsert_contact(tx, org, sender.email.as_str(), sender.name.as_deref()).await?;
+    if email.capped {
         let recent: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM messages WHERE organization_id = $1 AND contact_id = $2 \
-             AND created_at > now() - interval '1 hour' AND metadata ? 'automatic'",
+             AND created_at > now() - interval '1 hour' AND metadata->'automatic'->>'kind' IN ('auto_replied', 'auto_generated')",
         )
         .bind(org.0)
         .bind(contact)
@@ -119,10 +124,10 @@ async fn accept(
     let thread = find_thread(tx, org, email, contact).await?;
     let reopen_cutoff = Utc::now() - chrono::Duration::days(i64::from(email.reopen_days));
     let thread = thread.filter(|t| !(t.status == "resolved" && t.resolved_at.is_some_and(|at| at < reopen_cutoff)));
-    if let (true, Some(t)) = (email.automatic, &thread) {
+    if let (true, Some(t)) = (email.capped, &thread) {
         let today: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM messages WHERE organization_id = $1 AND conversation_id = $2 \
-             AND created_at > now() - interval '1 day' AND metadata ? 'automatic'",
+             AND created_at > now() - interval '1 day' AND metadata->'automatic'->>'kind' IN ('auto_replied', 'auto_generated')",
         )
         .bind(org.0)
         .bind(t.id)
@@ -202,17 +207,10 @@ async fn accept(
 
     add_participant(tx, org, conversation, contact, "from").await?;
     for cc in &email.cc {
-        if cc.email == email.from.email {
+        if cc.email == sender.email || cc.email == email.from.email {
             continue;
         }
-        let ours: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE organization_id = $1 AND address = $2 AND deleted_at IS NULL)",
-        )
-        .bind(org.0)
-        .bind(cc.email.as_str())
-        .fetch_one(&mut **tx)
-        .await?;
-        if !ours {
+        if !is_own_address(tx, org, cc.email.as_str()).await? {
             let id = upsert_contact(tx, org, cc.email.as_str(), cc.name.as_deref()).await?;
             add_participant(tx, org, conversation, id, "cc").await?;
         }
@@ -239,7 +237,23 @@ async fn accept(
     }
 
     if let Some(bounce) = &email.bounce {
-        for (address, detail) in &bounce.permanent_failures {
+        // Only a report about a message of ours, and only for the people of that conversation:
+        // a forged report must not put a stranger's address on the list.
+        let failures: Vec<_> = if bounce.about_our_message {
+            let people: Vec<String> = sqlx::query_scalar(
+                "SELECT ct.email FROM contacts ct WHERE ct.organization_id = $1 AND (ct.id = (SELECT contact_id FROM \
+                 conversations WHERE organization_id = $1 AND id = $2) OR ct.id IN (SELECT contact_id FROM \
+                 conversation_participants WHERE organization_id = $1 AND conversation_id = $2))",
+            )
+            .bind(org.0)
+            .bind(conversation)
+            .fetch_all(&mut **tx)
+            .await?;
+            bounce.permanent_failures.iter().filter(|(a, _)| people.iter().any(|p| p == a.as_str())).collect()
+        } else {
+            Vec::new()
+        };
+        for (address, detail) in &failures {
             sqlx::query(
                 "INSERT INTO email_suppressions (organization_id, address, reason, detail) VALUES ($1, $2, 'bounce', $3) \
                  ON CONFLICT (organization_id, address) DO UPDATE SET detail = EXCLUDED.detail",
@@ -250,7 +264,7 @@ async fn accept(
             .execute(&mut **tx)
             .await?;
         }
-        let failed: Vec<&str> = bounce.permanent_failures.iter().map(|(a, _)| a.as_str()).collect();
+        let failed: Vec<&str> = failures.iter().map(|(a, _)| a.as_str()).collect();
         event(
             tx,
             org,
@@ -327,16 +341,20 @@ async fn find_thread(
         }
     }
     if !keys.answered_ids.is_empty() {
-        // The newest stored message among those answered (In-Reply-To first in the list, but
-        // any of References will do).
+        // The newest stored message among those answered, in a conversation the sender takes
+        // part in (senders reuse Message-IDs; a stranger's must not graft onto a thread). A bounce
+        // comes from a daemon, not a participant: it threads by our own signed ids above.
         let row: Option<ThreadRow> = sqlx::query_as(
             "SELECT c.id, c.status, c.resolved_at FROM messages m JOIN conversations c \
              ON c.organization_id = m.organization_id AND c.id = m.conversation_id \
              WHERE m.organization_id = $1 AND m.email_message_id = ANY($2) \
+             AND (c.contact_id = $3 OR EXISTS (SELECT 1 FROM conversation_participants p \
+                  WHERE p.organization_id = c.organization_id AND p.conversation_id = c.id AND p.contact_id = $3)) \
              ORDER BY m.created_at DESC LIMIT 1 FOR UPDATE OF c",
         )
         .bind(org.0)
         .bind(&keys.answered_ids)
+        .bind(contact)
         .fetch_optional(&mut **tx)
         .await?;
         if let Some((id, status, resolved_at)) = row {
@@ -361,6 +379,20 @@ async fn find_thread(
         }
     }
     Ok(None)
+}
+
+async fn is_own_address(
+    tx: &mut Transaction<'_, Postgres>,
+    org: OrgId,
+    address: &str,
+) -> std::result::Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM mailboxes WHERE organization_id = $1 AND address = $2 AND deleted_at IS NULL)",
+    )
+    .bind(org.0)
+    .bind(address)
+    .fetch_one(&mut **tx)
+    .await
 }
 
 async fn upsert_contact(
@@ -424,4 +456,56 @@ async fn event(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Where an email's file is kept, and what it is.
+#[derive(Debug, Clone)]
+pub struct AttachmentFile {
+    /// `None` when the file was over its mailbox's size limit and not kept.
+    pub storage_key: Option<String>,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size_bytes: i64,
+}
+
+impl PgStore {
+    /// One attachment of one of the organisation's messages.
+    pub async fn attachment_file(
+        &self,
+        org: OrgId,
+        message: MessageId,
+        attachment: Uuid,
+    ) -> Result<Option<AttachmentFile>> {
+        let mut tx = self.tenant(org).await?;
+        let row: Option<(Option<String>, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT storage_key, filename, content_type, size_bytes FROM message_attachments \
+             WHERE organization_id = $1 AND message_id = $2 AND id = $3",
+        )
+        .bind(org.0)
+        .bind(message.0)
+        .bind(attachment)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.map(|(storage_key, filename, content_type, size_bytes)| AttachmentFile {
+            storage_key,
+            filename,
+            content_type,
+            size_bytes,
+        }))
+    }
+
+    /// Where a message's raw MIME is kept: `None` for no such message, `Some(None)` for a
+    /// message that did not come as email.
+    pub async fn raw_message_key(&self, org: OrgId, message: MessageId) -> Result<Option<Option<String>>> {
+        let mut tx = self.tenant(org).await?;
+        let key: Option<Option<String>> =
+            sqlx::query_scalar("SELECT raw_key FROM messages WHERE organization_id = $1 AND id = $2")
+                .bind(org.0)
+                .bind(message.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
 }

@@ -24,7 +24,7 @@ pub use drafts::{
     DraftMetrics, DraftOutcome, DraftProviderFigures, DraftRecord, FeedbackOutcome, NewDraft, NewReply, ReplyOutcome,
     ReplyPassage, ReplyRecord, ResolvedReplies,
 };
-pub use email::EmailAccepted;
+pub use email::{AttachmentFile, EmailAccepted};
 pub use identity::{
     ApiKeyRecord, ApiKeySecret, AuditEntry, AuditRecord, InvitationRecord, NewApiKey, NewInvitation,
     OrganizationRecord, PendingInvitation, Refusal, RoleRecord, SignupOutcome, UserCredentials, UserRecord,

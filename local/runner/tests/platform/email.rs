@@ -237,43 +237,90 @@ async fn automatic_mail_is_flagged_capped_and_never_reopens_and_our_own_mail_is_
     assert!(looped["reason"].as_str().unwrap().contains("own mailbox"), "{looped}");
 }
 
-#[tokio::test]
-async fn a_bounce_joins_the_conversation_of_the_message_it_returns_and_suppresses_the_address() {
-    let app = spawn_app().await;
-    let owner = app.signup().await;
-    let mailbox = app.mailbox(&owner.token, "forwarding").await;
-    let mailbox_id = mailbox["id"].as_str().unwrap();
-    let original = format!("{}@x.example", unique());
-    let (_, first) = app
-        .post_raw(
-            &owner.token,
-            mailbox_id,
-            &mail("gus@customer.example", "Question", &original, "", "Do you ship to Norway?"),
-        )
-        .await;
-    let bounce = format!(
+fn bounce(failed: &str, original_message_id: &str) -> String {
+    format!(
         "From: Mail Delivery System <MAILER-DAEMON@mx.customer.example>\r\nTo: support@shop.example\r\n\
          Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <{}@mx.customer.example>\r\n\
          Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n\
          --r\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
          --r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n\
-         Final-Recipient: rfc822; gus@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+         Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n\
          Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\
-         --r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{original}>\r\nSubject: Question\r\n--r--\r\n",
+         --r\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{original_message_id}>\r\nSubject: Question\r\n--r--\r\n",
         unique()
-    );
-    let (_, bounced) = app.post_raw(&owner.token, mailbox_id, &bounce).await;
+    )
+}
+
+#[tokio::test]
+async fn a_bounce_of_our_message_joins_its_conversation_and_suppresses_the_address_and_a_forged_one_does_not() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let mailbox = app.mailbox(&owner.token, "forwarding").await;
+    let mailbox_id = mailbox["id"].as_str().unwrap();
+    let (_, first) = app
+        .post_raw(
+            &owner.token,
+            mailbox_id,
+            &mail("gus@customer.example", "Question", &format!("{}@x.example", unique()), "", "Do you ship to Norway?"),
+        )
+        .await;
+    // Our answer in that conversation carried our signed Message-ID (the outbound issue sends
+    // it; here the customer's message stands in for ours).
+    let keys = helpdesk_mail::threading::ThreadingKeys::derived(&app.signing_secret);
+    let ours = keys.message_id(first["message_id"].as_str().unwrap().parse().unwrap(), "shop.example");
+    let suppressed = |address: &'static str| {
+        let pool = app.owner.pool().clone();
+        let org = owner.org.0;
+        async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT reason, detail FROM email_suppressions WHERE organization_id = $1 AND address = $2",
+            )
+            .bind(org)
+            .bind(address)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+        }
+    };
+
+    // A report naming a stranger about a message that is not ours: stored, but nobody is
+    // suppressed on its word.
+    let (_, forged) =
+        app.post_raw(&owner.token, mailbox_id, &bounce("ceo@bigcustomer.example", "made-up@x.example")).await;
+    assert_eq!(forged["status"], "accepted");
+    assert_ne!(forged["conversation_id"], first["conversation_id"]);
+    assert_eq!(suppressed("ceo@bigcustomer.example").await, None);
+
+    let (_, bounced) = app.post_raw(&owner.token, mailbox_id, &bounce("gus@customer.example", &ours)).await;
     assert_eq!(bounced["status"], "accepted", "{bounced}");
     assert_eq!(bounced["conversation_id"], first["conversation_id"]);
-    let suppressed: (String, Option<String>) =
-        sqlx::query_as("SELECT reason, detail FROM email_suppressions WHERE organization_id = $1 AND address = $2")
-            .bind(owner.org.0)
-            .bind("gus@customer.example")
-            .fetch_one(app.owner.pool())
-            .await
-            .unwrap();
-    assert_eq!(suppressed.0, "bounce");
-    assert!(suppressed.1.unwrap().starts_with("5.1.1"));
+    let (reason, detail) = suppressed("gus@customer.example").await.expect("gus is suppressed");
+    assert_eq!(reason, "bounce");
+    assert!(detail.unwrap().starts_with("5.1.1"));
+    // Reports are not capped: every bounce counts.
+    for _ in 0..6 {
+        let (_, again) = app.post_raw(&owner.token, mailbox_id, &bounce("gus@customer.example", &ours)).await;
+        assert_eq!(again["status"], "accepted");
+    }
+}
+
+#[tokio::test]
+async fn a_contact_form_sent_in_our_name_is_the_customers_message() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let mailbox = app.mailbox(&owner.token, "forwarding").await;
+    let address = mailbox["address"].as_str().unwrap();
+    let form = mail(
+        &format!("Shop website <{address}>"),
+        "Contact form: broken lid",
+        &format!("{}@x.example", unique()),
+        "Reply-To: Ida <ida@customer.example>\r\n",
+        "The lid of my kettle broke.",
+    );
+    let (_, answer) = app.post_raw(&owner.token, mailbox["id"].as_str().unwrap(), &form).await;
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let stored = app.get_json(&owner.token, &format!("/v1/messages/{}", answer["message_id"].as_str().unwrap())).await;
+    assert_eq!(stored["from"]["email"], "ida@customer.example");
 }
 
 #[tokio::test]
@@ -327,6 +374,29 @@ async fn attachments_are_kept_by_hash_with_their_content_ids_and_oversized_ones_
     .unwrap();
     let kept = s3.get_object().bucket(&bucket).key(format!("attachments/{}/{sha}", owner.org)).send().await;
     assert!(kept.is_ok());
+
+    // The agent's download: a short-lived link that serves the file as a download.
+    let message_id = accepted["message_id"].as_str().unwrap();
+    let photo = files[0]["id"].as_str().unwrap();
+    let link = app.get_json(&owner.token, &format!("/v1/messages/{message_id}/attachments/{photo}")).await;
+    assert_eq!((link["content_type"].as_str(), link["expires_in"].as_u64()), (Some("image/png"), Some(300)), "{link}");
+    let downloaded = app.http.get(link["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert!(downloaded.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(&downloaded.bytes().await.unwrap()[..], b"\x89PNG\r\n\x1a\n");
+    let scan = files[1]["id"].as_str().unwrap();
+    let not_kept = app.get(&owner.token, &format!("/v1/messages/{message_id}/attachments/{scan}")).await;
+    assert_eq!(not_kept.status(), 404);
+    assert!(not_kept.text().await.unwrap().contains("size limit"));
+
+    // The original MIME, byte for byte.
+    let original = app.get(&owner.token, &format!("/v1/messages/{message_id}/raw")).await;
+    assert_eq!(original.status(), 200);
+    assert_eq!(original.headers()["content-type"], "message/rfc822");
+    assert_eq!(original.text().await.unwrap(), raw);
+    // A message that came through the API has no raw MIME.
+    let api = app.accept(&owner.token, "ivy@customer.example", "hello").await;
+    assert_eq!(app.get(&owner.token, &format!("/v1/messages/{}/raw", api["id"].as_str().unwrap())).await.status(), 404);
 }
 
 #[tokio::test]

@@ -47,6 +47,8 @@ pub struct TestApp {
     /// The database as its owner, for checks across organisations.
     pub owner: PgStore,
     pub keys: JwtKeys,
+    /// The platform's signing secret (JWTs; the mail threading keys derive from it).
+    pub signing_secret: Vec<u8>,
     pub sqs: aws_sdk_sqs::Client,
     pub resources: StackResources,
     pub running: Running,
@@ -100,6 +102,7 @@ pub async fn spawn_app_with(mut options: Options) -> TestApp {
         store: PgStore::connect_lazy_as(&database_url, "helpdesk_app", 4).unwrap(),
         owner: PgStore::connect_lazy(&database_url, 4).unwrap(),
         keys: JwtKeys::hs256(secret.as_bytes()),
+        signing_secret: secret.clone().into_bytes(),
         sqs: aws_sdk_sqs::Client::new(&sdk),
         resources,
         running,
@@ -446,6 +449,17 @@ pub async fn call(app: &TestApp, token: &str, method: &str, path: &str, url: &st
     request.send().await.unwrap()
 }
 
+/// The URL of `path` with our ids filled in: `value` is the id, or `id|attachment_id` for a
+/// route that takes two.
+pub fn with_ids(path: &str, value: &str) -> String {
+    let mut parts = value.split('|');
+    let url = path.replace("{id}", parts.next().unwrap_or_default());
+    match parts.next() {
+        Some(second) => url.replace("{attachment_id}", second),
+        None => url,
+    }
+}
+
 /// One of each thing an organisation owns that a route takes by id, made through the API.
 pub struct OwnedIds {
     pub by_path: Vec<(&'static str, String)>,
@@ -560,6 +574,18 @@ impl TestApp {
         assert_eq!(draft.status(), 201);
         let draft: Value = draft.json().await.unwrap();
         let mailbox = self.mailbox(&owner.token, "forwarding").await;
+        let raw = format!(
+            "From: y@customer.example\r\nSubject: Photo {marker}\r\nMessage-ID: <{}@customer.example>\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the photo.\r\n\
+             --b\r\nContent-Type: image/png; name=\"p.png\"\r\nContent-Disposition: attachment; filename=\"p.png\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n",
+            uuid::Uuid::new_v4().simple()
+        );
+        let (status, email) = self.post_raw(&owner.token, &text(&mailbox, "id"), &raw).await;
+        assert_eq!(status, 202, "{email}");
+        let email_id = text(&email, "message_id");
+        let stored = self.get_json(&owner.token, &format!("/v1/messages/{email_id}")).await;
+        let attachment = text(&stored["attachments"][0], "id");
         OwnedIds {
             by_path: vec![
                 ("/v1/messages/{id}", message_id.clone()),
@@ -581,10 +607,13 @@ impl TestApp {
                 ("/v1/drafts/{id}/feedback", text(&draft, "id")),
                 ("/v1/mailboxes/{id}", text(&mailbox, "id")),
                 ("/v1/mailboxes/{id}/messages", text(&mailbox, "id")),
+                ("/v1/messages/{id}/raw", email_id.clone()),
+                ("/v1/messages/{id}/attachments/{attachment_id}", format!("{email_id}|{attachment}")),
             ],
             secrets: vec![
                 marker.to_string(),
                 "x@customer.example".into(),
+                "y@customer.example".into(),
                 member.email,
                 invited,
                 text(&key, "key"),

@@ -18,7 +18,7 @@ async fn every_role_meets_every_route_as_the_matrix_says() {
             let Some(needs) = needs else { continue };
             let needs = Permission::parse(needs).unwrap();
             let url = match ours.by_path.iter().find(|(p, _)| p == path) {
-                Some((_, id)) => path.replace("{id}", id),
+                Some((_, id)) => crate::helpers::with_ids(path, id),
                 None => path.clone(),
             };
             let unique = format!("{}-{checked}", role.as_str());
