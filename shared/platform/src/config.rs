@@ -68,6 +68,9 @@ pub trait FromEnvironment: Sized {
     fn from_environment(env: &Environment) -> Result<Self, ConfigError>;
 }
 
+/// What a missing required variable's error says.
+const NOT_SET: &str = "is not set";
+
 /// A setting the function cannot start with: which variable, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -79,9 +82,14 @@ impl ConfigError {
         Self(format!("{name}: {problem}"))
     }
 
+    /// The variable this error says is missing, if that is what it says.
+    pub fn missing_variable(&self) -> Option<&str> {
+        self.0.strip_suffix(&format!(": {NOT_SET}"))
+    }
+
     fn from_envy(error: envy::Error, names: &[String]) -> Self {
         match error {
-            envy::Error::MissingValue(field) => Self::variable(&field.to_uppercase(), "is not set"),
+            envy::Error::MissingValue(field) => Self::variable(&field.to_uppercase(), NOT_SET),
             // envy names the variable for what it parses itself (numbers, booleans: "invalid
             // digit found in string while parsing value 'x' provided by DB_MAX_CONNECTIONS");
             // a section's own checks name it in their message.
