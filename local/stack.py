@@ -169,6 +169,100 @@ def stop_pidfile(name):
         pidfile.unlink()
 
 
+# ----------------------------------------------------------------------------- Dovecot (tests)
+IMAP_PORT = int(os.environ.get("HELPDESK_IMAP_PORT", "3143"))
+DOVECOT = STATE / "dovecot"
+
+
+def imap_greets(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            return s.recv(64).startswith(b"* OK")
+    except OSError:
+        return False
+
+
+def ensure_dovecot():
+    """A real IMAP server for the tests: Debian's Dovecot on 127.0.0.1:$HELPDESK_IMAP_PORT, its
+    users in a passwd-file the tests append to (re-read on change), their mail in Maildirs the
+    tests deliver into (`<home>/Maildir/new`). Plain IMAP on loopback only; nothing of the
+    system's own Dovecot is touched."""
+    server = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
+    if server is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("Dovecot: installing Debian's dovecot-imapd (the tests' IMAP server)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        # The package's own service is not started (no init system here; ours runs apart).
+        subprocess.run(["apt-get", "install", "-y", "-qq", "dovecot-imapd"], check=True, env=env)
+        server = "/usr/sbin/dovecot"
+    if server is None:
+        raise SystemExit("the IMAP tests need Dovecot: install dovecot-imapd")
+    home = DOVECOT / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    # One passwd-file per user (`users/<name>`): a file written whole is read whole, where
+    # appends to one shared file within a second could be missed by Dovecot's cache.
+    users = DOVECOT / "users"
+    if users.is_file():
+        users.unlink()
+    users.mkdir(exist_ok=True)
+    # Mail belongs to Debian's `mail` user (uid 8); the tests run as root and chown what they
+    # deliver. The passwd-file is readable by Dovecot's auth process.
+    for path in (DOVECOT, home):
+        path.chmod(0o755)
+    users.chmod(0o755)
+    conf = DOVECOT / "dovecot.conf"
+    conf.write_text(f"""base_dir = {DOVECOT / "run"}
+instance_name = helpdesk-test
+protocols = imap
+listen = 127.0.0.1
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {IMAP_PORT}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {users}/%u
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {users}/%u
+}}
+mail_location = maildir:~/Maildir
+first_valid_uid = 8
+log_path = {DOVECOT / "dovecot.log"}
+default_internal_user = dovecot
+default_login_user = dovenull
+""")
+    if imap_greets(IMAP_PORT):
+        # Re-read the configuration of the instance that answers (ours, from an earlier run).
+        subprocess.run([server, "-c", str(conf), "reload"], check=False, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log(f"Dovecot: already answering on 127.0.0.1:{IMAP_PORT}")
+    else:
+        log(f"Dovecot: starting on 127.0.0.1:{IMAP_PORT} (users in {users})")
+        # Its daemon must not hold this process's output open (a CI log would never end).
+        with open(DOVECOT / "start.log", "ab") as out:
+            subprocess.run([server, "-c", str(conf)], check=True, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        wait_until(lambda: imap_greets(IMAP_PORT), "Dovecot")
+    return {"HELPDESK_IMAP_PORT": str(IMAP_PORT), "HELPDESK_DOVECOT_DIR": str(DOVECOT)}
+
+
+def stop_dovecot():
+    conf = DOVECOT / "dovecot.conf"
+    if conf.exists() and imap_greets(IMAP_PORT):
+        subprocess.run(["/usr/sbin/dovecot", "-c", str(conf), "stop"], check=False, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log("Dovecot: stopped")
+
+
 # ----------------------------------------------------------------------------- template
 class CfnLoader(__import__("yaml").SafeLoader):
     """Reads CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...) as their long forms."""
@@ -333,7 +427,7 @@ class Stack:
 
 
 # ----------------------------------------------------------------------------- commands
-def cmd_deps(_args):
+def cmd_deps(args):
     STATE.mkdir(exist_ok=True)
     env = {
         "DATABASE_URL": ensure_postgres(),
@@ -343,6 +437,8 @@ def cmd_deps(_args):
         "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
     }
+    if args.imap:
+        env.update(ensure_dovecot())
     (STATE / "env").write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
     log(f"environment written to {STATE / 'env'}")
 
@@ -377,6 +473,7 @@ def cmd_provision(args):
 
 
 def cmd_stop(_args):
+    stop_dovecot()
     stop_pidfile("moto")
     stop_pidfile("redis")
     stop_postgres()
@@ -385,7 +482,9 @@ def cmd_stop(_args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("deps").set_defaults(func=cmd_deps)
+    deps = sub.add_parser("deps")
+    deps.add_argument("--imap", action="store_true", help="also start Dovecot, the tests' IMAP server")
+    deps.set_defaults(func=cmd_deps)
     p = sub.add_parser("provision")
     p.add_argument("--stack", required=True)
     p.add_argument("--endpoint")

@@ -23,8 +23,10 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     status            text NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'auth_failed', 'unreachable', 'paused')),
     last_sync_at      timestamptz,
     last_error        text,
-    -- When the current failure began (NULL while healthy): a failure that lasts is an event.
+    -- When the current failure began (NULL while healthy), and when it was announced as
+    -- `mailbox.failed` (once it had lasted; NULL until then).
     failing_since     timestamptz,
+    failure_announced_at timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     deleted_at        timestamptz,

@@ -10,7 +10,7 @@ use helpdesk_domain::SecretSealer;
 use helpdesk_mail::threading::ThreadingKeys;
 use helpdesk_platform::config::{
     ConfigError, DataBucketConfig, DataKeyConfig, DatabaseConfig, Environment, FromEnvironment, JwtConfig, MailConfig,
-    QueuesConfig, RedisConfig,
+    OutboundConfig, QueuesConfig, RedisConfig,
 };
 use helpdesk_platform::email_in::EmailIngest;
 use helpdesk_platform::{Deps, Function, Gateway, HttpFunction, RateLimits};
@@ -29,6 +29,9 @@ pub struct IntegrationsState {
     pub bucket: helpdesk_aws::S3Blobs,
     /// The domain of mailboxes' inbound addresses.
     pub inbound_domain: String,
+    /// Where mailboxes' servers may be: public addresses in AWS; anywhere locally
+    /// (`LLM_ALLOW_PRIVATE_BASE_URLS`, the one switch for organisations' destinations).
+    pub destinations: helpdesk_outbound::Destinations,
 }
 
 /// The `integrations` function's settings (README, "Configuration").
@@ -43,6 +46,7 @@ pub struct Config {
     /// The master signing secret the threading keys are derived from.
     pub jwt: JwtConfig,
     pub mail: MailConfig,
+    pub outbound: OutboundConfig,
 }
 
 impl FromEnvironment for Config {
@@ -56,6 +60,7 @@ impl FromEnvironment for Config {
             bucket: env.section()?,
             jwt: env.section()?,
             mail: env.section()?,
+            outbound: env.section()?,
         })
     }
 }
@@ -82,6 +87,9 @@ impl Function for IntegrationsState {
             store,
             bucket,
             inbound_domain: config.mail.inbound_mail_domain.trim().to_ascii_lowercase(),
+            destinations: helpdesk_outbound::Destinations::allowing_private(
+                config.outbound.llm_allow_private_base_urls,
+            ),
         })
     }
 }

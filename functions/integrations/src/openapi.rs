@@ -16,6 +16,7 @@ pub fn documented_routes() -> OpenApiRouter<IntegrationsState> {
         .routes(routes!(routes::create, routes::list))
         .routes(routes!(routes::show, routes::update, routes::delete))
         .routes(routes!(routes::post_raw_message))
+        .routes(routes!(routes::test))
         .routes(routes!(routes::attachment))
         .routes(routes!(routes::raw_message))
 }

@@ -201,6 +201,90 @@ pub async fn post_raw_message(
     Ok((StatusCode::ACCEPTED, Json(outcome)).into_response())
 }
 
+/// One folder as a check found it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckedFolder {
+    pub name: String,
+    /// `UIDVALIDITY`.
+    pub uid_validity: Option<u32>,
+    /// `UIDNEXT`.
+    pub uid_next: Option<u32>,
+    /// Messages in it.
+    pub exists: u32,
+}
+
+/// `POST /v1/mailboxes/{id}/test`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MailboxCheck {
+    /// The connection and the credentials work.
+    pub ok: bool,
+    /// The mailbox's health after the check (`ok`, `auth_failed`, `unreachable`; `paused` stays).
+    #[schema(value_type = helpdesk_domain::email::MailboxStatus)]
+    pub status: helpdesk_domain::email::MailboxStatus,
+    /// What went wrong, in words (never the secret).
+    pub error: Option<String>,
+    /// Each configured folder's state (IMAP).
+    pub folders: Vec<CheckedFolder>,
+}
+
+/// What an IMAP mailbox's secret is sealed for is [`MAILBOX_SECRET_PURPOSE`]; this opens it.
+async fn open_secret(state: &IntegrationsState, org: OrgId, sealed: &SealedSecret) -> Result<String, ApiError> {
+    let bytes = state
+        .sealer
+        .open(org, MAILBOX_SECRET_PURPOSE, sealed)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the key service did not open the mailbox's secret: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| ApiError::internal(anyhow::anyhow!("a mailbox secret is not UTF-8")))
+}
+
+/// `POST /v1/mailboxes/{id}/test`: connects to an IMAP mailbox's server with its settings and
+/// secret — TLS or STARTTLS as configured, `LOGIN` or `XOAUTH2`, every folder selected — and
+/// records the mailbox's health from what happened (`ok`, `auth_failed`, `unreachable`). A
+/// forwarding mailbox has nothing to connect to: it is ready as soon as mail is forwarded to
+/// its inbound address.
+#[utoipa::path(
+    post, path = "/v1/mailboxes/{id}/test", tag = "mailboxes",
+    params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
+    responses(
+        (status = 200, description = "What the check found (`ok` false with the error when it failed)", body = MailboxCheck),
+        (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["integrations:configure"]))
+)]
+pub async fn test(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> Result<Json<MailboxCheck>, ApiError> {
+    use helpdesk_domain::email::MailboxStatus;
+    use helpdesk_platform::imap::{check, ImapFailure};
+    auth.require(Permission::IntegrationsConfigure)?;
+    let id: MailboxId = parse_id(&id, "mailbox")?;
+    let mailbox = state.store.mailbox(auth.org, id).await?.ok_or_else(|| not_found(id))?;
+    let (Some(imap), Some(sealed)) = (&mailbox.record.settings.imap, &mailbox.secret) else {
+        return Ok(Json(MailboxCheck { ok: true, status: mailbox.record.status, error: None, folders: Vec::new() }));
+    };
+    let secret = open_secret(&state, auth.org, sealed).await?;
+    let checked = check(imap, &secret, state.destinations).await;
+    let failure = match &checked {
+        Ok(_) => None,
+        Err(e @ ImapFailure::AuthFailed(_)) => Some((MailboxStatus::AuthFailed, e.to_string())),
+        Err(e @ ImapFailure::Unreachable(_)) => Some((MailboxStatus::Unreachable, e.to_string())),
+    };
+    let record = state
+        .store
+        .record_mailbox_health(auth.org, id, failure.as_ref().map(|(s, e)| (*s, e.as_str())))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let folders = checked
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| CheckedFolder { name: f.name, uid_validity: f.uid_validity, uid_next: f.uid_next, exists: f.exists })
+        .collect();
+    Ok(Json(MailboxCheck { ok: failure.is_none(), status: record.status, error: failure.map(|(_, e)| e), folders }))
+}
+
 /// How long a download link works.
 pub const DOWNLOAD_LINK_SECS: u64 = 300;
 /// Raw messages up to this size are answered in the body; larger ones by a download link (a

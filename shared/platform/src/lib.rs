@@ -10,6 +10,8 @@ pub mod credentials;
 pub mod email_in;
 pub mod function;
 pub mod gateway;
+#[cfg(feature = "imap")]
+pub mod imap;
 #[cfg(feature = "ai")]
 pub mod llm;
 pub mod mail;

@@ -34,7 +34,7 @@ pub use llm::{
     budget_status, month_start, AiSettings, AiSettingsRecord, AiSettingsUpdate, AiUsage, BudgetStatus, KeyChange,
     LlmCall, UsageFigures,
 };
-pub use mailboxes::{CreateMailbox, MailboxAccess, MailboxRecord, MailboxUpdate};
+pub use mailboxes::{CreateMailbox, MailboxAccess, MailboxRecord, MailboxUpdate, FAILURE_LASTS_MINUTES};
 pub use messages::{AcceptOutcome, AcceptedMessage, ConversationFilter, IdempotencyKey};
 pub use outbox::PendingOutbox;
 pub use records::{AttachmentRecord, ClassificationRecord, ConversationRecord, ConversationSummary, MessageRecord};

@@ -9,6 +9,10 @@ use serde::Serialize;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+/// How long a mailbox must have been failing before `mailbox.failed` is announced (minutes):
+/// one refused poll is weather; a quarter of an hour is a problem someone must fix.
+pub const FAILURE_LASTS_MINUTES: i32 = 15;
+
 /// A mailbox as shown to admins (`GET /v1/mailboxes/{id}`): no secret, ever.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -217,6 +221,7 @@ impl PgStore {
              status = coalesce($9, CASE WHEN $5 AND status = 'auth_failed' THEN 'ok' ELSE status END), \
              last_error = CASE WHEN $9 = 'ok' OR $5 THEN NULL ELSE last_error END, \
              failing_since = CASE WHEN $9 = 'ok' OR $5 THEN NULL ELSE failing_since END, \
+             failure_announced_at = CASE WHEN $9 = 'ok' OR $5 THEN NULL ELSE failure_announced_at END, \
              updated_at = now() \
              WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
         )
@@ -235,6 +240,57 @@ impl PgStore {
             return Ok(None);
         }
         record_event(&mut tx, org, "mailbox.updated", id.0, serde_json::json!({ "paused": update.paused })).await?;
+        let row: Row = sqlx::query_as(&format!("{SELECT} WHERE b.organization_id = $1 AND b.id = $2"))
+            .bind(org.0)
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(access(row).record))
+    }
+
+    /// Records how connecting to a mailbox went: healthy (`Ok`), or failing with a status
+    /// (`auth_failed`, `unreachable`) and the error in words. A paused mailbox stays paused.
+    /// A failure that has lasted [`FAILURE_LASTS_MINUTES`] is announced once as a
+    /// `mailbox.failed` event (others act on it: a notification, a webhook); success clears it.
+    /// Returns the record as it is now, `None` for no such live mailbox.
+    pub async fn record_mailbox_health(
+        &self,
+        org: OrgId,
+        id: MailboxId,
+        failure: Option<(MailboxStatus, &str)>,
+    ) -> Result<Option<MailboxRecord>> {
+        let mut tx = self.tenant(org).await?;
+        let (status, error) = match failure {
+            Some((status, error)) => (status.as_str(), Some(error)),
+            None => ("ok", None),
+        };
+        let announce: Option<(bool,)> = sqlx::query_as(
+            "UPDATE mailboxes SET \
+               status = CASE WHEN status = 'paused' THEN status ELSE $3 END, \
+               last_error = $4, \
+               failing_since = CASE WHEN $4 IS NULL THEN NULL ELSE coalesce(failing_since, now()) END, \
+               failure_announced_at = CASE WHEN $4 IS NULL THEN NULL \
+                 WHEN failure_announced_at IS NULL AND coalesce(failing_since, now()) <= now() - make_interval(mins => $5) \
+                 THEN now() ELSE failure_announced_at END, \
+               updated_at = now() \
+             WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL \
+             RETURNING failure_announced_at IS NOT DISTINCT FROM now()",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .bind(status)
+        .bind(error)
+        .bind(FAILURE_LASTS_MINUTES)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((announce,)) = announce else {
+            return Ok(None);
+        };
+        if announce && error.is_some() {
+            record_event(&mut tx, org, "mailbox.failed", id.0, serde_json::json!({ "status": status, "error": error }))
+                .await?;
+        }
         let row: Row = sqlx::query_as(&format!("{SELECT} WHERE b.organization_id = $1 AND b.id = $2"))
             .bind(org.0)
             .bind(id.0)

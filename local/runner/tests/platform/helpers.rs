@@ -670,3 +670,60 @@ impl TestApp {
         operations
     }
 }
+
+/// A user of the tests' own Dovecot (`local/dev test` starts it: `HELPDESK_IMAP_PORT`,
+/// `HELPDESK_DOVECOT_DIR`), made for one test: its own passwd-file (`users/<name>`) and an
+/// empty Maildir that [`ImapAccount::deliver`] puts mail into, as a mail server's local
+/// delivery would.
+pub struct ImapAccount {
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    maildir: PathBuf,
+}
+
+impl ImapAccount {
+    pub fn new() -> Self {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run the IMAP tests with `local/dev test` (it starts Dovecot)")
+            })
+        };
+        let dir = PathBuf::from(var("HELPDESK_DOVECOT_DIR"));
+        let user = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let home = dir.join("home").join(&user);
+        let maildir = home.join("Maildir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(maildir.join(sub)).unwrap();
+        }
+        own_by_mail(&home);
+        // Written aside and renamed: Dovecot never reads half a file.
+        let line = format!("{user}:{{PLAIN}}{password}:8:8::{}\n", home.display());
+        let partial = dir.join("users").join(format!(".{user}"));
+        std::fs::write(&partial, line).unwrap();
+        std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::rename(&partial, dir.join("users").join(&user)).unwrap();
+        Self { port: var("HELPDESK_IMAP_PORT").parse().unwrap(), user, password, maildir }
+    }
+
+    /// Delivers a raw message into the account's INBOX (Maildir `new/`, written in `tmp/`
+    /// first and renamed, as Maildir requires).
+    pub fn deliver(&self, raw: &str) {
+        let name = format!("{}.{}.helpdesk-test", chrono::Utc::now().timestamp(), uuid::Uuid::new_v4().simple());
+        let tmp = self.maildir.join("tmp").join(&name);
+        std::fs::write(&tmp, raw).unwrap();
+        own_by_mail(&tmp);
+        std::fs::rename(&tmp, self.maildir.join("new").join(&name)).unwrap();
+    }
+}
+
+/// Mail belongs to Debian's `mail` user (uid and gid 8), whom Dovecot reads it as.
+fn own_by_mail(path: &std::path::Path) {
+    std::os::unix::fs::chown(path, Some(8), Some(8)).unwrap();
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            own_by_mail(&entry.unwrap().path());
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod gateway;
 mod health;
 mod helpers;
 mod identity;
+mod imap;
 mod isolation;
 mod kb;
 mod llm;
