@@ -79,6 +79,7 @@ pub async fn list(
     params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
     responses(
         (status = 200, description = "The mailbox", body = MailboxRecord),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["integrations:read"]))
@@ -103,6 +104,7 @@ pub async fn show(
     request_body = RawMailbox,
     responses(
         (status = 200, description = "The mailbox as changed", body = MailboxRecord),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["integrations:configure"]))
@@ -132,6 +134,7 @@ pub async fn update(
     params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["integrations:configure"]))
@@ -161,7 +164,7 @@ pub async fn delete(
     request_body(content = Vec<u8>, content_type = "message/rfc822", description = "The raw message (RFC 5322 / MIME), up to 4.5 MB"),
     responses(
         (status = 202, description = "accepted (stored; classification follows), duplicate (stored before) or ignored (not made a message, with the reason)", body = EmailOutcome),
-        (status = 400, description = "An empty body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An empty body, or a malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over 4.5 MB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not message/rfc822", body = Problem, content_type = "application/problem+json"),
@@ -247,6 +250,7 @@ async fn open_secret(state: &IntegrationsState, org: OrgId, sealed: &SealedSecre
     params(("id" = uuid::Uuid, Path, description = "Mailbox id")),
     responses(
         (status = 200, description = "What the check found (`ok` false with the error when it failed)", body = MailboxCheck),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mailbox in your organisation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["integrations:configure"]))
@@ -274,7 +278,7 @@ pub async fn test(
     };
     let record = state
         .store
-        .record_mailbox_health(auth.org, id, failure.as_ref().map(|(s, e)| (*s, e.as_str())))
+        .record_mailbox_health(auth.org, id, mailbox.record.updated_at, failure.as_ref().map(|(s, e)| (*s, e.as_str())))
         .await?
         .ok_or_else(|| not_found(id))?;
     let folders = checked
@@ -313,6 +317,7 @@ pub struct AttachmentLink {
     ),
     responses(
         (status = 200, description = "A download link", body = AttachmentLink),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message or attachment in your organisation, or a file not kept (over the mailbox's size limit)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["messages:read"]))
@@ -360,6 +365,7 @@ pub async fn attachment(
     params(("id" = uuid::Uuid, Path, description = "Message id")),
     responses(
         (status = 200, description = "The raw message", body = Vec<u8>, content_type = "message/rfc822"),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
         (status = 303, description = "Over 4 MB: the `Location` header holds a download link good for 5 minutes"),
         (status = 404, description = "No such message in your organisation, or not an email", body = Problem, content_type = "application/problem+json"),
     ),

@@ -258,8 +258,8 @@ impl NewMailbox {
             }
             _ => {}
         }
-        if secret.as_deref().is_some_and(|s| s.len() > 4096 || s.contains('\0')) {
-            errors.push(ValidationError::new("secret", "must be at most 4096 bytes, without NUL"));
+        if secret.as_deref().is_some_and(|s| s.len() > 4096 || s.chars().any(|c| matches!(c, '\0' | '\r' | '\n'))) {
+            errors.push(ValidationError::new("secret", "must be at most 4096 bytes, without NUL or line breaks"));
         }
         let max_attachment_bytes = raw.max_attachment_bytes.unwrap_or(DEFAULT_MAX_ATTACHMENT_BYTES);
         if max_attachment_bytes == 0 || max_attachment_bytes > MAX_ATTACHMENT_BYTES_LIMIT {
@@ -352,8 +352,8 @@ impl MailboxChange {
         if secret.is_some() && kind != MailboxKind::Imap {
             errors.push(ValidationError::new("secret", "only an imap mailbox has a secret to set"));
         }
-        if secret.as_deref().is_some_and(|s| s.len() > 4096 || s.contains('\0')) {
-            errors.push(ValidationError::new("secret", "must be at most 4096 bytes, without NUL"));
+        if secret.as_deref().is_some_and(|s| s.len() > 4096 || s.chars().any(|c| matches!(c, '\0' | '\r' | '\n'))) {
+            errors.push(ValidationError::new("secret", "must be at most 4096 bytes, without NUL or line breaks"));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -420,6 +420,9 @@ fn parse_imap(raw: RawImap, errors: &mut Vec<ValidationError>) -> Option<ImapSet
         || folders.iter().any(|f| f.is_empty() || f.len() > 255 || f.chars().any(char::is_control))
     {
         errors.push(ValidationError::new("imap.folders", "1 to 20 folder names, each 1 to 255 characters"));
+    } else if folders.iter().any(|f| !f.is_ascii()) {
+        // IMAP names folders in modified UTF-7 (RFC 3501 §5.1.3), which is not written yet.
+        errors.push(ValidationError::new("imap.folders", "folder names outside ASCII are not supported yet"));
     }
     let start = match raw.start.as_deref().map(str::trim) {
         None | Some("now") => SyncStart::Now,

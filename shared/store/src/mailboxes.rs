@@ -253,11 +253,14 @@ impl PgStore {
     /// (`auth_failed`, `unreachable`) and the error in words. A paused mailbox stays paused.
     /// A failure that has lasted [`FAILURE_LASTS_MINUTES`] is announced once as a
     /// `mailbox.failed` event (others act on it: a notification, a webhook); success clears it.
-    /// Returns the record as it is now, `None` for no such live mailbox.
+    /// `checked` is the `updated_at` the check started from: if the mailbox changed meanwhile
+    /// (a new secret), the result is about settings that are gone and is not recorded. Returns
+    /// the record as it is now, `None` for no such live mailbox.
     pub async fn record_mailbox_health(
         &self,
         org: OrgId,
         id: MailboxId,
+        checked: DateTime<Utc>,
         failure: Option<(MailboxStatus, &str)>,
     ) -> Result<Option<MailboxRecord>> {
         let mut tx = self.tenant(org).await?;
@@ -265,16 +268,17 @@ impl PgStore {
             Some((status, error)) => (status.as_str(), Some(error)),
             None => ("ok", None),
         };
+        // A paused mailbox keeps its status and raises nothing.
         let announce: Option<(bool,)> = sqlx::query_as(
             "UPDATE mailboxes SET \
-               status = CASE WHEN status = 'paused' THEN status ELSE $3 END, \
+               status = $3, \
                last_error = $4, \
                failing_since = CASE WHEN $4 IS NULL THEN NULL ELSE coalesce(failing_since, now()) END, \
                failure_announced_at = CASE WHEN $4 IS NULL THEN NULL \
                  WHEN failure_announced_at IS NULL AND coalesce(failing_since, now()) <= now() - make_interval(mins => $5) \
                  THEN now() ELSE failure_announced_at END, \
                updated_at = now() \
-             WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL \
+             WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL AND status <> 'paused' AND updated_at = $6 \
              RETURNING failure_announced_at IS NOT DISTINCT FROM now()",
         )
         .bind(org.0)
@@ -282,22 +286,21 @@ impl PgStore {
         .bind(status)
         .bind(error)
         .bind(FAILURE_LASTS_MINUTES)
+        .bind(checked)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((announce,)) = announce else {
-            return Ok(None);
-        };
-        if announce && error.is_some() {
+        if announce.is_some_and(|(a,)| a) && error.is_some() {
             record_event(&mut tx, org, "mailbox.failed", id.0, serde_json::json!({ "status": status, "error": error }))
                 .await?;
         }
-        let row: Row = sqlx::query_as(&format!("{SELECT} WHERE b.organization_id = $1 AND b.id = $2"))
-            .bind(org.0)
-            .bind(id.0)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row: Option<Row> =
+            sqlx::query_as(&format!("{SELECT} WHERE b.organization_id = $1 AND b.id = $2 AND b.deleted_at IS NULL"))
+                .bind(org.0)
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
         tx.commit().await?;
-        Ok(Some(access(row).record))
+        Ok(row.map(|r| access(r).record))
     }
 
     /// Marks mail that could not be read as mail (no header block, no usable From): a

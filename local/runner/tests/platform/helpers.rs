@@ -607,6 +607,7 @@ impl TestApp {
                 ("/v1/drafts/{id}/feedback", text(&draft, "id")),
                 ("/v1/mailboxes/{id}", text(&mailbox, "id")),
                 ("/v1/mailboxes/{id}/messages", text(&mailbox, "id")),
+                ("/v1/mailboxes/{id}/test", text(&mailbox, "id")),
                 ("/v1/messages/{id}/raw", email_id.clone()),
                 ("/v1/messages/{id}/attachments/{attachment_id}", format!("{email_id}|{attachment}")),
             ],
@@ -683,13 +684,14 @@ pub struct ImapAccount {
 }
 
 impl ImapAccount {
-    pub fn new() -> Self {
-        let var = |name: &str| {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!("{name} is not set: run the IMAP tests with `local/dev test` (it starts Dovecot)")
-            })
+    /// `None` (the test says it is skipped, and why) where `local/dev test` could not start
+    /// Dovecot: it needs Debian's `dovecot-imapd` and root.
+    pub fn new() -> Option<Self> {
+        let (Ok(dir), Ok(port)) = (std::env::var("HELPDESK_DOVECOT_DIR"), std::env::var("HELPDESK_IMAP_PORT")) else {
+            eprintln!("skipped: no Dovecot (HELPDESK_DOVECOT_DIR unset); `local/dev test` starts it as root with dovecot-imapd");
+            return None;
         };
-        let dir = PathBuf::from(var("HELPDESK_DOVECOT_DIR"));
+        let dir = PathBuf::from(dir);
         let user = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
         let home = dir.join("home").join(&user);
@@ -704,7 +706,7 @@ impl ImapAccount {
         std::fs::write(&partial, line).unwrap();
         std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
         std::fs::rename(&partial, dir.join("users").join(&user)).unwrap();
-        Self { port: var("HELPDESK_IMAP_PORT").parse().unwrap(), user, password, maildir }
+        Some(Self { port: port.parse().unwrap(), user, password, maildir })
     }
 
     /// Delivers a raw message into the account's INBOX (Maildir `new/`, written in `tmp/`
