@@ -395,7 +395,8 @@ async fn is_own_address(
     .await
 }
 
-async fn upsert_contact(
+/// The contact with this (canonical) address, made or updated (a name given replaces none).
+pub(crate) async fn upsert_contact(
     tx: &mut Transaction<'_, Postgres>,
     org: OrgId,
     email: &str,
@@ -435,7 +436,8 @@ async fn add_participant(
     Ok(())
 }
 
-async fn event(
+/// An append-only `events` row about a message of a conversation.
+pub(crate) async fn event(
     tx: &mut Transaction<'_, Postgres>,
     org: OrgId,
     event_type: &str,

@@ -300,18 +300,7 @@ async fn insert_inbound(
     idempotency: Option<&IdempotencyKey>,
     request_id: Option<&str>,
 ) -> std::result::Result<AcceptedMessage, sqlx::Error> {
-    let contact_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO contacts (id, organization_id, email, name) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (organization_id, email) DO UPDATE \
-           SET name = COALESCE(EXCLUDED.name, contacts.name), updated_at = now() \
-         RETURNING id",
-    )
-    .bind(Uuid::now_v7())
-    .bind(org.0)
-    .bind(msg.from.email.as_str())
-    .bind(msg.from.name.as_deref())
-    .fetch_one(&mut **tx)
-    .await?;
+    let contact_id = crate::email::upsert_contact(tx, org, msg.from.email.as_str(), msg.from.name.as_deref()).await?;
 
     // The contact's latest unresolved thread on this channel takes the message; a customer who
     // writes back reopens a pending or snoozed thread.
@@ -373,17 +362,8 @@ async fn insert_inbound(
     .execute(&mut **tx)
     .await?;
 
-    sqlx::query(
-        "INSERT INTO events (id, organization_id, event_type, conversation_id, message_id, payload) \
-         VALUES ($1, $2, 'message.received', $3, $4, $5)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(org.0)
-    .bind(conversation_id)
-    .bind(message_id)
-    .bind(serde_json::json!({ "channel": msg.channel.as_str() }))
-    .execute(&mut **tx)
-    .await?;
+    let payload = serde_json::json!({ "channel": msg.channel.as_str() });
+    crate::email::event(tx, org, "message.received", conversation_id, message_id, payload).await?;
 
     let announcement = MessageReceived {
         organization_id: org,
