@@ -303,6 +303,33 @@ impl PgStore {
         Ok(row.map(|r| access(r).record))
     }
 
+    /// The organisation and mailbox of an inbound address's local part (`<token>@<inbound
+    /// domain>`), for mail that arrives before its organisation is known (SES receiving).
+    /// Deleted mailboxes take no mail.
+    pub async fn mailbox_for_inbound_token(&self, token: &str) -> Result<Option<(OrgId, MailboxId)>> {
+        let row: Option<(Uuid, Uuid)> =
+            sqlx::query_as("SELECT organization_id, mailbox_id FROM mailbox_for_inbound_token($1)")
+                .bind(token)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(org, mailbox)| (OrgId(org), MailboxId(mailbox))))
+    }
+
+    /// The organisation and the mailbox a conversation's newest email came through: where an
+    /// answer to one of our reply addresses belongs. The caller has checked the address's
+    /// signature; this only finds the conversation's tenant.
+    pub async fn mailbox_for_conversation(
+        &self,
+        conversation: helpdesk_domain::ConversationId,
+    ) -> Result<Option<(OrgId, MailboxId)>> {
+        let row: Option<(Uuid, Uuid)> =
+            sqlx::query_as("SELECT organization_id, mailbox_id FROM mailbox_for_conversation($1)")
+                .bind(conversation.0)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(org, mailbox)| (OrgId(org), MailboxId(mailbox))))
+    }
+
     /// Marks mail that could not be read as mail (no header block, no usable From): a
     /// `mail.unreadable` event naming the mailbox and where the raw message is kept, so it is
     /// never lost and an admin can find it.

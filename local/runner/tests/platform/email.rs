@@ -492,3 +492,37 @@ async fn raw_messages_that_are_not_mail_are_refused_or_kept_and_marked() {
     let (status, _) = app.post_raw(&other.token, id, &mail("a@b.example", "x", "1@b.example", "", "x")).await;
     assert_eq!(status, 404);
 }
+
+/// Mail for the inbound domain names its mailbox before its organisation is known: the store
+/// finds the tenant by the mailbox's inbound token or, for our reply addresses, by the
+/// conversation — as the functions' role, under row-level security, seeing ids only.
+#[tokio::test]
+async fn inbound_addresses_and_conversations_route_to_their_organisation_and_mailbox() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let other = app.signup().await;
+    let mailbox = app.mailbox(&owner.token, "forwarding").await;
+    let id: helpdesk_domain::MailboxId = mailbox["id"].as_str().unwrap().parse().unwrap();
+    let token = mailbox["inbound_token"].as_str().unwrap();
+    assert_eq!(app.store.mailbox_for_inbound_token(token).await.unwrap(), Some((owner.org, id)));
+    assert_eq!(app.store.mailbox_for_inbound_token(&token.to_uppercase()).await.unwrap(), Some((owner.org, id)));
+    assert_eq!(app.store.mailbox_for_inbound_token("0123456789abcdef0123456789abcdef").await.unwrap(), None);
+
+    let (_, first) = app
+        .post_raw(
+            &owner.token,
+            mailbox["id"].as_str().unwrap(),
+            &mail("jo@customer.example", "Hi", &format!("{}@x.example", unique()), "", "Hello"),
+        )
+        .await;
+    let conversation: helpdesk_domain::ConversationId = first["conversation_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.store.mailbox_for_conversation(conversation).await.unwrap(), Some((owner.org, id)));
+    // A conversation that came through the API has no mailbox.
+    let api = app.accept(&other.token, "kim@customer.example", "hello").await;
+    let api_conversation: helpdesk_domain::ConversationId = api["conversation_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.store.mailbox_for_conversation(api_conversation).await.unwrap(), None);
+
+    // A deleted mailbox takes no mail.
+    app.http.delete(format!("{}/v1/mailboxes/{id}", app.base)).bearer_auth(&owner.token).send().await.unwrap();
+    assert_eq!(app.store.mailbox_for_inbound_token(token).await.unwrap(), None);
+}
