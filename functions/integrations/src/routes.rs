@@ -97,7 +97,8 @@ pub async fn show(
 }
 
 /// `PATCH /v1/mailboxes/{id}`: rename, change settings or the IMAP connection, set a new
-/// secret (which clears `auth_failed`), pause or resume. The address and kind stay.
+/// secret (which clears `auth_failed`), pause or resume (pausing stops fetching; mail forwarded
+/// or posted to the mailbox is still taken in, never lost). The address and kind cannot change.
 #[utoipa::path(
     patch, path = "/v1/mailboxes/{id}", tag = "mailboxes",
     params(("id" = uuid::Uuid, Path, description = "Mailbox id")),

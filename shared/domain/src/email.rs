@@ -226,7 +226,8 @@ impl NewMailbox {
             Some((_, Some(MailboxKind::Gmail | MailboxKind::Microsoft))) => {
                 errors.push(ValidationError::new(
                     "kind",
-                    "gmail and microsoft mailboxes are connected with POST /v1/mailboxes/oauth/{provider}/start",
+                    "gmail and microsoft mailboxes are not available yet (they will connect through their OAuth \
+                     consent flow); use imap with an app password or XOAUTH2 token, or forwarding",
                 ));
                 None
             }

@@ -47,12 +47,10 @@ pub fn to_text_marking_quotes(html: &str) -> String {
 
 /// Markup safe to show an agent (`ammonia`'s defaults: no scripts, styles, event handlers or
 /// `javascript:` links; links get `rel="noopener noreferrer"`), with hidden elements already
-/// gone and `cid:` image sources kept so the display can point them at the attachments.
+/// gone, `cid:` image sources kept so the display can point them at the attachments, and
+/// remote images dropped (tracking pixels).
 pub fn sanitise(html: &str) -> String {
-    let shown = rewrite(html, false);
-    let mut schemes = ammonia::Builder::default().clone_url_schemes();
-    schemes.insert("cid");
-    ammonia::Builder::default().url_schemes(schemes).clean(&shown).to_string()
+    clean(&rewrite(html, false))
 }
 
 /// The most markup [`sanitise_bounded`] cleans (bytes, once hidden parts are gone), and the
@@ -68,9 +66,24 @@ pub fn sanitise_bounded(html: &str) -> Option<String> {
     if shown.len() > SANITISE_MAX_BYTES || shown.matches('<').count() > SANITISE_MAX_TAGS {
         return None;
     }
+    Some(clean(&shown))
+}
+
+/// ammonia with `cid:` image sources kept (the display points them at the attachments) and
+/// remote images dropped: an image fetched from the sender's server tells them when, where and
+/// by whom the message was read (tracking pixels), so nothing loads from outside by default.
+fn clean(shown: &str) -> String {
     let mut schemes = ammonia::Builder::default().clone_url_schemes();
     schemes.insert("cid");
-    Some(ammonia::Builder::default().url_schemes(schemes).clean(&shown).to_string())
+    ammonia::Builder::default()
+        .url_schemes(schemes)
+        .attribute_filter(|element, attribute, value| {
+            let remote = matches!((element, attribute), ("img", "src" | "srcset") | (_, "background"))
+                && !value.trim_start().to_ascii_lowercase().starts_with("cid:");
+            (!remote).then(|| value.into())
+        })
+        .clean(shown)
+        .to_string()
 }
 
 /// Whether a body is HTML rather than plain text (a message's channel does not say: email
@@ -237,6 +250,8 @@ mod tests {
         );
         assert!(!clean.contains("onclick") && !clean.contains("javascript") && !clean.contains("script"), "{clean}");
         assert!(clean.contains(r#"src="cid:logo@x""#) && !clean.contains("pre"), "{clean}");
+        let pixel = sanitise(r#"<p>Hi</p><img src="https://tracker.example/p.gif"><img src="CID:a@b">"#);
+        assert!(!pixel.contains("tracker.example") && pixel.contains("CID:a@b"), "{pixel}");
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl<P: Publisher> EmailIngest<P> {
                 Some(key)
             };
             attachments.push(StoredAttachment {
-                filename: a.filename.as_deref().map(clean),
+                filename: a.filename.as_deref().map(file_name),
                 content_type: clean(&a.content_type),
                 size_bytes: size,
                 content_id: a.content_id.as_deref().map(clean),
@@ -236,6 +236,19 @@ fn clean(text: &str) -> String {
     text.replace('\0', "\u{FFFD}")
 }
 
+/// A file's name without any directory a sender put in front of it (`../../etc/x.pdf` is
+/// `x.pdf`), on one line; a name that is nothing but a path becomes `attachment`.
+fn file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let line: String = clean(last).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let line = line.trim().trim_start_matches('.').trim().to_string();
+    if line.is_empty() {
+        "attachment".into()
+    } else {
+        line
+    }
+}
+
 /// A subject as one line of at most 998 characters (RFC 5322's line limit): control
 /// characters become spaces.
 fn subject_line(subject: &str) -> String {
@@ -286,6 +299,10 @@ mod tests {
         assert_eq!(capped("héllo", 2), ("h".to_string(), true));
         assert_eq!(capped("hi", 10), ("hi".to_string(), false));
         assert_eq!(subject_line("Re:\r\n\tbroken\u{0}  kettle"), "Re: broken kettle");
+        assert_eq!(file_name("../../etc/Rechnung März.pdf"), "Rechnung März.pdf");
+        assert_eq!(file_name("C:\\Users\\a\\scan.png"), "scan.png");
+        assert_eq!(file_name("../.."), "attachment");
+        assert_eq!(file_name(".htaccess"), "htaccess");
     }
 
     #[test]
