@@ -3,7 +3,7 @@
 //! customer wrote now. The email rules are the mail crate's ([`helpdesk_mail::html`],
 //! [`helpdesk_mail::reply`]): the ingest path stores the same `stripped_text`.
 
-pub use helpdesk_mail::html::{looks_like_html, HTML_CHARS};
+pub use helpdesk_mail::html::looks_like_html;
 
 /// HTML as the plain text a reader sees ([`helpdesk_mail::html::to_text`]).
 pub fn html_to_text(html: &str) -> String {

@@ -45,22 +45,17 @@ pub fn to_text_marking_quotes(html: &str) -> String {
     render(&rewrite(html, true))
 }
 
-/// Markup safe to show an agent (`ammonia`'s defaults: no scripts, styles, event handlers or
-/// `javascript:` links; links get `rel="noopener noreferrer"`), with hidden elements already
-/// gone, `cid:` image sources kept so the display can point them at the attachments, and
-/// remote images dropped (tracking pixels).
-pub fn sanitise(html: &str) -> String {
-    clean(&rewrite(html, false))
-}
-
 /// The most markup [`sanitise_bounded`] cleans (bytes, once hidden parts are gone), and the
 /// most tags: html5ever's tree building is quadratic in nesting depth, and a hostile message
 /// can nest thousands of elements in a few kilobytes.
 pub const SANITISE_MAX_BYTES: usize = 256 * 1024;
 pub const SANITISE_MAX_TAGS: usize = 10_000;
 
-/// [`sanitise`], or `None` for markup over [`SANITISE_MAX_BYTES`] or [`SANITISE_MAX_TAGS`]
-/// (the raw message keeps it; the text is shown instead).
+/// Markup safe to show an agent (`ammonia`'s defaults: no scripts, styles, event handlers or
+/// `javascript:` links; links get `rel="noopener noreferrer"`), with hidden elements gone,
+/// `cid:` image sources kept so the display can point them at the attachments, and remote
+/// images dropped (tracking pixels) — or `None` for markup over [`SANITISE_MAX_BYTES`] or
+/// [`SANITISE_MAX_TAGS`] (the raw message keeps it; the text is shown instead).
 pub fn sanitise_bounded(html: &str) -> Option<String> {
     let shown = rewrite(html, false);
     if shown.len() > SANITISE_MAX_BYTES || shown.matches('<').count() > SANITISE_MAX_TAGS {
@@ -245,12 +240,14 @@ mod tests {
 
     #[test]
     fn sanitised_markup_keeps_what_is_safe() {
-        let clean = sanitise(
+        let clean = sanitise_bounded(
             r#"<p onclick="x()">Hi <a href="javascript:alert(1)">x</a><img src="cid:logo@x"><script>bad()</script><span style="display:none">pre</span></p>"#,
-        );
+        )
+        .unwrap();
         assert!(!clean.contains("onclick") && !clean.contains("javascript") && !clean.contains("script"), "{clean}");
         assert!(clean.contains(r#"src="cid:logo@x""#) && !clean.contains("pre"), "{clean}");
-        let pixel = sanitise(r#"<p>Hi</p><img src="https://tracker.example/p.gif"><img src="CID:a@b">"#);
+        let pixel =
+            sanitise_bounded(r#"<p>Hi</p><img src="https://tracker.example/p.gif"><img src="CID:a@b">"#).unwrap();
         assert!(!pixel.contains("tracker.example") && pixel.contains("CID:a@b"), "{pixel}");
     }
 

@@ -40,13 +40,6 @@ pub struct Automatic {
     pub reasons: Vec<String>,
 }
 
-impl Automatic {
-    /// Nothing automatic may answer it.
-    pub fn is_automatic(&self) -> bool {
-        self.kind.is_some()
-    }
-}
-
 const AUTO_REPLY_HEADERS: &[&str] = &[
     "x-autoreply",
     "x-autorespond",

@@ -183,7 +183,7 @@ impl ParsedEmail {
                     || filename.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("winmail.dat"));
                 let content = part.contents().to_vec();
                 Attachment {
-                    sha256: hex(&Sha256::digest(&content)),
+                    sha256: sha256_hex(&content),
                     filename,
                     content_type,
                     content_id,

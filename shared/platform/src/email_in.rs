@@ -17,8 +17,6 @@ use helpdesk_mail::ParsedEmail;
 use helpdesk_store::{MailboxRecord, PgStore};
 use std::sync::Arc;
 
-/// The largest sanitised HTML kept with a message (bytes); the raw message keeps the rest.
-pub const MAX_HTML_BYTES: usize = 1024 * 1024;
 /// The most header text kept with a message (bytes, values summed); the raw message keeps all.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
 
@@ -198,7 +196,8 @@ impl<P: Publisher> EmailIngest<P> {
             subject: parsed.subject.as_deref().map(subject_line).filter(|s| !s.is_empty()),
             body,
             stripped_text: capped(&clean(&parsed.reply.text), MAX_BODY_BYTES).0,
-            html: parsed.html.as_deref().map(clean).filter(|h| h.len() <= MAX_HTML_BYTES),
+            // Bounded already: parsing sanitises at most 256 KB of markup.
+            html: parsed.html.as_deref().map(clean),
             email_message_id: parsed.message_id.as_deref().map(clean),
             content_hash: hash,
             raw_key,
