@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use helpdesk_domain::email::{EmailOutcome, MailboxChange, NewMailbox, RawMailbox};
-use helpdesk_domain::{MailboxId, MessageId, OrgId, Permission, SealedSecret};
+use helpdesk_domain::{MailboxId, MessageId, OrgId, Permission, SealedSecret, MAILBOX_SECRET_PURPOSE};
 use helpdesk_http::{parse_id, ApiError, ApiJson, AuthContext, NoBody, Problem, RequestId};
 use helpdesk_store::{CreateMailbox, MailboxRecord, MailboxUpdate};
 use serde::Serialize;
@@ -16,10 +16,6 @@ use serde::Serialize;
 /// a binary body to Lambda in base64, and a synchronous invocation carries at most 6 MB: 4.5 MB
 /// of MIME is what fits. Larger mail comes in through SES receiving or a mailbox's fetcher.
 pub const MAX_RAW_MESSAGE_BYTES: usize = 4_500_000;
-
-/// What a mailbox's secret is sealed for (the KMS envelope binds it to the organisation and
-/// this purpose).
-pub const MAILBOX_SECRET_PURPOSE: &str = "mailbox-secret";
 
 /// `GET /v1/mailboxes`.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -196,7 +192,7 @@ pub async fn post_raw_message(
     let mailbox = state.store.mailbox(auth.org, id).await?.ok_or_else(|| not_found(id))?.record;
     let outcome = state
         .ingest
-        .ingest(auth.org, &mailbox, &body, Some(&request_id.0))
+        .ingest(auth.org, &mailbox, &body, Some(&request_id.0), &[])
         .await
         .map_err(|e| ApiError::internal(anyhow::Error::new(e)))?;
     if let EmailOutcome::Ignored { reason } = &outcome {
@@ -279,7 +275,13 @@ pub async fn test(
     };
     let record = state
         .store
-        .record_mailbox_health(auth.org, id, mailbox.record.updated_at, failure.as_ref().map(|(s, e)| (*s, e.as_str())))
+        .record_mailbox_health(
+            auth.org,
+            id,
+            mailbox.record.updated_at,
+            failure.as_ref().map(|(s, e)| (*s, e.as_str())),
+            false,
+        )
         .await?
         .ok_or_else(|| not_found(id))?;
     let folders = checked

@@ -43,6 +43,8 @@ pub const CATALOGUE: &[Registration] = &[
     events::<ai_worker::Worker>(),
     events::<ai_trainer::Trainer>(),
     events::<ai_indexer::Indexer>(),
+    events::<mail_fetcher::Fetcher>(),
+    events::<mail_ingest::MailIngest>(),
     events::<outbox_relay::Relay>(),
     events::<migrate::Migrator>(),
 ];

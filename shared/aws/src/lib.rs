@@ -2,10 +2,14 @@
 //! once per container from the standard configuration chain, so `AWS_ENDPOINT_URL` points every
 //! one of them at moto's server or LocalStack locally, and at nothing in AWS.
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod kms;
 mod s3;
 mod sqs;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::DynamoCursors;
 pub use kms::KmsEnvelope;
 pub use s3::S3Blobs;
 pub use sqs::{QueueUrls, SqsPublisher};

@@ -14,6 +14,7 @@ pub mod message;
 pub mod permissions;
 pub mod queue;
 pub mod secret;
+pub mod sync;
 pub mod text;
 
 pub use blob::{BlobStore, MemoryBlobs};
@@ -25,10 +26,12 @@ pub use mail::{Mailer, OutgoingEmail};
 pub use message::{is_language_code, Channel, EmailAddress, InboundMessage, Sender, ValidationError};
 pub use permissions::{Permission, PermissionSet};
 pub use queue::{
-    ConversationResolved, InboundMessagesBody, KbArticleChanged, KbIndexingBody, MessageClassified, MessageReceived,
-    Publisher, Queue, QueueBody, QueueRecord, TrainingRequested, TrainingRequestsBody,
+    ConversationResolved, EmailFetched, InboundMessagesBody, KbArticleChanged, KbIndexingBody, MailIngestBody,
+    MailboxSyncBody, MailboxSyncRequested, MessageClassified, MessageReceived, Publisher, Queue, QueueBody,
+    QueueRecord, TrainingRequested, TrainingRequestsBody,
 };
-pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer, LLM_API_KEY_PURPOSE};
+pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer, LLM_API_KEY_PURPOSE, MAILBOX_SECRET_PURPOSE};
+pub use sync::{FolderCursor, MailboxCursors, MemoryCursors};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -1,7 +1,7 @@
 //! What travels on the queues. Records carry ids, never message bodies: the body stays in
 //! Postgres (encrypted at rest) and queue payloads stay small and free of customer text.
 
-use crate::{ConversationId, MessageId, OrgId};
+use crate::{ConversationId, MailboxId, MessageId, OrgId};
 use serde::{Deserialize, Serialize};
 
 /// The platform's SQS queues, by the logical name used in the outbox and configuration.
@@ -16,10 +16,22 @@ pub enum Queue {
     TrainingRequests,
     /// Knowledge-base articles to (re)index: cut into passages and embedded.
     KbIndexing,
+    /// Raw mail a source stored in S3 (IMAP, Gmail, Graph), waiting to be ingested; SES
+    /// receiving's notifications arrive on it too.
+    MailIngest,
+    /// Mailboxes to fetch now (the fetcher's schedule fans out one record per mailbox).
+    MailboxSync,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [Queue::InboundMessages, Queue::Events, Queue::TrainingRequests, Queue::KbIndexing];
+    pub const ALL: [Queue; 6] = [
+        Queue::InboundMessages,
+        Queue::Events,
+        Queue::TrainingRequests,
+        Queue::KbIndexing,
+        Queue::MailIngest,
+        Queue::MailboxSync,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +39,8 @@ impl Queue {
             Queue::Events => "events",
             Queue::TrainingRequests => "training-requests",
             Queue::KbIndexing => "kb-indexing",
+            Queue::MailIngest => "mail-ingest",
+            Queue::MailboxSync => "mailbox-sync",
         }
     }
 
@@ -41,6 +55,8 @@ impl Queue {
             Queue::Events => "EVENTS_QUEUE_URL",
             Queue::TrainingRequests => "TRAINING_REQUESTS_QUEUE_URL",
             Queue::KbIndexing => "KB_INDEXING_QUEUE_URL",
+            Queue::MailIngest => "MAIL_INGEST_QUEUE_URL",
+            Queue::MailboxSync => "MAILBOX_SYNC_QUEUE_URL",
         }
     }
 }
@@ -223,6 +239,95 @@ impl QueueBody for KbIndexingBody {
         match body.get("article_id") {
             Some(_) => serde_json::from_value(body.clone()).ok().map(Self::ArticleChanged),
             None => serde_json::from_value(body.clone()).ok().map(Self::ConversationResolved),
+        }
+    }
+}
+
+/// On `mail-ingest`: a raw message a fetcher put in the data bucket (content-addressed, so a
+/// redelivered or refetched message names the same object), waiting to be ingested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailFetched {
+    pub organization_id: OrgId,
+    pub mailbox_id: MailboxId,
+    /// The object's key in the data bucket (`mail/{org}/{mailbox}/{sha256}.eml`).
+    pub raw_key: String,
+    /// Where it came from, for the logs: `imap INBOX uid 42`, `gmail 18c…`.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// On `mail-ingest` (SES receiving's notifications come untagged and are read apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MailIngestBody {
+    #[serde(rename = "email.fetched")]
+    EmailFetched(EmailFetched),
+}
+
+impl QueueBody for MailIngestBody {
+    const QUEUE: Queue = Queue::MailIngest;
+    fn organization_id(&self) -> OrgId {
+        match self {
+            Self::EmailFetched(e) => e.organization_id,
+        }
+    }
+    fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::EmailFetched(e) => e.request_id.as_deref(),
+        }
+    }
+    fn subject(&self) -> String {
+        match self {
+            Self::EmailFetched(e) => format!("mailbox {} {}", e.mailbox_id, e.source),
+        }
+    }
+}
+
+/// On `mailbox-sync`: fetch this mailbox's new mail now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxSyncRequested {
+    pub organization_id: OrgId,
+    pub mailbox_id: MailboxId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// On `mailbox-sync`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MailboxSyncBody {
+    #[serde(rename = "mailbox.sync_requested")]
+    SyncRequested(MailboxSyncRequested),
+}
+
+impl QueueBody for MailboxSyncBody {
+    const QUEUE: Queue = Queue::MailboxSync;
+    fn organization_id(&self) -> OrgId {
+        match self {
+            Self::SyncRequested(s) => s.organization_id,
+        }
+    }
+    fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::SyncRequested(s) => s.request_id.as_deref(),
+        }
+    }
+    fn subject(&self) -> String {
+        match self {
+            Self::SyncRequested(s) => format!("mailbox {}", s.mailbox_id),
+        }
+    }
+}
+
+impl QueueRecord {
+    /// A record for `B`'s queue that is sent straight away, not through the outbox (its id is
+    /// new; what it announces is already durable elsewhere, e.g. an object in S3).
+    pub fn direct<B: QueueBody>(body: &B) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7(),
+            queue: B::QUEUE,
+            body: serde_json::to_string(body).expect("queue bodies serialise"),
         }
     }
 }

@@ -13,6 +13,9 @@ use std::sync::Mutex;
 
 /// The purpose an organisation's LLM API key is sealed for (sealing and opening must agree).
 pub const LLM_API_KEY_PURPOSE: &str = "llm_api_key";
+/// What a mailbox's password or token is sealed for (bound into the envelope: it opens for
+/// nothing else).
+pub const MAILBOX_SECRET_PURPOSE: &str = "mailbox-secret";
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedSecret {

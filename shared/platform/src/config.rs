@@ -268,6 +268,12 @@ pub struct MailConfig {
     pub inbound_mail_domain: String,
 }
 
+/// The DynamoDB table of mailboxes' sync cursors and leases (`MAIL_SYNC_TABLE`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSyncConfig {
+    pub mail_sync_table: String,
+}
+
 /// The queues a function publishes to: each `*_QUEUE_URL` it is given.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QueuesConfig {
@@ -275,6 +281,8 @@ pub struct QueuesConfig {
     pub events_queue_url: Option<String>,
     pub training_requests_queue_url: Option<String>,
     pub kb_indexing_queue_url: Option<String>,
+    pub mail_ingest_queue_url: Option<String>,
+    pub mailbox_sync_queue_url: Option<String>,
 }
 
 impl QueuesConfig {
@@ -285,6 +293,8 @@ impl QueuesConfig {
             n if n == Queue::Events.url_env_var() => self.events_queue_url.clone(),
             n if n == Queue::TrainingRequests.url_env_var() => self.training_requests_queue_url.clone(),
             n if n == Queue::KbIndexing.url_env_var() => self.kb_indexing_queue_url.clone(),
+            n if n == Queue::MailIngest.url_env_var() => self.mail_ingest_queue_url.clone(),
+            n if n == Queue::MailboxSync.url_env_var() => self.mailbox_sync_queue_url.clone(),
             _ => None,
         })
     }

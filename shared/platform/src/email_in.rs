@@ -42,21 +42,37 @@ pub enum IngestError {
 }
 
 impl<P: Publisher> EmailIngest<P> {
-    /// Ingests one raw message that arrived for `mailbox` of `org`.
+    /// Ingests one raw message that arrived for `mailbox` of `org`. `envelope` is whom the
+    /// transport delivered it to (SES's recipients), when that is known: our reply address may
+    /// be there and not in the headers (a Bcc, a forward).
     pub async fn ingest(
         &self,
         org: OrgId,
         mailbox: &MailboxRecord,
         raw: &[u8],
         request_id: Option<&str>,
+        envelope: &[String],
+    ) -> Result<EmailOutcome, IngestError> {
+        let raw_key = crate::raw_mail::raw_mail_key(org, mailbox.id, raw);
+        self.blobs.put(&raw_key, raw.to_vec()).await.map_err(IngestError::Blob)?;
+        self.ingest_stored(org, mailbox, &raw_key, raw, request_id, envelope).await
+    }
+
+    /// Ingests a raw message a source has already kept at `raw_key` (the fetchers put it there
+    /// before queueing it, [`crate::raw_mail::raw_mail_key`]).
+    pub async fn ingest_stored(
+        &self,
+        org: OrgId,
+        mailbox: &MailboxRecord,
+        raw_key: &str,
+        raw: &[u8],
+        request_id: Option<&str>,
+        envelope: &[String],
     ) -> Result<EmailOutcome, IngestError> {
         let hash = helpdesk_mail::parse::sha256_hex(raw);
-        let raw_key = format!("mail/{org}/{}/{hash}.eml", mailbox.id);
-        self.blobs.put(&raw_key, raw.to_vec()).await.map_err(IngestError::Blob)?;
-
         let parsed = match ParsedEmail::parse(raw) {
             Ok(p) => p,
-            Err(e) => return self.unreadable(org, mailbox, &raw_key, &e.to_string()).await,
+            Err(e) => return self.unreadable(org, mailbox, raw_key, &e.to_string()).await,
         };
         let Some(from) = parsed.from.as_ref().and_then(|f| {
             let email = EmailAddress::parse(&f.address).ok()?;
@@ -67,7 +83,7 @@ impl<P: Publisher> EmailIngest<P> {
                 Some(f) => format!("the From address {:?} is not an email address", f.address),
                 None => "no From address".to_string(),
             };
-            return self.unreadable(org, mailbox, &raw_key, &why).await;
+            return self.unreadable(org, mailbox, raw_key, &why).await;
         };
 
         let mut metadata = serde_json::Map::new();
@@ -161,6 +177,7 @@ impl<P: Publisher> EmailIngest<P> {
         let thread = ThreadKeys {
             reply_tokens: parsed
                 .recipients()
+                .chain(envelope.iter().map(String::as_str))
                 .filter_map(|a| self.keys.read_reply_address(a))
                 .map(ConversationId)
                 .collect(),
@@ -200,7 +217,7 @@ impl<P: Publisher> EmailIngest<P> {
             html: parsed.html.as_deref().map(clean),
             email_message_id: parsed.message_id.as_deref().map(clean),
             content_hash: hash,
-            raw_key,
+            raw_key: raw_key.to_string(),
             headers: headers_object(&parsed.headers),
             metadata,
             thread,

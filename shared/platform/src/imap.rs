@@ -1,7 +1,8 @@
 //! IMAP as the platform speaks it (`async-imap`): connecting to a mailbox's server with the
 //! protection it asked for — TLS from the first byte, `STARTTLS`, or none to a server on this
 //! machine — signing in with a password (`LOGIN`) or an OAuth 2.0 token (`AUTHENTICATE
-//! XOAUTH2`), and reading each folder's state (`SELECT`: `UIDVALIDITY`, `UIDNEXT`, `EXISTS`).
+//! XOAUTH2`), reading each folder's state (`EXAMINE`: `UIDVALIDITY`, `UIDNEXT`, `EXISTS`) and
+//! fetching messages whole without marking them read (`BODY.PEEK[]`).
 //! The host is resolved through the outbound guard: in AWS only public addresses are reached.
 //! Failures are sorted the way a mailbox's health shows them: the credentials were refused
 //! (`auth_failed`) or the server could not be spoken to (`unreachable`).
@@ -55,13 +56,29 @@ pub async fn check(
     secret: &str,
     destinations: Destinations,
 ) -> Result<Vec<FolderState>, ImapFailure> {
-    let result = tokio::time::timeout(DEADLINE, check_within(settings, secret, destinations))
+    let checked = async {
+        let mut session = ImapSession::open(settings, secret, destinations, Limits::CHECK).await?;
+        let mut folders = Vec::new();
+        for name in &settings.folders {
+            folders.push(session.examine(name).await?);
+        }
+        session.logout().await;
+        Ok(folders)
+    };
+    let result = tokio::time::timeout(DEADLINE, checked)
         .await
         .unwrap_or_else(|_| Err(ImapFailure::Unreachable(format!("no answer within {} s", DEADLINE.as_secs()))));
-    result.map_err(|e| match e {
-        ImapFailure::AuthFailed(text) => ImapFailure::AuthFailed(words(&text)),
-        ImapFailure::Unreachable(text) => ImapFailure::Unreachable(words(&text)),
-    })
+    result.map_err(ImapFailure::in_words)
+}
+
+impl ImapFailure {
+    /// The failure as stored and shown: the text plain and short.
+    fn in_words(self) -> Self {
+        match self {
+            ImapFailure::AuthFailed(text) => ImapFailure::AuthFailed(words(&text)),
+            ImapFailure::Unreachable(text) => ImapFailure::Unreachable(words(&text)),
+        }
+    }
 }
 
 /// An error's text as stored and shown: control characters gone, at most [`ERROR_CHARS`].
@@ -75,31 +92,224 @@ fn words(text: &str) -> String {
     cut
 }
 
-async fn check_within(
-    settings: &ImapSettings,
-    secret: &str,
-    destinations: Destinations,
-) -> Result<Vec<FolderState>, ImapFailure> {
-    let unreachable = |what: &str, e: &dyn std::fmt::Display| {
-        ImapFailure::Unreachable(format!("{what} {}:{}: {e}", settings.host, settings.port))
-    };
-    let addrs = helpdesk_outbound::resolve(&settings.host, settings.port, destinations)
-        .await
-        .map_err(|e| unreachable("resolving", &e))?;
-    let tcp = TcpStream::connect(&addrs[..]).await.map_err(|e| unreachable("connecting to", &e))?;
-    match settings.security {
-        ImapSecurity::None => session(Guarded::new(tcp), settings, secret).await,
-        ImapSecurity::Tls => session(Guarded::new(tls(tcp, &settings.host).await?), settings, secret).await,
-        ImapSecurity::Starttls => {
-            let mut client = async_imap::Client::new(Guarded::new(tcp));
-            greeting(&mut client).await?;
-            client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| unreachable("STARTTLS with", &e))?;
-            // Whatever the server sent after its OK is dropped with the client's buffer: only
-            // what comes through TLS is read (no STARTTLS response injection).
-            let plain = client.into_inner().into_inner();
-            session(Guarded::new(tls(plain, &settings.host).await?), settings, secret).await
+/// How much one connection may read: in all, and in one literal (`{n}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_bytes: u64,
+    pub max_literal: u64,
+}
+
+impl Limits {
+    /// A check reads greetings and short answers.
+    pub const CHECK: Limits = Limits { max_bytes: CHECK_MAX_BYTES, max_literal: CHECK_MAX_LITERAL };
+}
+
+/// A connection's byte stream, whichever protection it has.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+
+/// A signed-in IMAP session that only reads: folders are opened with `EXAMINE` (read-only, so
+/// `\Recent` and everything else stay as they are) and messages fetched with `BODY.PEEK[]`
+/// (no `\Seen` set): the people who also read the mailbox in their mail program see it as
+/// they left it.
+pub struct ImapSession {
+    inner: async_imap::Session<Guarded<Box<dyn Io>>>,
+}
+
+/// A message as fetched: its UID and its raw bytes (`None` when the server sent no body).
+#[derive(Debug)]
+pub struct FetchedMessage {
+    pub uid: u32,
+    pub raw: Option<Vec<u8>>,
+}
+
+/// A failed command on an open session, in the health's terms.
+fn command_failed(what: &str, e: async_imap::error::Error) -> ImapFailure {
+    match e {
+        async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
+            ImapFailure::Unreachable(format!("{what}: {}", server_words(&text)))
         }
+        other => ImapFailure::Unreachable(format!("{what}: {other}")),
     }
+}
+
+impl ImapSession {
+    /// Connects (through the outbound guard), protects the connection as `settings` say and
+    /// signs in with `secret` (a password, or an XOAUTH2 access token).
+    pub async fn open(
+        settings: &ImapSettings,
+        secret: &str,
+        destinations: Destinations,
+        limits: Limits,
+    ) -> Result<Self, ImapFailure> {
+        let unreachable = |what: &str, e: &dyn std::fmt::Display| {
+            ImapFailure::Unreachable(format!("{what} {}:{}: {e}", settings.host, settings.port))
+        };
+        let addrs = helpdesk_outbound::resolve(&settings.host, settings.port, destinations)
+            .await
+            .map_err(|e| unreachable("resolving", &e))?;
+        let tcp = TcpStream::connect(&addrs[..]).await.map_err(|e| unreachable("connecting to", &e))?;
+        let stream: Box<dyn Io> = match settings.security {
+            ImapSecurity::None => Box::new(tcp),
+            ImapSecurity::Tls => Box::new(tls(tcp, &settings.host).await?),
+            ImapSecurity::Starttls => {
+                let mut client = async_imap::Client::new(Guarded::new(tcp, limits));
+                greeting(&mut client).await?;
+                client
+                    .run_command_and_check_ok("STARTTLS", None)
+                    .await
+                    .map_err(|e| unreachable("STARTTLS with", &e))?;
+                // Whatever the server sent after its OK is dropped with the client's buffer:
+                // only what comes through TLS is read (no STARTTLS response injection).
+                let plain = client.into_inner().into_inner();
+                Box::new(tls(plain, &settings.host).await?)
+            }
+        };
+        let mut client = async_imap::Client::new(Guarded::new(stream, limits));
+        // After STARTTLS there is no second greeting; a new connection has one.
+        if settings.security != ImapSecurity::Starttls {
+            greeting(&mut client).await?;
+        }
+        let signed_in = match settings.auth {
+            ImapAuth::Password => client.login(&settings.username, secret).await,
+            ImapAuth::Xoauth2 => {
+                client.authenticate("XOAUTH2", XOAuth2 { user: &settings.username, token: secret, sent: false }).await
+            }
+        };
+        let inner = signed_in.map_err(|(e, _)| match e {
+            // RFC 5530: `[UNAVAILABLE]` is the server's trouble, not the credentials'.
+            async_imap::error::Error::No(text) if text.contains("[UNAVAILABLE]") => {
+                ImapFailure::Unreachable(format!("signing in: {}", server_words(&text)))
+            }
+            async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
+                ImapFailure::AuthFailed(server_words(&text))
+            }
+            other => ImapFailure::Unreachable(format!("signing in: {other}")),
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// Opens `folder` read-only and reports its state.
+    pub async fn examine(&mut self, folder: &str) -> Result<FolderState, ImapFailure> {
+        let opened = self.inner.examine(folder).await.map_err(|e| command_failed(&format!("EXAMINE {folder}"), e))?;
+        self.forget_unsolicited();
+        Ok(FolderState {
+            name: folder.to_string(),
+            uid_validity: opened.uid_validity,
+            uid_next: opened.uid_next,
+            exists: opened.exists,
+        })
+    }
+
+    /// The open folder's UIDs above `last_uid`, ascending. (`n:*` always matches the highest
+    /// message, even below `n` — RFC 9051 §6.4.8 — so the answer is filtered.)
+    pub async fn uids_after(&mut self, last_uid: u32) -> Result<Vec<u32>, ImapFailure> {
+        let query = format!("UID {}:*", last_uid.saturating_add(1));
+        let found = self.inner.uid_search(&query).await.map_err(|e| command_failed("UID SEARCH", e))?;
+        self.forget_unsolicited();
+        let mut uids: Vec<u32> = found.into_iter().filter(|u| *u > last_uid).collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// The open folder's UIDs of messages that arrived on or after `day` (`SINCE`, the
+    /// server's internal date), ascending.
+    pub async fn uids_since(&mut self, day: chrono::NaiveDate) -> Result<Vec<u32>, ImapFailure> {
+        let query = format!("SINCE {}", day.format("%-d-%b-%Y"));
+        let found = self.inner.uid_search(&query).await.map_err(|e| command_failed("UID SEARCH", e))?;
+        self.forget_unsolicited();
+        let mut uids: Vec<u32> = found.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// Which of `uids` are still in the open folder (`UID SEARCH UID`), ascending: a message
+    /// missing from a `FETCH` answer was either expunged meanwhile or could not be read by the
+    /// server, and only this tells them apart.
+    pub async fn existing(&mut self, uids: &[u32]) -> Result<Vec<u32>, ImapFailure> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = format!("UID {}", uid_set(uids));
+        let found = self.inner.uid_search(&query).await.map_err(|e| command_failed("UID SEARCH", e))?;
+        self.forget_unsolicited();
+        let mut found: Vec<u32> = found.into_iter().filter(|u| uids.contains(u)).collect();
+        found.sort_unstable();
+        Ok(found)
+    }
+
+    /// The sizes (`RFC822.SIZE`, bytes) of `uids` in the open folder; a UID the server does
+    /// not answer for (expunged meanwhile) is absent.
+    pub async fn sizes(&mut self, uids: &[u32]) -> Result<Vec<(u32, u32)>, ImapFailure> {
+        use futures::TryStreamExt;
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let fetched: Vec<_> = self
+            .inner
+            .uid_fetch(&set, "RFC822.SIZE")
+            .await
+            .map_err(|e| command_failed("UID FETCH RFC822.SIZE", e))?
+            .try_collect()
+            .await
+            .map_err(|e| command_failed("UID FETCH RFC822.SIZE", e))?;
+        self.forget_unsolicited();
+        Ok(fetched.iter().filter_map(|f| Some((f.uid?, f.size?))).collect())
+    }
+
+    /// Fetches `uids` whole (`BODY.PEEK[]`), ascending by UID. A UID expunged meanwhile is
+    /// simply absent; the caller sizes the batch (every message is held at once).
+    pub async fn fetch(&mut self, uids: &[u32]) -> Result<Vec<FetchedMessage>, ImapFailure> {
+        use futures::StreamExt;
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let mut stream =
+            self.inner.uid_fetch(&set, "(UID BODY.PEEK[])").await.map_err(|e| command_failed("UID FETCH", e))?;
+        let mut messages = Vec::new();
+        while let Some(item) = stream.next().await {
+            let fetched = item.map_err(|e| command_failed("UID FETCH", e))?;
+            // Unsolicited FETCH answers (another client's flag changes) name no UID we asked for.
+            let Some(uid) = fetched.uid.filter(|u| uids.contains(u)) else { continue };
+            messages.push(FetchedMessage { uid, raw: fetched.body().map(<[u8]>::to_vec) });
+        }
+        drop(stream);
+        self.forget_unsolicited();
+        messages.sort_by_key(|m| m.uid);
+        Ok(messages)
+    }
+
+    /// Signs out; a failed `LOGOUT` changes nothing already read.
+    pub async fn logout(mut self) {
+        let _ = self.inner.logout().await;
+    }
+
+    /// Server news nobody asked for (`EXISTS`, `EXPUNGE`) is not needed between polls.
+    fn forget_unsolicited(&mut self) {
+        while self.inner.unsolicited_responses.try_recv().is_ok() {}
+    }
+}
+
+/// A UID set in IMAP's syntax, runs folded (`1:4,7,9:10`).
+fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        parts.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        i += 1;
+    }
+    parts.join(",")
 }
 
 /// A TLS stream to `host`, its certificate checked against the Mozilla roots.
@@ -156,66 +366,21 @@ impl async_imap::Authenticator for XOAuth2<'_> {
     }
 }
 
-async fn session<S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send>(
-    stream: S,
-    settings: &ImapSettings,
-    secret: &str,
-) -> Result<Vec<FolderState>, ImapFailure> {
-    let mut client = async_imap::Client::new(stream);
-    // After STARTTLS there is no second greeting; a new connection has one.
-    if settings.security != ImapSecurity::Starttls {
-        greeting(&mut client).await?;
-    }
-    let signed_in = match settings.auth {
-        ImapAuth::Password => client.login(&settings.username, secret).await,
-        ImapAuth::Xoauth2 => {
-            client.authenticate("XOAUTH2", XOAuth2 { user: &settings.username, token: secret, sent: false }).await
-        }
-    };
-    let mut session = signed_in.map_err(|(e, _)| match e {
-        // RFC 5530: `[UNAVAILABLE]` is the server's trouble, not the credentials'.
-        async_imap::error::Error::No(text) if text.contains("[UNAVAILABLE]") => {
-            ImapFailure::Unreachable(format!("signing in: {}", server_words(&text)))
-        }
-        async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
-            ImapFailure::AuthFailed(server_words(&text))
-        }
-        other => ImapFailure::Unreachable(format!("signing in: {other}")),
-    })?;
-    let mut folders = Vec::new();
-    for name in &settings.folders {
-        let selected = session.select(name).await.map_err(|e| match e {
-            async_imap::error::Error::No(text) | async_imap::error::Error::Bad(text) => {
-                ImapFailure::Unreachable(format!("SELECT {name}: {}", server_words(&text)))
-            }
-            other => ImapFailure::Unreachable(format!("SELECT {name}: {other}")),
-        })?;
-        folders.push(FolderState {
-            name: name.clone(),
-            uid_validity: selected.uid_validity,
-            uid_next: selected.uid_next,
-            exists: selected.exists,
-        });
-    }
-    // A failed LOGOUT changes nothing the check found.
-    let _ = session.logout().await;
-    Ok(folders)
-}
-
-/// A server connection held to what a check needs: at most [`CHECK_MAX_BYTES`] read, and no
-/// literal announced (`{n}` or `{n+}` before a line end) larger than [`CHECK_MAX_LITERAL`] —
-/// async-imap sizes its buffer by the announcement before the bytes arrive.
+/// A server connection held to its [`Limits`]: at most `max_bytes` read, and no literal
+/// announced (`{n}` or `{n+}` before a line end) larger than `max_literal` — async-imap sizes
+/// its buffer by the announcement before the bytes arrive.
 #[derive(Debug)]
 struct Guarded<S> {
     inner: S,
+    limits: Limits,
     read: u64,
     /// The end of what was read last, where an announcement may have begun.
     tail: Vec<u8>,
 }
 
 impl<S> Guarded<S> {
-    fn new(inner: S) -> Self {
-        Self { inner, read: 0, tail: Vec::new() }
+    fn new(inner: S, limits: Limits) -> Self {
+        Self { inner, limits, read: 0, tail: Vec::new() }
     }
 
     fn into_inner(self) -> S {
@@ -258,11 +423,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
             let fresh = buf.filled()[before..].to_vec();
             self.read += fresh.len() as u64;
             let too_much = |what: String| std::task::Poll::Ready(Err(std::io::Error::other(what)));
-            if self.read > CHECK_MAX_BYTES {
-                return too_much(format!("the server sent more than {CHECK_MAX_BYTES} bytes"));
+            if self.read > self.limits.max_bytes {
+                return too_much(format!("the server sent more than {} bytes", self.limits.max_bytes));
             }
             let literal = self.largest_literal(&fresh);
-            if literal > CHECK_MAX_LITERAL {
+            if literal > self.limits.max_literal {
                 return too_much(format!("the server announced a {literal}-byte literal"));
             }
         }
@@ -300,11 +465,17 @@ mod tests {
 
     #[test]
     fn announced_literals_are_seen_across_reads() {
-        let mut g = Guarded::new(());
+        let mut g = Guarded::new((), Limits::CHECK);
         assert_eq!(g.largest_literal(b"* OK ready\r\n"), 0);
         assert_eq!(g.largest_literal(b"* 1 FETCH (BODY[] {53600"), 0);
         assert_eq!(g.largest_literal(b"0000}\r\n"), 536_000_000);
         assert_eq!(g.largest_literal(b"a {12+}\r\n"), 12);
+    }
+
+    #[test]
+    fn uid_sets_fold_runs() {
+        assert_eq!(uid_set(&[9, 1, 2, 3, 4, 7, 10, 3]), "1:4,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod llm;
 pub mod mail;
 pub mod outbox;
 pub mod ratelimit;
+pub mod raw_mail;
 pub mod redis_handle;
 pub mod sessions;
 pub mod sqs;

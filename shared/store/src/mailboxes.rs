@@ -255,13 +255,15 @@ impl PgStore {
     /// `mailbox.failed` event (others act on it: a notification, a webhook); success clears it.
     /// `checked` is the `updated_at` the check started from: if the mailbox changed meanwhile
     /// (a new secret), the result is about settings that are gone and is not recorded. Returns
-    /// the record as it is now, `None` for no such live mailbox.
+    /// the record as it is now, `None` for no such live mailbox. `synced` (a fetch that read
+    /// every folder to its end) also sets `last_sync_at`.
     pub async fn record_mailbox_health(
         &self,
         org: OrgId,
         id: MailboxId,
         checked: DateTime<Utc>,
         failure: Option<(MailboxStatus, &str)>,
+        synced: bool,
     ) -> Result<Option<MailboxRecord>> {
         let mut tx = self.tenant(org).await?;
         let (status, error) = match failure {
@@ -277,6 +279,7 @@ impl PgStore {
                failure_announced_at = CASE WHEN $4 IS NULL THEN NULL \
                  WHEN failure_announced_at IS NULL AND coalesce(failing_since, now()) <= now() - make_interval(mins => $5) \
                  THEN now() ELSE failure_announced_at END, \
+               last_sync_at = CASE WHEN $7 THEN now() ELSE last_sync_at END, \
                updated_at = now() \
              WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL AND status <> 'paused' AND updated_at = $6 \
              RETURNING failure_announced_at IS NOT DISTINCT FROM now()",
@@ -287,6 +290,7 @@ impl PgStore {
         .bind(error)
         .bind(FAILURE_LASTS_MINUTES)
         .bind(checked)
+        .bind(synced)
         .fetch_optional(&mut *tx)
         .await?;
         if announce.is_some_and(|(a,)| a) && error.is_some() {
@@ -351,6 +355,43 @@ impl PgStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Marks a message the fetcher gave up on (it failed [`helpdesk_domain::sync::MAX_FETCH_ATTEMPTS`]
+    /// times, or is larger than a fetch may take): a `mail.quarantined` event naming the
+    /// mailbox, the folder, the message's UID and why, so an admin can find it on the server;
+    /// the fetcher goes on past it.
+    pub async fn record_quarantined_mail(
+        &self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &str,
+        uid: u32,
+        reason: &str,
+    ) -> Result<()> {
+        let mut tx = self.tenant(org).await?;
+        record_event(
+            &mut tx,
+            org,
+            "mail.quarantined",
+            mailbox.0,
+            serde_json::json!({ "folder": folder, "uid": uid, "reason": reason }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Mailboxes of every organisation that fetch mail (IMAP, Gmail, Microsoft 365), neither
+    /// paused nor refused by their server (they wait for new credentials), the least recently
+    /// synced first, at most `max`: the fetcher's schedule.
+    pub async fn mailboxes_due_for_sync(&self, max: i32) -> Result<Vec<(OrgId, MailboxId)>> {
+        let rows: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("SELECT organization_id, mailbox_id FROM mailboxes_due_for_sync($1)")
+                .bind(max)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(|(org, mailbox)| (OrgId(org), MailboxId(mailbox))).collect())
     }
 
     /// Deletes a mailbox: it stops fetching and frees its address; its messages keep pointing

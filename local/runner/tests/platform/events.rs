@@ -112,6 +112,48 @@ async fn every_sample_event_runs_through_its_function() {
     let outcome: Value = serde_json::from_str(posted["body"].as_str().unwrap()).unwrap();
     assert_eq!(outcome["status"], "accepted", "{outcome}");
 
+    // Mail: a sync request for the forwarding mailbox (nothing to fetch from), the schedule
+    // (no mailbox fetches), and SES's notification — raw and in SNS's envelope — with the
+    // message it names in the bucket, beside a fetched record whose object is not there.
+    let mailbox_id = mailbox["id"].as_str().unwrap();
+    let synced =
+        invoke("mail-fetcher", event("mail-fetcher/sync-request.json").replace("REPLACE_WITH_MAILBOX_ID", mailbox_id))
+            .await;
+    assert_eq!(synced["batchItemFailures"], serde_json::json!([]), "{synced}");
+    let scheduled = invoke("mail-fetcher", event("mail-fetcher/schedule.json")).await;
+    assert_eq!(scheduled["queued"], 0, "{scheduled}");
+    let bucket = app.resources.physical_id("DataBucket").unwrap().to_string();
+    let sdk = crate::helpers::sdk_config(&test_env().endpoint).await;
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
+        .put_object()
+        .bucket(&bucket)
+        .key("inbound/ses/o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1")
+        .body(b"From: Ana Customer <customer@example.net>\r\nSubject: Where is my order?\r\nMessage-ID: <ses-sample-1@example.net>\r\n\r\nOrder 1234 has not arrived.\r\n".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let ingested = invoke(
+        "mail-ingest",
+        event("mail-ingest/sqs-batch.json")
+            .replace("REPLACE_WITH_MAILBOX_ID", mailbox_id)
+            .replace("REPLACE_WITH_DATA_BUCKET", &bucket)
+            .replace("REPLACE_WITH_INBOUND_ADDRESS", mailbox["inbound_address"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        ingested["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "b6f1a0c2-8d3e-4f5a-9b7c-1d2e3f4a5b03"}]),
+        "{ingested}"
+    );
+    let from_ses: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE mailbox_id = $1::uuid AND email_message_id = 'ses-sample-1@example.net'",
+    )
+    .bind(mailbox_id)
+    .fetch_one(app.owner.pool())
+    .await
+    .unwrap();
+    assert_eq!(from_ses, 1, "delivered twice (raw and enveloped), stored once");
+
     let swept = invoke("outbox-relay", event("outbox-relay/schedule.json")).await;
     assert_eq!(swept["failed"], 0);
 

@@ -710,13 +710,58 @@ impl ImapAccount {
     }
 
     /// Delivers a raw message into the account's INBOX (Maildir `new/`, written in `tmp/`
-    /// first and renamed, as Maildir requires).
-    pub fn deliver(&self, raw: &str) {
+    /// first and renamed, as Maildir requires); returns the file's name.
+    pub fn deliver(&self, raw: &str) -> String {
         let name = format!("{}.{}.helpdesk-test", chrono::Utc::now().timestamp(), uuid::Uuid::new_v4().simple());
         let tmp = self.maildir.join("tmp").join(&name);
         std::fs::write(&tmp, raw).unwrap();
         own_by_mail(&tmp);
         std::fs::rename(&tmp, self.maildir.join("new").join(&name)).unwrap();
+        name
+    }
+
+    /// The path of a delivered message, wherever Dovecot moved it (`new/` or `cur/`, with
+    /// flags after a `:2,`).
+    pub fn message_path(&self, name: &str) -> PathBuf {
+        for dir in ["new", "cur"] {
+            for entry in std::fs::read_dir(self.maildir.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.file_name().unwrap().to_str().unwrap().starts_with(name) {
+                    return path;
+                }
+            }
+        }
+        panic!("no message {name} in the Maildir")
+    }
+
+    /// Every message's Maildir flags (the letters after `:2,`; `S` is `\Seen`).
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        for dir in ["new", "cur"] {
+            for entry in std::fs::read_dir(self.maildir.join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().to_str().unwrap().to_string();
+                flags.push(name.split_once(":2,").map(|(_, f)| f.to_string()).unwrap_or_default());
+            }
+        }
+        flags
+    }
+
+    /// Gives the INBOX a new `UIDVALIDITY`, as a server does when it rebuilds a folder: the
+    /// index and UID list are dropped and a list that names the new value and no message is
+    /// written, so Dovecot numbers every message afresh.
+    pub fn renumber(&self, uid_validity: u32) {
+        for entry in std::fs::read_dir(&self.maildir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            // The indexes, the UID list and the next-UIDVALIDITY file: Dovecot's whole memory
+            // of the folder.
+            if name.starts_with("dovecot") && path.is_file() {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+        let list = self.maildir.join("dovecot-uidlist");
+        std::fs::write(&list, format!("3 V{uid_validity} N1\n")).unwrap();
+        own_by_mail(&list);
     }
 }
 

@@ -78,7 +78,7 @@ async fn an_unreachable_server_or_a_missing_folder_is_unreachable_and_a_lasting_
     let id = imap_mailbox(&app, &owner.token, &account, &account.password.clone(), &["INBOX", "Archive"]).await;
     let check = test_mailbox(&app, &owner.token, &id).await;
     assert_eq!(check["status"], "unreachable", "{check}");
-    assert!(check["error"].as_str().unwrap().contains("SELECT Archive"), "{check}");
+    assert!(check["error"].as_str().unwrap().contains("EXAMINE Archive"), "{check}");
 
     // Nothing listens on port 1.
     let closed = app.mailbox(&owner.token, "imap").await;

@@ -11,6 +11,7 @@ mod deploy;
 mod drafts;
 mod email;
 mod events;
+mod fetch;
 mod gateway;
 mod health;
 mod helpers;
