@@ -16,6 +16,7 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use helpdesk_domain::email::{ImapSettings, MailboxKind, MailboxStatus, SyncStart};
 use helpdesk_domain::sync::{FolderCursor, MailboxCursors, MAX_FETCH_ATTEMPTS};
 use helpdesk_domain::{
@@ -52,6 +53,8 @@ pub const MAX_MESSAGE_BYTES: u32 = 50 * 1024 * 1024;
 /// A batch: at most this many messages, or this many bytes (one larger message goes alone).
 pub const BATCH_MESSAGES: usize = 50;
 pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// Messages of a batch being put in the bucket at once.
+const PARALLEL_PUTS: usize = 8;
 
 /// What a sync may take and how it is cut (tests shorten them).
 #[derive(Debug, Clone, Copy)]
@@ -513,23 +516,38 @@ impl Fetcher {
 
         let messages = session.fetch(&batch).await?;
         self.unanswered(session, round.folder, &batch, |uid| messages.iter().any(|m| m.uid == uid)).await?;
-        let mut records = Vec::new();
+        let mut whole = Vec::new();
         let mut stopped_at = None;
         for message in messages {
-            let Some(raw) = message.raw else {
-                stopped_at = Some(message.uid);
-                break;
-            };
-            let raw_key = raw_mail_key(round.org, round.mailbox, &raw);
-            self.blobs.put(&raw_key, raw).await.map_err(infrastructure("storing a message"))?;
-            records.push(QueueRecord::direct(&MailIngestBody::EmailFetched(EmailFetched {
-                organization_id: round.org,
-                mailbox_id: round.mailbox,
-                raw_key,
-                source: format!("imap {} uid {}", round.folder, message.uid),
-                request_id: None,
-            })));
+            match message.raw {
+                Some(raw) => whole.push((message.uid, raw)),
+                None => {
+                    stopped_at = Some(message.uid);
+                    break;
+                }
+            }
         }
+        // Stored a few at a time: a put is a round trip, and a batch is up to 50 of them.
+        let stored: Vec<(u32, String)> = futures::stream::iter(whole.into_iter().map(|(uid, raw)| async move {
+            let raw_key = raw_mail_key(round.org, round.mailbox, &raw);
+            self.blobs.put(&raw_key, raw).await.map(|()| (uid, raw_key))
+        }))
+        .buffered(PARALLEL_PUTS)
+        .try_collect()
+        .await
+        .map_err(infrastructure("storing a message"))?;
+        let records: Vec<QueueRecord> = stored
+            .into_iter()
+            .map(|(uid, raw_key)| {
+                QueueRecord::direct(&MailIngestBody::EmailFetched(EmailFetched {
+                    organization_id: round.org,
+                    mailbox_id: round.mailbox,
+                    raw_key,
+                    source: format!("imap {} uid {uid}", round.folder),
+                    request_id: None,
+                }))
+            })
+            .collect();
         let rejected = self.publisher.publish(&records).await;
         if let Some((_, why)) = rejected.first() {
             return Err(SyncFailure::Infrastructure(format!("queueing fetched mail: {why}")));

@@ -97,3 +97,102 @@ fn lambda_service_variables(function: &str, runtime_api: &str) -> [(&'static str
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
     ]
 }
+
+/// What one invocation of a function's binary came to: its answer and the process's peak
+/// resident memory (`VmHWM`, kB), read just before it is stopped.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub response: serde_json::Value,
+    pub peak_rss_kb: u64,
+}
+
+/// Starts `binary` once with `env`, hands it `event` as its first invocation through the
+/// stand-in Runtime API, waits for its answer and reads its peak memory — what Lambda's
+/// "Max Memory Used" reports for that invocation.
+pub async fn invoke_once(
+    function: &str,
+    binary: &Path,
+    env: &BTreeMap<String, String>,
+    event: serde_json::Value,
+) -> Result<Invocation> {
+    if !binary.exists() {
+        bail!("{} does not exist: build it first (cargo build --release -p {function})", binary.display());
+    }
+    let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<serde_json::Value>();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = axum::Router::new()
+        .route(
+            "/2018-06-01/runtime/invocation/next",
+            axum::routing::get(move || {
+                let event = event.clone();
+                let served = served.clone();
+                async move {
+                    if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        // One invocation only: the process is stopped after it.
+                        std::future::pending::<()>().await;
+                    }
+                    let deadline = (std::time::SystemTime::now() + Duration::from_secs(600))
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis())
+                        .unwrap_or_default();
+                    (
+                        [
+                            ("lambda-runtime-aws-request-id", "invoke-once".to_string()),
+                            ("lambda-runtime-deadline-ms", deadline.to_string()),
+                            (
+                                "lambda-runtime-invoked-function-arn",
+                                "arn:aws:lambda:us-east-1:123456789012:function:bench".to_string(),
+                            ),
+                        ],
+                        axum::Json(event),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            axum::routing::post({
+                let answer = answer_tx.clone();
+                move |body: axum::body::Bytes| async move {
+                    let _ = answer.send(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null));
+                    axum::http::StatusCode::ACCEPTED
+                }
+            }),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                let text = String::from_utf8_lossy(&body).into_owned();
+                let _ = answer_tx.send(serde_json::json!({ "invocation_error": text }));
+                axum::http::StatusCode::ACCEPTED
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let api = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut child = tokio::process::Command::new(binary)
+        .env_clear()
+        .envs(env)
+        .envs(lambda_service_variables(function, &api.to_string()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id().ok_or_else(|| anyhow!("{function} has no process id"))?;
+    let outcome = tokio::select! {
+        answer = answer_rx.recv() => answer.ok_or_else(|| anyhow!("the stand-in Runtime API stopped")),
+        status = child.wait() => Err(anyhow!("{function} exited ({})", status?)),
+        _ = tokio::time::sleep(Duration::from_secs(600)) => Err(anyhow!("{function} did not answer in 600 s")),
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    server.abort();
+    Ok(Invocation { response: outcome?, peak_rss_kb })
+}
