@@ -12,7 +12,9 @@ use axum::http::request::Parts;
 use axum::Router;
 use helpdesk_domain::{Mailer, OrgId, PermissionSet, Principal, Role, RoleName, SessionId, UserId};
 use helpdesk_http::{ApiError, AuthContext, JwtKeys};
-use helpdesk_platform::config::{ConfigError, DatabaseConfig, Environment, FromEnvironment, JwtConfig, RedisConfig};
+use helpdesk_platform::config::{
+    AppUrlConfig, ConfigError, DatabaseConfig, Environment, FromEnvironment, JwtConfig, RedisConfig,
+};
 use helpdesk_platform::credentials::{Credential, Kind};
 use helpdesk_platform::{Deps, Function, Gateway, HttpFunction, RateLimits, Sessions};
 use helpdesk_store::{AuditEntry, PgStore, UserCredentials};
@@ -49,18 +51,6 @@ pub struct Config {
     pub limits: RateLimits,
     pub jwt: JwtConfig,
     pub app: AppUrlConfig,
-}
-
-/// Where the dashboard runs, for the links in emails (`APP_URL`, default
-/// `http://localhost:5173`).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct AppUrlConfig {
-    #[serde(default = "default_app_url")]
-    pub app_url: String,
-}
-
-fn default_app_url() -> String {
-    "http://localhost:5173".into()
 }
 
 impl FromEnvironment for Config {

@@ -2,6 +2,7 @@
 //! router is built here so that Lambda (`main.rs`), the local runner and the tests all run the
 //! same code.
 
+pub mod oauth;
 pub mod openapi;
 pub mod routes;
 
@@ -32,6 +33,13 @@ pub struct IntegrationsState {
     /// Where mailboxes' servers may be: public addresses in AWS; anywhere locally
     /// (`LLM_ALLOW_PRIVATE_BASE_URLS`, the one switch for organisations' destinations).
     pub destinations: helpdesk_outbound::Destinations,
+    /// The Google and Microsoft apps mailboxes consent to.
+    pub oauth: helpdesk_platform::oauth::OAuthApps,
+    /// Consent flows between their start and their callback live here.
+    pub redis: helpdesk_platform::RedisHandle,
+    pub redis_prefix: String,
+    /// Where the dashboard runs: the browser returns there after a consent.
+    pub app_url: String,
 }
 
 /// The `integrations` function's settings (README, "Configuration").
@@ -47,6 +55,8 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub mail: MailConfig,
     pub outbound: OutboundConfig,
+    pub oauth: helpdesk_platform::oauth::OAuthConfig,
+    pub app: helpdesk_platform::config::AppUrlConfig,
 }
 
 impl FromEnvironment for Config {
@@ -61,6 +71,8 @@ impl FromEnvironment for Config {
             jwt: env.section()?,
             mail: env.section()?,
             outbound: env.section()?,
+            oauth: env.section()?,
+            app: env.section()?,
         })
     }
 }
@@ -74,8 +86,14 @@ impl Function for IntegrationsState {
         let redis = deps.redis(&config.redis)?;
         let master = deps.secrets.jwt_secret(&config.jwt).await?;
         let bucket = deps.blobs(&config.bucket);
+        let destinations =
+            helpdesk_outbound::Destinations::allowing_private(config.outbound.llm_allow_private_base_urls);
         Ok(Self {
-            gateway: Gateway::new(store.clone(), redis, &config.redis, config.limits, &[]),
+            gateway: Gateway::new(store.clone(), redis.clone(), &config.redis, config.limits, &[]),
+            oauth: helpdesk_platform::oauth::OAuthApps::from_config(&config.oauth, &deps.secrets, destinations).await?,
+            redis,
+            redis_prefix: config.redis.redis_key_prefix.clone(),
+            app_url: config.app.app_url.clone(),
             sealer: deps.sealer(&config.data_key),
             ingest: EmailIngest {
                 store: store.clone(),
@@ -87,9 +105,7 @@ impl Function for IntegrationsState {
             store,
             bucket,
             inbound_domain: config.mail.inbound_mail_domain.trim().to_ascii_lowercase(),
-            destinations: helpdesk_outbound::Destinations::allowing_private(
-                config.outbound.llm_allow_private_base_urls,
-            ),
+            destinations,
         })
     }
 }

@@ -1,13 +1,13 @@
 //! This function's part of the OpenAPI document (the `api` function merges it into the one it
 //! serves).
 
-use crate::{routes, IntegrationsState};
+use crate::{oauth, routes, IntegrationsState};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 #[derive(OpenApi)]
-#[openapi(tags((name = "mailboxes", description = "Where email comes in: IMAP and forwarding mailboxes, raw MIME import")))]
+#[openapi(tags((name = "mailboxes", description = "Where email comes in: IMAP, Gmail, Microsoft 365 and forwarding mailboxes, raw MIME import")))]
 struct IntegrationsDoc;
 
 /// The routes with their descriptions; the router and the document both come from here.
@@ -19,6 +19,8 @@ pub fn documented_routes() -> OpenApiRouter<IntegrationsState> {
         .routes(routes!(routes::test))
         .routes(routes!(routes::attachment))
         .routes(routes!(routes::raw_message))
+        .routes(routes!(oauth::start))
+        .routes(routes!(oauth::callback))
 }
 
 /// This function's routes as an OpenAPI document.

@@ -412,12 +412,12 @@ fn not_found(id: MailboxId) -> ApiError {
 }
 
 /// The record as shown, with its inbound address.
-fn shown(state: &IntegrationsState, mut record: MailboxRecord) -> MailboxRecord {
+pub(crate) fn shown(state: &IntegrationsState, mut record: MailboxRecord) -> MailboxRecord {
     record.inbound_address = Some(format!("{}@{}", record.inbound_token, state.inbound_domain));
     record
 }
 
-async fn seal(state: &IntegrationsState, org: OrgId, secret: &str) -> Result<SealedSecret, ApiError> {
+pub(crate) async fn seal(state: &IntegrationsState, org: OrgId, secret: &str) -> Result<SealedSecret, ApiError> {
     state
         .sealer
         .seal(org, MAILBOX_SECRET_PURPOSE, secret.as_bytes())
@@ -427,7 +427,7 @@ async fn seal(state: &IntegrationsState, org: OrgId, secret: &str) -> Result<Sea
 
 /// A fresh inbound address local part: 128 random bits, lower-case hex (survives any case
 /// change a mail server makes).
-fn inbound_token() -> Result<String, ApiError> {
+pub(crate) fn inbound_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("random: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())

@@ -17,7 +17,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
-use helpdesk_domain::email::{ImapSettings, MailboxKind, MailboxStatus, SyncStart};
+use helpdesk_domain::email::{ImapSettings, MailboxKind, MailboxStatus, OAuthMailbox, SyncStart};
 use helpdesk_domain::sync::{FolderCursor, MailboxCursors, MAX_FETCH_ATTEMPTS};
 use helpdesk_domain::{
     BlobStore, EmailFetched, MailIngestBody, MailboxId, MailboxSyncBody, MailboxSyncRequested, OrgId, Publisher,
@@ -28,6 +28,7 @@ use helpdesk_platform::config::{
     OutboundConfig, QueuesConfig,
 };
 use helpdesk_platform::imap::{FolderState, ImapFailure, ImapSession, Limits};
+use helpdesk_platform::oauth::{OAuthApps, OAuthConfig, Provider};
 use helpdesk_platform::raw_mail::raw_mail_key;
 use helpdesk_platform::sqs::each_record;
 use helpdesk_platform::{Deps, EventFunction, Function};
@@ -37,6 +38,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+
+mod providers;
 
 /// Mailboxes one scheduled run queues at most; the rest (least recently synced last) wait a
 /// minute.
@@ -54,7 +57,7 @@ pub const MAX_MESSAGE_BYTES: u32 = 50 * 1024 * 1024;
 pub const BATCH_MESSAGES: usize = 50;
 pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 /// Messages of a batch being put in the bucket at once.
-const PARALLEL_PUTS: usize = 8;
+pub(crate) const PARALLEL_PUTS: usize = 8;
 
 /// What a sync may take and how it is cut (tests shorten them).
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +90,8 @@ pub struct Fetcher {
     /// Where mailboxes' servers may be: public addresses in AWS; anywhere locally.
     pub destinations: helpdesk_outbound::Destinations,
     pub limits: FetchLimits,
+    /// The Google and Microsoft apps mailboxes consented to.
+    pub oauth: OAuthApps,
 }
 
 /// How long one mailbox's sync runs before it yields (`MAIL_SYNC_RUN_SECONDS`, default
@@ -112,6 +117,7 @@ pub struct Config {
     pub sync: MailSyncConfig,
     pub outbound: OutboundConfig,
     pub run: RunConfig,
+    pub oauth: OAuthConfig,
 }
 
 impl FromEnvironment for Config {
@@ -131,6 +137,7 @@ impl FromEnvironment for Config {
             sync: env.section()?,
             outbound: env.section()?,
             run,
+            oauth: env.section()?,
         })
     }
 }
@@ -140,7 +147,10 @@ impl Function for Fetcher {
     type Config = Config;
 
     async fn build(config: Config, deps: &Deps) -> anyhow::Result<Self> {
+        let destinations =
+            helpdesk_outbound::Destinations::allowing_private(config.outbound.llm_allow_private_base_urls);
         Ok(Self {
+            oauth: OAuthApps::from_config(&config.oauth, &deps.secrets, destinations).await?,
             store: deps.database(&config.database).await?,
             sealer: deps.sealer(&config.data_key),
             blobs: Arc::new(deps.blobs(&config.bucket)),
@@ -149,9 +159,7 @@ impl Function for Fetcher {
                 aws_sdk_dynamodb::Client::new(&deps.sdk),
                 config.sync.mail_sync_table,
             )),
-            destinations: helpdesk_outbound::Destinations::allowing_private(
-                config.outbound.llm_allow_private_base_urls,
-            ),
+            destinations,
             limits: FetchLimits {
                 run_time: Duration::from_secs(config.run.mail_sync_run_seconds),
                 ..FetchLimits::default()
@@ -209,17 +217,23 @@ impl SyncReport {
     }
 }
 
+/// Where a mailbox's mail is read from.
+enum Source<'a> {
+    Imap(&'a ImapSettings),
+    Provider(Provider, &'a OAuthMailbox),
+}
+
 /// Why a sync stopped: the mail server (recorded on the mailbox; the record is done), or our
 /// own infrastructure (the record fails and SQS redelivers it).
 #[derive(Debug, thiserror::Error)]
-enum SyncFailure {
+pub(crate) enum SyncFailure {
     #[error(transparent)]
     Server(#[from] ImapFailure),
     #[error("{0}")]
     Infrastructure(String),
 }
 
-fn infrastructure(what: &str) -> impl Fn(String) -> SyncFailure + '_ {
+pub(crate) fn infrastructure(what: &str) -> impl Fn(String) -> SyncFailure + '_ {
     move |e| SyncFailure::Infrastructure(format!("{what}: {e}"))
 }
 
@@ -287,17 +301,33 @@ impl Fetcher {
         if mailbox.record.status == MailboxStatus::Paused {
             return Ok(SyncReport::skipped("paused"));
         }
-        let (MailboxKind::Imap, Some(imap), Some(sealed)) =
-            (mailbox.record.kind, &mailbox.record.settings.imap, &mailbox.secret)
-        else {
+        let Some(sealed) = &mailbox.secret else {
             return Ok(SyncReport::skipped("nothing to fetch from"));
+        };
+        let source = match (mailbox.record.kind, &mailbox.record.settings.imap, &mailbox.record.settings.oauth) {
+            (MailboxKind::Imap, Some(imap), _) => Source::Imap(imap),
+            (MailboxKind::Gmail, _, Some(oauth)) => Source::Provider(Provider::Google, oauth),
+            (MailboxKind::Microsoft, _, Some(oauth)) => Source::Provider(Provider::Microsoft, oauth),
+            _ => return Ok(SyncReport::skipped("nothing to fetch from")),
         };
         let holder = uuid::Uuid::now_v7().to_string();
         let until = Utc::now() + chrono::Duration::from_std(LEASE).expect("a short duration");
         if !self.cursors.lease(org, id, &holder, until).await.map_err(anyhow::Error::msg)? {
             return Ok(SyncReport::skipped("another run is fetching it"));
         }
-        let result = self.sync_imap(org, &mailbox.record, imap, sealed).await;
+        let result = match source {
+            Source::Imap(imap) => self.sync_imap(org, &mailbox.record, imap, sealed).await,
+            Source::Provider(provider, oauth) => {
+                let work = self.sync_provider(org, &mailbox.record, provider, oauth, sealed);
+                let limit = self.limits.run_time + Duration::from_secs(30);
+                tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+                    Err(SyncFailure::Server(ImapFailure::Unreachable(format!(
+                        "no answer within {} s",
+                        limit.as_secs()
+                    ))))
+                })
+            }
+        };
         if let Err(e) = self.cursors.release(org, id, &holder).await {
             tracing::warn!(error = %e, "the lease was not released; it lapses on its own");
         }
@@ -625,7 +655,7 @@ impl Fetcher {
     ) -> Result<(), SyncFailure> {
         tracing::warn!(folder, uid, why, "message quarantined");
         self.store
-            .record_quarantined_mail(org, mailbox, folder, uid, why)
+            .record_quarantined_mail(org, mailbox, folder, serde_json::json!({ "uid": uid }), why)
             .await
             .map_err(|e| SyncFailure::Infrastructure(format!("recording a quarantined message: {e}")))
     }

@@ -5,7 +5,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
-use helpdesk_domain::sync::{CursorFuture, FolderCursor, MailboxCursors};
+use helpdesk_domain::sync::{CursorFuture, FolderCursor, MailboxCursors, ProviderCursor};
 use helpdesk_domain::{MailboxId, OrgId};
 use std::collections::HashMap;
 
@@ -126,6 +126,63 @@ impl MailboxCursors for DynamoCursors {
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
                 Err(e) => Err(error(e)),
             }
+        })
+    }
+
+    fn provider_cursor<'a>(
+        &'a self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &'a str,
+    ) -> CursorFuture<'a, Option<ProviderCursor>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", partition(org, mailbox))
+                .key("sk", AttributeValue::S(format!("provider#{folder}")))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(error)?;
+            let Some(item) = out.item() else { return Ok(None) };
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            let synced_at = text("synced_at")
+                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or("a provider cursor without synced_at")?;
+            Ok(Some(ProviderCursor {
+                position: text("position").ok_or("a provider cursor without a position")?,
+                synced_at,
+                failing_id: text("failing_id"),
+                attempts: number(item, "attempts").unwrap_or(0),
+            }))
+        })
+    }
+
+    fn save_provider_cursor<'a>(
+        &'a self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &'a str,
+        cursor: &'a ProviderCursor,
+    ) -> CursorFuture<'a, ()> {
+        Box::pin(async move {
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", partition(org, mailbox))
+                .item("sk", AttributeValue::S(format!("provider#{folder}")))
+                .item("position", AttributeValue::S(cursor.position.clone()))
+                .item("attempts", AttributeValue::N(cursor.attempts.to_string()))
+                .item("synced_at", AttributeValue::S(cursor.synced_at.to_rfc3339()));
+            if let Some(id) = &cursor.failing_id {
+                put = put.item("failing_id", AttributeValue::S(id.clone()));
+            }
+            put.send().await.map_err(error)?;
+            Ok(())
         })
     }
 

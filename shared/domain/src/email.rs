@@ -133,12 +133,125 @@ pub struct ImapSettings {
     pub import_days: Option<u16>,
 }
 
+/// A mailbox connected through its provider's OAuth 2.0 consent (Gmail's API, Microsoft
+/// Graph): the account that consented and what to read. The refresh token is kept apart,
+/// sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OAuthMailbox {
+    /// The signed-in account's address, as the provider reported it.
+    pub account: String,
+    /// Gmail label ids (default `INBOX`) or Microsoft mail folders (default `inbox`).
+    pub folders: Vec<String>,
+    pub start: SyncStart,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_days: Option<u16>,
+}
+
+/// The wire shape of `POST /v1/mailboxes/oauth/{provider}/start`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuthStart {
+    /// The mailbox's name (default: the account's address).
+    pub name: Option<String>,
+    /// Gmail label ids (default `INBOX`) or Microsoft mail folders (default `inbox`).
+    pub folders: Option<Vec<String>>,
+    /// `now` (default) or `import`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<SyncStart>))]
+    pub start: Option<String>,
+    pub import_days: Option<u16>,
+    /// Where the browser goes after the consent: a path of the dashboard (`/settings/mailboxes`);
+    /// without it the callback answers JSON.
+    pub return_to: Option<String>,
+}
+
+/// A consent flow's request that passed every rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthStart {
+    pub name: Option<String>,
+    pub folders: Option<Vec<String>>,
+    pub start: SyncStart,
+    pub import_days: Option<u16>,
+    pub return_to: Option<String>,
+}
+
+impl OAuthStart {
+    /// Checks every rule and reports every broken one at once.
+    pub fn parse(raw: RawOAuthStart) -> Result<Self, Vec<ValidationError>> {
+        let mut errors = Vec::new();
+        let name = match raw.name.as_deref().map(|n| crate::text::display_name(n, 200)) {
+            Some(Ok(n)) if n.is_empty() => {
+                errors.push(ValidationError::new("name", "must not be empty"));
+                None
+            }
+            Some(Ok(n)) => Some(n),
+            Some(Err(e)) => {
+                errors.push(ValidationError::new("name", e));
+                None
+            }
+            None => None,
+        };
+        let folders = raw.folders.map(|folders| folders.iter().map(|f| f.trim().to_string()).collect::<Vec<_>>());
+        if folders.as_ref().is_some_and(|f| {
+            f.is_empty()
+                || f.len() > 20
+                || f.iter().any(|f| f.is_empty() || f.len() > 255 || f.chars().any(|c| c.is_control() || c == '/'))
+        }) {
+            errors.push(ValidationError::new("folders", "1 to 20 names, each 1 to 255 characters, without /"));
+        }
+        let (start, import_days) = parse_start(raw.start.as_deref(), raw.import_days, "", &mut errors);
+        if let Some(path) = &raw.return_to {
+            // A path of our own dashboard only: never an open redirect.
+            if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') || path.len() > 512 {
+                errors.push(ValidationError::new(
+                    "return_to",
+                    "must be a path of the dashboard, e.g. /settings/mailboxes",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self { name, folders, start, import_days, return_to: raw.return_to })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `start` and `import_days` as every kind of mailbox takes them (`prefix` names the fields).
+fn parse_start(
+    start: Option<&str>,
+    import_days: Option<u16>,
+    prefix: &str,
+    errors: &mut Vec<ValidationError>,
+) -> (SyncStart, Option<u16>) {
+    let start = match start.map(str::trim) {
+        None | Some("now") => SyncStart::Now,
+        Some("import") => SyncStart::Import,
+        Some(_) => {
+            errors.push(ValidationError::new(format!("{prefix}start"), "must be one of now, import"));
+            SyncStart::Now
+        }
+    };
+    match (start, import_days) {
+        (SyncStart::Import, Some(1..=365)) | (SyncStart::Now, None) => {}
+        (SyncStart::Import, _) => errors
+            .push(ValidationError::new(format!("{prefix}import_days"), "must be from 1 to 365 with start: import")),
+        (SyncStart::Now, Some(_)) => {
+            errors.push(ValidationError::new(format!("{prefix}import_days"), "only with start: import"))
+        }
+    }
+    (start, import_days)
+}
+
 /// A mailbox's settings, stored as they are shown (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MailboxSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imap: Option<ImapSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthMailbox>,
     /// Attachments larger than this are not kept; the message says so (bytes).
     pub max_attachment_bytes: u64,
     /// A customer's answer to a conversation resolved longer ago than this starts a new one.
@@ -226,8 +339,8 @@ impl NewMailbox {
             Some((_, Some(MailboxKind::Gmail | MailboxKind::Microsoft))) => {
                 errors.push(ValidationError::new(
                     "kind",
-                    "gmail and microsoft mailboxes are not available yet (they will connect through their OAuth \
-                     consent flow); use imap with an app password or XOAUTH2 token, or forwarding",
+                    "gmail and microsoft mailboxes connect through their provider's consent: \
+                     POST /v1/mailboxes/oauth/google/start or /v1/mailboxes/oauth/microsoft/start",
                 ));
                 None
             }
@@ -281,7 +394,7 @@ impl NewMailbox {
                 name,
                 address,
                 kind,
-                settings: MailboxSettings { imap, max_attachment_bytes, reopen_days },
+                settings: MailboxSettings { imap, oauth: None, max_attachment_bytes, reopen_days },
                 secret,
             }),
             _ => Err(errors),
@@ -425,21 +538,7 @@ fn parse_imap(raw: RawImap, errors: &mut Vec<ValidationError>) -> Option<ImapSet
         // IMAP names folders in modified UTF-7 (RFC 3501 §5.1.3), which is not written yet.
         errors.push(ValidationError::new("imap.folders", "folder names outside ASCII are not supported yet"));
     }
-    let start = match raw.start.as_deref().map(str::trim) {
-        None | Some("now") => SyncStart::Now,
-        Some("import") => SyncStart::Import,
-        Some(_) => {
-            errors.push(ValidationError::new("imap.start", "must be one of now, import"));
-            SyncStart::Now
-        }
-    };
-    match (start, raw.import_days) {
-        (SyncStart::Import, Some(1..=365)) | (SyncStart::Now, None) => {}
-        (SyncStart::Import, _) => {
-            errors.push(ValidationError::new("imap.import_days", "must be from 1 to 365 with start: import"))
-        }
-        (SyncStart::Now, Some(_)) => errors.push(ValidationError::new("imap.import_days", "only with start: import")),
-    }
+    let (start, _) = parse_start(raw.start.as_deref(), raw.import_days, "imap.", errors);
     (errors.len() == before).then(|| ImapSettings {
         host,
         port,
@@ -609,7 +708,7 @@ mod tests {
 
     #[test]
     fn a_patch_keeps_address_and_kind() {
-        let current = MailboxSettings { imap: None, max_attachment_bytes: 10, reopen_days: 30 };
+        let current = MailboxSettings { imap: None, oauth: None, max_attachment_bytes: 10, reopen_days: 30 };
         let patch = |json: serde_json::Value| MailboxChange::parse(raw(json), MailboxKind::Forwarding, &current);
         let change = patch(serde_json::json!({"reopen_days": 7, "paused": true})).unwrap();
         assert_eq!(change.settings.unwrap().reopen_days, 7);

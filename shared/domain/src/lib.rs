@@ -31,7 +31,7 @@ pub use queue::{
     QueueRecord, TrainingRequested, TrainingRequestsBody,
 };
 pub use secret::{MemorySealer, SealFuture, SealedSecret, SecretSealer, LLM_API_KEY_PURPOSE, MAILBOX_SECRET_PURPOSE};
-pub use sync::{FolderCursor, MailboxCursors, MemoryCursors};
+pub use sync::{FolderCursor, MailboxCursors, MemoryCursors, ProviderCursor};
 
 /// A user's role in an organisation. Identity (issue 3) refines this into permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

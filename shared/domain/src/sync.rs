@@ -39,6 +39,19 @@ pub struct FolderCursor {
     pub synced_at: DateTime<Utc>,
 }
 
+/// Where a mailbox read through its provider's API stands in one folder: Gmail's `historyId`
+/// or Graph's delta link, and a message that keeps failing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderCursor {
+    pub position: String,
+    /// When the folder was last read to the end (the window a lost position re-reads from).
+    pub synced_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_id: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+}
+
 /// What a [`MailboxCursors`] call returns (boxed, so generic callers stay `Send`).
 pub type CursorFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 
@@ -64,6 +77,20 @@ pub trait MailboxCursors: Send + Sync {
     ) -> CursorFuture<'a, bool>;
     /// Gives the lease back (nothing happens when `holder` does not hold it any more).
     fn release<'a>(&'a self, org: OrgId, mailbox: MailboxId, holder: &'a str) -> CursorFuture<'a, ()>;
+    /// A provider-read folder's cursor, `None` before its first sync.
+    fn provider_cursor<'a>(
+        &'a self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &'a str,
+    ) -> CursorFuture<'a, Option<ProviderCursor>>;
+    fn save_provider_cursor<'a>(
+        &'a self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &'a str,
+        cursor: &'a ProviderCursor,
+    ) -> CursorFuture<'a, ()>;
 }
 
 /// A lease: who holds it, until when.
@@ -73,6 +100,7 @@ type Lease = (String, DateTime<Utc>);
 #[derive(Debug, Default)]
 pub struct MemoryCursors {
     cursors: Mutex<HashMap<(OrgId, MailboxId, String), FolderCursor>>,
+    provider_cursors: Mutex<HashMap<(OrgId, MailboxId, String), ProviderCursor>>,
     leases: Mutex<HashMap<(OrgId, MailboxId), Lease>>,
 }
 
@@ -113,6 +141,28 @@ impl MailboxCursors for MemoryCursors {
         if leases.get(&(org, mailbox)).is_some_and(|(h, _)| h == holder) {
             leases.remove(&(org, mailbox));
         }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn provider_cursor<'a>(
+        &'a self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &'a str,
+    ) -> CursorFuture<'a, Option<ProviderCursor>> {
+        let found =
+            self.provider_cursors.lock().expect("not poisoned").get(&(org, mailbox, folder.to_string())).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn save_provider_cursor<'a>(
+        &'a self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &'a str,
+        cursor: &'a ProviderCursor,
+    ) -> CursorFuture<'a, ()> {
+        self.provider_cursors.lock().expect("not poisoned").insert((org, mailbox, folder.to_string()), cursor.clone());
         Box::pin(async { Ok(()) })
     }
 }

@@ -268,6 +268,18 @@ pub struct MailConfig {
     pub inbound_mail_domain: String,
 }
 
+/// Where the dashboard runs, for links in emails and where the browser returns after a
+/// mailbox's consent (`APP_URL`, default `http://localhost:5173`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppUrlConfig {
+    #[serde(default = "default_app_url")]
+    pub app_url: String,
+}
+
+fn default_app_url() -> String {
+    "http://localhost:5173".into()
+}
+
 /// The DynamoDB table of mailboxes' sync cursors and leases (`MAIL_SYNC_TABLE`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct MailSyncConfig {

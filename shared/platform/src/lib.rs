@@ -15,6 +15,8 @@ pub mod imap;
 #[cfg(feature = "ai")]
 pub mod llm;
 pub mod mail;
+#[cfg(feature = "oauth")]
+pub mod oauth;
 pub mod outbox;
 pub mod ratelimit;
 pub mod raw_mail;

@@ -357,27 +357,45 @@ impl PgStore {
         Ok(())
     }
 
+    /// Replaces a mailbox's sealed secret and nothing else (a provider rotated the refresh
+    /// token during a sync: the mailbox did not change for anyone looking at it). `false` when
+    /// there is no such live mailbox.
+    pub async fn replace_mailbox_secret(&self, org: OrgId, id: MailboxId, secret: &SealedSecret) -> Result<bool> {
+        let mut tx = self.tenant(org).await?;
+        let replaced = sqlx::query(
+            "UPDATE mailboxes SET secret_encrypted_key = $3, secret_nonce = $4, secret_ciphertext = $5 \
+             WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(org.0)
+        .bind(id.0)
+        .bind(&secret.encrypted_key)
+        .bind(&secret.nonce)
+        .bind(&secret.ciphertext)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(replaced.rows_affected() == 1)
+    }
+
     /// Marks a message the fetcher gave up on (it failed [`helpdesk_domain::sync::MAX_FETCH_ATTEMPTS`]
     /// times, or is larger than a fetch may take): a `mail.quarantined` event naming the
-    /// mailbox, the folder, the message's UID and why, so an admin can find it on the server;
-    /// the fetcher goes on past it.
+    /// mailbox, the folder, the message (`{"uid": 42}` on IMAP, `{"id": "…"}` through a
+    /// provider's API) and why, so an admin can find it on the server; the fetcher goes on past
+    /// it.
     pub async fn record_quarantined_mail(
         &self,
         org: OrgId,
         mailbox: MailboxId,
         folder: &str,
-        uid: u32,
+        message: serde_json::Value,
         reason: &str,
     ) -> Result<()> {
         let mut tx = self.tenant(org).await?;
-        record_event(
-            &mut tx,
-            org,
-            "mail.quarantined",
-            mailbox.0,
-            serde_json::json!({ "folder": folder, "uid": uid, "reason": reason }),
-        )
-        .await?;
+        let mut payload = serde_json::json!({ "folder": folder, "reason": reason });
+        if let (Some(payload), serde_json::Value::Object(message)) = (payload.as_object_mut(), message) {
+            payload.extend(message);
+        }
+        record_event(&mut tx, org, "mail.quarantined", mailbox.0, payload).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -24,6 +24,7 @@ mod logs;
 mod messages;
 mod permissions;
 mod pipeline;
+mod providers;
 mod ratelimit;
 mod secrets;
 mod tenancy;
