@@ -1,10 +1,20 @@
 //! Connecting Gmail and Microsoft 365 mailboxes: the OAuth 2.0 authorization-code flow with
-//! PKCE. `start` (an admin, signed in) keeps the flow — organisation, member, PKCE verifier,
-//! the mailbox's settings — in Redis under its random `state` for ten minutes and answers the
-//! consent URL; the provider sends the browser back to `callback` (public: the `state` is the
-//! credential, single-use), which trades the code for tokens, asks the provider whose account
-//! it is, and creates the mailbox with the refresh token sealed — or, for a mailbox of that
-//! account already there, renews its token (reconnecting after `auth_failed`).
+//! PKCE, in three steps.
+//!
+//! 1. `start` (an admin, signed in) keeps the flow — organisation, caller, PKCE verifier, the
+//!    mailbox's settings — in Redis under its random `state` for ten minutes and answers the
+//!    consent URL.
+//! 2. The provider sends the browser back to `callback` (public: the single-use `state` names
+//!    the flow), which trades the code for tokens, asks whose account it is, seals the refresh
+//!    token and keeps the result as a pending connection (ten minutes), then sends the browser
+//!    to the dashboard with the connection's id.
+//! 3. The same caller confirms it (`POST /v1/mailboxes/oauth/connections/{id}`, signed in):
+//!    the mailbox is created — or, for a mailbox of that account already there, its token is
+//!    renewed (reconnecting after `auth_failed`).
+//!
+//! The third step is what binds the consent to whoever started it: a consent link sent to
+//! someone else (so that their mailbox lands in the sender's organisation) ends at a dashboard
+//! where they are not that caller, and connects nothing.
 
 use crate::routes::{inbound_token, seal, shown};
 use crate::IntegrationsState;
@@ -12,9 +22,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine;
 use helpdesk_domain::email::{MailboxSettings, NewMailbox, OAuthMailbox, OAuthStart, RawOAuthStart};
-use helpdesk_domain::{EmailAddress, OrgId, Permission, UserId};
-use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, Problem};
+use helpdesk_domain::{EmailAddress, OrgId, Permission, Principal, SealedSecret};
+use helpdesk_http::{ApiError, ApiJson, ApiQuery, AuthContext, NoBody, Problem};
 use helpdesk_platform::oauth::{OAuthError, Provider};
 use helpdesk_store::{CreateMailbox, MailboxRecord, MailboxUpdate};
 use redis::AsyncCommands;
@@ -27,10 +38,50 @@ pub const FLOW_SECONDS: u64 = 600;
 #[derive(Serialize, Deserialize)]
 struct Flow {
     organization_id: OrgId,
-    user_id: Option<UserId>,
+    /// Who started it (`user:<id>` or `key:<id>`): only they confirm it.
+    principal: String,
     provider: Provider,
     verifier: String,
     settings: OAuthStart,
+}
+
+/// A consent given, waiting for its starter to confirm it (kept in Redis; never shown).
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    organization_id: OrgId,
+    principal: String,
+    provider: Provider,
+    account: String,
+    settings: OAuthStart,
+    /// The refresh token, sealed (the envelope's three parts, base64).
+    sealed: [String; 3],
+}
+
+fn principal_key(principal: Principal) -> String {
+    match principal {
+        Principal::User(id) => format!("user:{id}"),
+        Principal::ApiKey(id) => format!("key:{id}"),
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD.decode(text).map_err(ApiError::internal)
+}
+
+/// A consent given at the provider, for its starter to confirm.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OAuthConnection {
+    /// Confirm with `POST /v1/mailboxes/oauth/connections/{connection}`.
+    pub connection: String,
+    pub provider: String,
+    /// The account that consented.
+    pub account: String,
+    /// Seconds left to confirm.
+    pub expires_in: u64,
 }
 
 /// `POST /v1/mailboxes/oauth/{provider}/start`.
@@ -48,6 +99,10 @@ fn provider(name: &str) -> Result<Provider, ApiError> {
 
 fn flow_key(state: &IntegrationsState, flow_state: &str) -> String {
     format!("{}:oauth-flow:{flow_state}", state.redis_prefix)
+}
+
+fn connection_key(state: &IntegrationsState, id: &str) -> String {
+    format!("{}:oauth-connection:{id}", state.redis_prefix)
 }
 
 fn provider_error(e: OAuthError) -> ApiError {
@@ -85,7 +140,7 @@ pub async fn start(
     let consent = state.oauth.consent(provider).map_err(provider_error)?;
     let flow = Flow {
         organization_id: auth.org,
-        user_id: auth.user_id().ok(),
+        principal: principal_key(auth.principal),
         provider,
         verifier: consent.verifier,
         settings,
@@ -116,17 +171,19 @@ pub struct CallbackQuery {
 }
 
 /// `GET /v1/mailboxes/oauth/{provider}/callback`: where the provider returns the browser.
-/// Public — the single-use `state` names the flow. Creates the mailbox (or renews the token of
-/// the organisation's mailbox for that account) and sends the browser to the dashboard path the
-/// flow named (`?mailbox={id}`, or `?error=`), else answers the mailbox.
+/// Public — the single-use `state` names the flow. Trades the code for tokens and keeps the
+/// consent as a pending connection for the flow's starter to confirm; sends the browser to the
+/// dashboard path the flow named (`?connection={id}`, or `?error=`), else answers the
+/// connection.
 #[utoipa::path(
     get, path = "/v1/mailboxes/oauth/{provider}/callback", tag = "mailboxes",
     params(("provider" = String, Path, description = "`google` or `microsoft`"), CallbackQuery),
     responses(
-        (status = 201, description = "The mailbox was connected", body = MailboxRecord),
-        (status = 303, description = "Connected (or refused): to the dashboard path the flow named"),
+        (status = 200, description = "The consent, to confirm", body = OAuthConnection),
+        (status = 303, description = "To the dashboard path the flow named, with `connection` or `error`"),
         (status = 400, description = "The flow is unknown, expired or used, or the consent was refused", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A mailbox of another kind has this address", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The provider is not set up, or did not answer", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn callback(
@@ -153,9 +210,51 @@ pub async fn callback(
             Err(ApiError::BadRequest(format!("the provider's consent was not given: {}", words(detail))))
         }
         (None, None) => Err(ApiError::BadRequest("no code from the provider".into())),
-        (None, Some(code)) => connect(&state, &flow, code).await,
+        (None, Some(code)) => consented(&state, &flow, code).await,
     };
     finish(&state, flow.settings.return_to.as_deref(), outcome)
+}
+
+/// `POST /v1/mailboxes/oauth/connections/{id}`: the flow's starter confirms the consent the
+/// callback kept; the mailbox is created, or the token of the organisation's mailbox for that
+/// account renewed.
+#[utoipa::path(
+    post, path = "/v1/mailboxes/oauth/connections/{id}", tag = "mailboxes",
+    params(("id" = String, Path, description = "The connection the callback named")),
+    responses(
+        (status = 201, description = "The mailbox was connected", body = MailboxRecord),
+        (status = 200, description = "The account's mailbox was there: its token was renewed", body = MailboxRecord),
+        (status = 404, description = "No such connection for you (expired, used, or someone else's)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A mailbox of another kind has this address", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["integrations:configure"]))
+)]
+pub async fn confirm(
+    State(state): State<IntegrationsState>,
+    auth: AuthContext,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::IntegrationsConfigure)?;
+    let missing = || ApiError::NotFound("no such connection for you: it expired, was used, or is not yours".into());
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(missing());
+    }
+    let key = connection_key(&state, &id);
+    let mut redis = state.redis.connection().await.map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
+    let stored: Option<String> = redis.get(&key).await.map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
+    let pending: Pending = stored.and_then(|s| serde_json::from_str(&s).ok()).ok_or_else(missing)?;
+    if pending.organization_id != auth.org || pending.principal != principal_key(auth.principal) {
+        return Err(missing());
+    }
+    // Used once: whoever deletes it connects it.
+    let deleted: i64 = redis.del(&key).await.map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
+    if deleted != 1 {
+        return Err(missing());
+    }
+    let (record, created) = connect(&state, &pending).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(record)).into_response())
 }
 
 /// The callback's answer: to the dashboard path the flow named, or the mailbox (or the
@@ -163,10 +262,10 @@ pub async fn callback(
 fn finish(
     state: &IntegrationsState,
     return_to: Option<&str>,
-    outcome: Result<MailboxRecord, ApiError>,
+    outcome: Result<OAuthConnection, ApiError>,
 ) -> Result<Response, ApiError> {
     match (return_to, outcome) {
-        (Some(path), Ok(record)) => Ok(redirect(state, path, &format!("mailbox={}", record.id))),
+        (Some(path), Ok(connection)) => Ok(redirect(state, path, &format!("connection={}", connection.connection))),
         (Some(path), Err(e)) => {
             let code = match &e {
                 ApiError::Conflict(_) => "address_taken",
@@ -176,7 +275,7 @@ fn finish(
             tracing::warn!(error = %e, "a mailbox's consent did not connect it");
             Ok(redirect(state, path, &format!("error={code}")))
         }
-        (None, Ok(record)) => Ok((StatusCode::CREATED, Json(record)).into_response()),
+        (None, Ok(connection)) => Ok(Json(connection).into_response()),
         (None, Err(e)) => Err(e),
     }
 }
@@ -192,7 +291,9 @@ fn redirect(state: &IntegrationsState, path: &str, query: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
-async fn connect(state: &IntegrationsState, flow: &Flow, code: &str) -> Result<MailboxRecord, ApiError> {
+/// The code traded for tokens, the account asked for, the refresh token sealed: a pending
+/// connection for the flow's starter.
+async fn consented(state: &IntegrationsState, flow: &Flow, code: &str) -> Result<OAuthConnection, ApiError> {
     let org = flow.organization_id;
     let tokens = state.oauth.exchange(flow.provider, code, &flow.verifier).await.map_err(provider_error)?;
     let refresh = tokens.refresh_token.ok_or_else(|| {
@@ -203,10 +304,43 @@ async fn connect(state: &IntegrationsState, flow: &Flow, code: &str) -> Result<M
     let address = EmailAddress::parse(&account)
         .map_err(|e| ApiError::BadRequest(format!("the provider named the account {account:?}: {e}")))?;
     let sealed = seal(state, org, &refresh).await?;
-    let kind = flow.provider.mailbox_kind();
-    let folders = flow.settings.folders.clone().unwrap_or_else(|| vec![flow.provider.default_folder().to_string()]);
+    let id = inbound_token()?;
+    let pending = Pending {
+        organization_id: org,
+        principal: flow.principal.clone(),
+        provider: flow.provider,
+        account: address.to_string(),
+        settings: flow.settings.clone(),
+        sealed: [b64(&sealed.encrypted_key), b64(&sealed.nonce), b64(&sealed.ciphertext)],
+    };
+    let mut redis = state.redis.connection().await.map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
+    let _: () = redis
+        .set_ex(connection_key(state, &id), serde_json::to_string(&pending).map_err(ApiError::internal)?, FLOW_SECONDS)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
+    Ok(OAuthConnection {
+        connection: id,
+        provider: flow.provider.as_str().into(),
+        account: address.to_string(),
+        expires_in: FLOW_SECONDS,
+    })
+}
+
+/// The confirmed connection made a mailbox (`true`), or the account's mailbox given the new
+/// token (`false`).
+async fn connect(state: &IntegrationsState, pending: &Pending) -> Result<(MailboxRecord, bool), ApiError> {
+    let org = pending.organization_id;
+    let sealed = SealedSecret {
+        encrypted_key: unb64(&pending.sealed[0])?,
+        nonce: unb64(&pending.sealed[1])?,
+        ciphertext: unb64(&pending.sealed[2])?,
+    };
+    let address = EmailAddress::parse(&pending.account).map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    let kind = pending.provider.mailbox_kind();
+    let settings = &pending.settings;
+    let folders = settings.folders.clone().unwrap_or_else(|| vec![pending.provider.default_folder().to_string()]);
     let mailbox = NewMailbox {
-        name: flow.settings.name.clone().unwrap_or_else(|| address.to_string()),
+        name: settings.name.clone().unwrap_or_else(|| address.to_string()),
         address: address.clone(),
         kind,
         settings: MailboxSettings {
@@ -214,8 +348,8 @@ async fn connect(state: &IntegrationsState, flow: &Flow, code: &str) -> Result<M
             oauth: Some(OAuthMailbox {
                 account: address.to_string(),
                 folders,
-                start: flow.settings.start,
-                import_days: flow.settings.import_days,
+                start: settings.start,
+                import_days: settings.import_days,
             }),
             max_attachment_bytes: helpdesk_domain::email::DEFAULT_MAX_ATTACHMENT_BYTES,
             reopen_days: helpdesk_domain::email::DEFAULT_REOPEN_DAYS,
@@ -224,8 +358,8 @@ async fn connect(state: &IntegrationsState, flow: &Flow, code: &str) -> Result<M
     };
     match state.store.create_mailbox(org, &mailbox, Some(&sealed), &inbound_token()?).await? {
         CreateMailbox::Created(record) => {
-            tracing::info!(mailbox = %record.id, provider = flow.provider.as_str(), "mailbox connected by OAuth");
-            Ok(shown(state, *record))
+            tracing::info!(mailbox = %record.id, provider = pending.provider.as_str(), "mailbox connected by OAuth");
+            Ok((shown(state, *record), true))
         }
         CreateMailbox::AddressTaken => {
             // The same account again: its new token replaces the old (a reconnect after
@@ -243,8 +377,8 @@ async fn connect(state: &IntegrationsState, flow: &Flow, code: &str) -> Result<M
                 .update_mailbox(org, existing.id, &update)
                 .await?
                 .ok_or_else(|| ApiError::Conflict("the mailbox was deleted meanwhile".into()))?;
-            tracing::info!(mailbox = %record.id, provider = flow.provider.as_str(), "mailbox reconnected by OAuth");
-            Ok(shown(state, record))
+            tracing::info!(mailbox = %record.id, provider = pending.provider.as_str(), "mailbox reconnected by OAuth");
+            Ok((shown(state, record), false))
         }
     }
 }

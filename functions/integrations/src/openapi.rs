@@ -21,6 +21,7 @@ pub fn documented_routes() -> OpenApiRouter<IntegrationsState> {
         .routes(routes!(routes::raw_message))
         .routes(routes!(oauth::start))
         .routes(routes!(oauth::callback))
+        .routes(routes!(oauth::confirm))
 }
 
 /// This function's routes as an OpenAPI document.

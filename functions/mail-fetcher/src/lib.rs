@@ -95,7 +95,8 @@ pub struct Fetcher {
 }
 
 /// How long one mailbox's sync runs before it yields (`MAIL_SYNC_RUN_SECONDS`, default
-/// [`RUN_TIME`], at most 280: the function's timeout is 300 s). Every run takes at least one
+/// [`RUN_TIME`], at most 240: the function's timeout is 300 s, and a run is cut off 30 s after
+/// its budget). Every run takes at least one
 /// batch, so even 0 makes progress (the tests use it to see a backfill go run by run).
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunConfig {
@@ -123,10 +124,10 @@ pub struct Config {
 impl FromEnvironment for Config {
     fn from_environment(env: &Environment) -> Result<Self, ConfigError> {
         let run: RunConfig = env.section()?;
-        if run.mail_sync_run_seconds > 280 {
+        if run.mail_sync_run_seconds > 240 {
             return Err(ConfigError::variable(
                 "MAIL_SYNC_RUN_SECONDS",
-                format!("expected at most 280 (the function's timeout is 300 s), found {}", run.mail_sync_run_seconds),
+                format!("expected at most 240 (the function's timeout is 300 s), found {}", run.mail_sync_run_seconds),
             ));
         }
         Ok(Self {
@@ -377,8 +378,9 @@ impl Fetcher {
         let work = async {
             let mut session = ImapSession::open(imap, &secret, self.destinations, limits).await?;
             let mut report = SyncReport::default();
+            let mut pass = Pass { org, mailbox, imap, secret: &secret, deadline, rounds: 0 };
             for folder in &imap.folders {
-                self.sync_folder(&mut session, org, mailbox, imap, folder, deadline, &mut report).await?;
+                self.sync_folder(&mut session, &mut pass, folder, &mut report).await?;
                 if report.more {
                     break;
                 }
@@ -398,17 +400,14 @@ impl Fetcher {
 
     /// One folder: from its cursor (or the mailbox's start setting on the first sync, or the
     /// last sync's day after a `UIDVALIDITY` change) to its end or the deadline.
-    #[allow(clippy::too_many_arguments)]
     async fn sync_folder(
         &self,
         session: &mut ImapSession,
-        org: OrgId,
-        mailbox: &MailboxRecord,
-        imap: &ImapSettings,
+        pass: &mut Pass<'_>,
         folder: &str,
-        deadline: Instant,
         report: &mut SyncReport,
     ) -> Result<(), SyncFailure> {
+        let (org, mailbox, imap) = (pass.org, pass.mailbox, pass.imap);
         let state = session.examine(folder).await?;
         let uid_validity = state.uid_validity.unwrap_or(0);
         let stored =
@@ -455,12 +454,18 @@ impl Fetcher {
                 }
             },
         };
+        // Read from a window (an import, a renumbered folder): the cursor starts just below its
+        // first message, so a run that fails now resumes there, not at the folder's beginning.
+        if cursor.last_uid == 0 {
+            if let Some(first) = pending.first() {
+                cursor.last_uid = first.saturating_sub(1);
+            }
+        }
         let mut queue: VecDeque<u32> = pending.into();
-        let mut rounds = 0;
         while let Some(&next) = queue.front() {
             // Every run takes at least one batch, whatever its budget.
-            rounds += 1;
-            if rounds > 1 && Instant::now() >= deadline {
+            pass.rounds += 1;
+            if pass.rounds > 1 && Instant::now() >= pass.deadline {
                 report.more = true;
                 break;
             }
@@ -474,15 +479,25 @@ impl Fetcher {
                 self.save(org, mailbox.id, folder, &cursor).await?;
                 continue;
             }
-            // Our own failure (storage, the queue) is not the message's: its attempt is undone.
             let before = cursor.clone();
             let round = Round { org, mailbox: mailbox.id, folder, next, retrying };
             match self.round(session, &round, &mut cursor, &mut queue, report).await {
+                Ok(()) => {}
+                // Our own failure (storage, the queue) is not the message's: its attempt is
+                // undone.
                 Err(SyncFailure::Infrastructure(e)) => {
                     let _ = self.cursors.save(org, mailbox.id, folder, &before).await;
                     return Err(SyncFailure::Infrastructure(e));
                 }
-                other => other?,
+                // A message taken alone failed. It is the message's only if the server answers
+                // a fresh connection meanwhile; a server that is down or throttling is not the
+                // message's fault, and its attempt is undone.
+                Err(SyncFailure::Server(failure)) => {
+                    if cursor.attempt_uid.is_some() && !self.server_answers(pass, folder).await {
+                        let _ = self.cursors.save(org, mailbox.id, folder, &before).await;
+                    }
+                    return Err(SyncFailure::Server(failure));
+                }
             }
         }
         if queue.is_empty() {
@@ -509,11 +524,18 @@ impl Fetcher {
         let take = if careful { 1 } else { self.limits.batch_messages };
         let candidates: Vec<u32> = queue.iter().take(take).copied().collect();
         let last = *candidates.last().expect("not empty");
-        // Recorded before the server is asked anything about the batch: a run that dies
-        // from here on leaves its trace.
-        cursor.attempts = if round.retrying { cursor.attempts + 1 } else { 1 };
-        cursor.attempt_uid = Some(round.next);
-        cursor.careful_until = Some(cursor.careful_until.map_or(last, |until| until.max(last)));
+        // Recorded before the server is asked anything about the round, so a run that dies
+        // from here on leaves its trace: a batch is gone through one message at a time next
+        // time, and a message taken alone counts an attempt.
+        let careful_before = cursor.careful_until;
+        if careful {
+            cursor.attempts = if round.retrying { cursor.attempts + 1 } else { 1 };
+            cursor.attempt_uid = Some(round.next);
+        } else {
+            cursor.attempts = 0;
+            cursor.attempt_uid = None;
+        }
+        cursor.careful_until = Some(careful_before.map_or(last, |until| until.max(last)));
         self.save(round.org, round.mailbox, round.folder, cursor).await?;
 
         let sizes: HashMap<u32, u32> = session.sizes(&candidates).await?.into_iter().collect();
@@ -538,11 +560,6 @@ impl Fetcher {
         // What this round covers: the candidates up to the last one batched, or all of
         // them when none is left to fetch.
         let covered = batch.last().copied().unwrap_or(last);
-        for (uid, size) in oversized.into_iter().filter(|(uid, _)| *uid <= covered) {
-            let why = format!("{size} bytes, more than the {} a fetch takes", self.limits.max_message_bytes);
-            self.quarantine(round.org, round.mailbox, round.folder, uid, &why).await?;
-            report.quarantined += 1;
-        }
 
         let messages = session.fetch(&batch).await?;
         self.unanswered(session, round.folder, &batch, |uid| messages.iter().any(|m| m.uid == uid)).await?;
@@ -588,7 +605,7 @@ impl Fetcher {
             // again (alone) next run.
             tracing::warn!(folder = round.folder, uid, "the server sent no body for a message");
             let before = queue.iter().take_while(|u| **u < uid).last().copied().unwrap_or(cursor.last_uid);
-            let attempts = if uid == round.next { cursor.attempts } else { 1 };
+            let attempts = if uid == round.next && careful { cursor.attempts } else { 1 };
             *cursor = FolderCursor {
                 last_uid: before.max(cursor.last_uid),
                 attempt_uid: Some(uid),
@@ -602,10 +619,17 @@ impl Fetcher {
                 round.folder
             ))));
         }
+        // Too large to fetch: given up on once the round around them is through.
+        for (uid, size) in oversized.into_iter().filter(|(uid, _)| *uid <= covered) {
+            let why = format!("{size} bytes, more than the {} a fetch takes", self.limits.max_message_bytes);
+            self.quarantine(round.org, round.mailbox, round.folder, uid, &why).await?;
+            report.quarantined += 1;
+        }
         while queue.front().is_some_and(|u| *u <= covered) {
             queue.pop_front();
         }
-        let careful_until = cursor.careful_until.filter(|until| *until > covered);
+        // One at a time still only where an earlier round failed.
+        let careful_until = careful_before.filter(|until| *until > covered);
         *cursor = FolderCursor {
             last_uid: covered.max(cursor.last_uid),
             attempt_uid: None,
@@ -615,6 +639,19 @@ impl Fetcher {
         };
         self.save(round.org, round.mailbox, round.folder, cursor).await?;
         Ok(())
+    }
+
+    /// Whether the server answers a fresh connection (sign-in and the folder) within a short
+    /// while: after a message taken alone failed, it tells the message's fault from the
+    /// server's.
+    async fn server_answers(&self, pass: &Pass<'_>, folder: &str) -> bool {
+        let probe = async {
+            let mut session = ImapSession::open(pass.imap, pass.secret, self.destinations, Limits::CHECK).await?;
+            session.examine(folder).await?;
+            session.logout().await;
+            Ok::<_, ImapFailure>(())
+        };
+        matches!(tokio::time::timeout(Duration::from_secs(20), probe).await, Ok(Ok(())))
     }
 
     /// A failure when a message the server left out of an answer is still in the folder (it
@@ -659,6 +696,17 @@ impl Fetcher {
             .await
             .map_err(|e| SyncFailure::Infrastructure(format!("recording a quarantined message: {e}")))
     }
+}
+
+/// One run over an IMAP mailbox: whose, how to reach it again, and its budget (rounds are
+/// counted over every folder: each run takes at least one, not one per folder).
+struct Pass<'a> {
+    org: OrgId,
+    mailbox: &'a MailboxRecord,
+    imap: &'a ImapSettings,
+    secret: &'a str,
+    deadline: Instant,
+    rounds: usize,
 }
 
 /// Where a round is: whose folder, and the first UID it takes.

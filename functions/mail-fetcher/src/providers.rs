@@ -23,6 +23,10 @@ use helpdesk_store::MailboxRecord;
 
 /// The most days a full sync reads back after a lost position.
 const MAX_RESYNC_DAYS: i64 = 30;
+/// Messages fetched from the API at once (each held whole until stored).
+const PARALLEL_FETCHES: usize = 4;
+/// The most ids a cursor remembers as taken in an unfinished pass.
+const MAX_TAKEN: usize = 10_000;
 
 impl From<OAuthError> for SyncFailure {
     fn from(e: OAuthError) -> Self {
@@ -63,49 +67,66 @@ impl Fetcher {
                 .map_err(|e| SyncFailure::Infrastructure(format!("keeping the rotated token: {e}")))?;
         }
         let api = self.oauth.mail(provider, &tokens.access_token)?;
+        let deadline = tokio::time::Instant::now() + self.limits.run_time;
         let mut report = SyncReport::default();
+        let mut rounds = 0;
         for folder in &settings.folders {
             let stored = self
                 .cursors
                 .provider_cursor(org, mailbox.id, folder)
                 .await
                 .map_err(infrastructure("reading the cursor"))?;
+            // A first sync that has not reached its end has no position yet.
+            let started = stored.as_ref().filter(|c| !c.position.is_empty());
             let (found, position) = match provider {
-                Provider::Google => gmail_changes(&api, folder, settings, stored.as_ref()).await?,
-                Provider::Microsoft => graph_changes(&api, folder, settings, stored.as_ref()).await?,
+                Provider::Google => gmail_changes(&api, folder, settings, started).await?,
+                Provider::Microsoft => graph_changes(&api, folder, settings, started).await?,
             };
-            let mut cursor = stored.unwrap_or(ProviderCursor {
-                position: position.clone(),
+            let mut cursor = stored.clone().unwrap_or(ProviderCursor {
+                position: String::new(),
                 synced_at: Utc::now(),
                 failing_id: None,
                 attempts: 0,
+                taken: Vec::new(),
             });
-            for chunk in found.chunks(crate::BATCH_MESSAGES) {
-                match self.take(org, mailbox.id, provider, folder, &api, chunk, &mut cursor, &mut report).await {
-                    Ok(()) => {}
-                    Err(e) => {
-                        // The position stays: the next run finds the same messages (stored ones
-                        // are duplicates to the ingest).
-                        self.cursors
-                            .save_provider_cursor(org, mailbox.id, folder, &cursor)
-                            .await
-                            .map_err(infrastructure("saving the cursor"))?;
-                        return Err(e);
-                    }
+            let todo: Vec<Listed> = found.into_iter().filter(|m| !cursor.taken.contains(&m.id)).collect();
+            for chunk in todo.chunks(crate::BATCH_MESSAGES) {
+                rounds += 1;
+                if rounds > 1 && tokio::time::Instant::now() >= deadline {
+                    // The position stays and what was taken is remembered: the next run (queued
+                    // at once) goes on past it.
+                    report.more = true;
+                    self.save_provider(org, mailbox.id, folder, &cursor).await?;
+                    return Ok(report);
                 }
+                let result = self.take(org, mailbox.id, provider, folder, &api, chunk, &mut cursor, &mut report).await;
+                self.save_provider(org, mailbox.id, folder, &cursor).await?;
+                result?;
             }
-            let done = ProviderCursor { position, synced_at: Utc::now(), failing_id: None, attempts: 0 };
-            self.cursors
-                .save_provider_cursor(org, mailbox.id, folder, &done)
-                .await
-                .map_err(infrastructure("saving the cursor"))?;
+            let done =
+                ProviderCursor { position, synced_at: Utc::now(), failing_id: None, attempts: 0, taken: Vec::new() };
+            self.save_provider(org, mailbox.id, folder, &done).await?;
         }
         Ok(report)
     }
 
-    /// Fetches, stores and announces one chunk of found messages. A message that fails is
-    /// counted on the cursor; the one that has failed [`MAX_FETCH_ATTEMPTS`] times is
-    /// quarantined and passed.
+    async fn save_provider(
+        &self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &str,
+        cursor: &ProviderCursor,
+    ) -> Result<(), SyncFailure> {
+        self.cursors
+            .save_provider_cursor(org, mailbox, folder, cursor)
+            .await
+            .map_err(infrastructure("saving the cursor"))
+    }
+
+    /// Fetches, stores and announces one chunk of found messages, and notes them on the
+    /// cursor as taken. A message the provider will not give (`Unreadable`) counts an attempt
+    /// against it, and the one that has failed [`MAX_FETCH_ATTEMPTS`] times — or is larger than
+    /// a fetch takes — is quarantined and passed; a throttled or failing service counts nothing.
     #[allow(clippy::too_many_arguments)]
     async fn take(
         &self,
@@ -119,41 +140,50 @@ impl Fetcher {
         report: &mut SyncReport,
     ) -> Result<(), SyncFailure> {
         let ids: Vec<String> = chunk.iter().map(|m| m.id.clone()).collect();
+        let max = u64::from(self.limits.max_message_bytes);
+        // A few at a time: each is held whole until it is stored.
         let fetched: Vec<(String, Result<Vec<u8>, OAuthError>)> = futures::stream::iter(ids)
             .map(move |id| async move {
-                let raw = api.raw(&id).await;
+                let raw = api.raw(&id, max).await;
                 (id, raw)
             })
-            .buffered(crate::PARALLEL_PUTS)
+            .buffered(PARALLEL_FETCHES)
             .collect()
             .await;
         let mut whole = Vec::new();
+        let mut given_up = Vec::new();
+        let mut failure = None;
         for (id, raw) in fetched {
+            if failure.is_some() {
+                break;
+            }
             match raw {
                 Ok(raw) => whole.push((id, raw)),
                 // Deleted since it was listed.
-                Err(OAuthError::NotFound) => {}
-                Err(OAuthError::Refused(why)) => return Err(OAuthError::Refused(why).into()),
-                Err(e)
-                    if cursor.failing_id.as_deref() == Some(id.as_str())
-                        && cursor.attempts + 1 >= MAX_FETCH_ATTEMPTS =>
-                {
-                    let why = format!("fetching it failed {} times: {e}", cursor.attempts + 1);
-                    tracing::warn!(folder, id, why, "message quarantined");
-                    self.store
-                        .record_quarantined_mail(org, mailbox, folder, serde_json::json!({ "id": id }), &why)
-                        .await
-                        .map_err(|e| SyncFailure::Infrastructure(format!("recording a quarantined message: {e}")))?;
+                Err(OAuthError::NotFound) => given_up.push(id),
+                Err(OAuthError::TooLarge(size)) => {
+                    let why = format!("{size} bytes, more than the {max} a fetch takes");
+                    self.quarantine_provider(org, mailbox, folder, &id, &why).await?;
                     report.quarantined += 1;
-                    cursor.failing_id = None;
-                    cursor.attempts = 0;
+                    given_up.push(id);
                 }
-                Err(e) => {
-                    cursor.attempts =
+                Err(OAuthError::Unreadable(why)) => {
+                    let attempts =
                         if cursor.failing_id.as_deref() == Some(id.as_str()) { cursor.attempts + 1 } else { 1 };
-                    cursor.failing_id = Some(id);
-                    return Err(e.into());
+                    if attempts >= MAX_FETCH_ATTEMPTS {
+                        let why = format!("fetching it failed {attempts} times: {why}");
+                        self.quarantine_provider(org, mailbox, folder, &id, &why).await?;
+                        report.quarantined += 1;
+                        given_up.push(id);
+                        cursor.failing_id = None;
+                        cursor.attempts = 0;
+                    } else {
+                        cursor.failing_id = Some(id);
+                        cursor.attempts = attempts;
+                        failure = Some(SyncFailure::from(OAuthError::Unreadable(why)));
+                    }
                 }
+                Err(other) => failure = Some(other.into()),
             }
         }
         let stored: Vec<(String, String)> = futures::stream::iter(whole.into_iter().map(|(id, raw)| async move {
@@ -165,12 +195,12 @@ impl Fetcher {
         .await
         .map_err(infrastructure("storing a message"))?;
         let records: Vec<QueueRecord> = stored
-            .into_iter()
+            .iter()
             .map(|(id, raw_key)| {
                 QueueRecord::direct(&MailIngestBody::EmailFetched(EmailFetched {
                     organization_id: org,
                     mailbox_id: mailbox,
-                    raw_key,
+                    raw_key: raw_key.clone(),
                     source: format!("{} {folder} {id}", provider.as_str()),
                     request_id: None,
                 }))
@@ -180,7 +210,36 @@ impl Fetcher {
             return Err(SyncFailure::Infrastructure(format!("queueing fetched mail: {why}")));
         }
         report.fetched += records.len();
-        Ok(())
+        for id in stored.into_iter().map(|(id, _)| id).chain(given_up) {
+            if !cursor.taken.contains(&id) {
+                cursor.taken.push(id);
+            }
+        }
+        // Bounded (an item holds 400 KB): the oldest forgotten are at worst fetched again, and
+        // the ingest knows them.
+        if cursor.taken.len() > MAX_TAKEN {
+            let extra = cursor.taken.len() - MAX_TAKEN;
+            cursor.taken.drain(..extra);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn quarantine_provider(
+        &self,
+        org: OrgId,
+        mailbox: MailboxId,
+        folder: &str,
+        id: &str,
+        why: &str,
+    ) -> Result<(), SyncFailure> {
+        tracing::warn!(folder, id, why, "message quarantined");
+        self.store
+            .record_quarantined_mail(org, mailbox, folder, serde_json::json!({ "id": id }), why)
+            .await
+            .map_err(|e| SyncFailure::Infrastructure(format!("recording a quarantined message: {e}")))
     }
 }
 

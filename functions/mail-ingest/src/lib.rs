@@ -28,6 +28,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// Where SES receiving's receipt rule stores mail in the data bucket (template.yaml).
+pub const SES_PREFIX: &str = "inbound/ses/";
+
 /// The ingest's dependencies, built once per container.
 #[derive(Clone)]
 pub struct MailIngest {
@@ -209,6 +212,10 @@ impl MailIngest {
             return Err(format!("an SES notification for bucket {:?}, not the data bucket", action.bucket_name));
         }
         let key = action.object_key.as_deref().ok_or("an SES notification without an object key")?;
+        // Only where the receipt rule stores: never another organisation's kept mail.
+        if !key.starts_with(SES_PREFIX) || key.contains("..") {
+            return Err(format!("an SES notification for an object outside {SES_PREFIX}"));
+        }
         let mut mailboxes: Vec<(OrgId, MailboxId)> = Vec::new();
         for recipient in &notification.receipt.recipients {
             match self.route(recipient).await? {

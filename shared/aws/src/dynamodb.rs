@@ -157,6 +157,7 @@ impl MailboxCursors for DynamoCursors {
                 synced_at,
                 failing_id: text("failing_id"),
                 attempts: number(item, "attempts").unwrap_or(0),
+                taken: item.get("taken").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
             }))
         })
     }
@@ -180,6 +181,10 @@ impl MailboxCursors for DynamoCursors {
                 .item("synced_at", AttributeValue::S(cursor.synced_at.to_rfc3339()));
             if let Some(id) = &cursor.failing_id {
                 put = put.item("failing_id", AttributeValue::S(id.clone()));
+            }
+            // A string set may not be empty.
+            if !cursor.taken.is_empty() {
+                put = put.item("taken", AttributeValue::Ss(cursor.taken.clone()));
             }
             put.send().await.map_err(error)?;
             Ok(())

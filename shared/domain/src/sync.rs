@@ -43,6 +43,7 @@ pub struct FolderCursor {
 /// or Graph's delta link, and a message that keeps failing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderCursor {
+    /// Empty until the folder's first sync is through.
     pub position: String,
     /// When the folder was last read to the end (the window a lost position re-reads from).
     pub synced_at: DateTime<Utc>,
@@ -50,6 +51,10 @@ pub struct ProviderCursor {
     pub failing_id: Option<String>,
     #[serde(default)]
     pub attempts: u32,
+    /// Messages already taken (or given up on) by a pass that has not reached its end: a run
+    /// that stops at its budget is resumed past them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taken: Vec<String>,
 }
 
 /// What a [`MailboxCursors`] call returns (boxed, so generic callers stay `Send`).

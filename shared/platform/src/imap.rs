@@ -376,11 +376,13 @@ struct Guarded<S> {
     read: u64,
     /// The end of what was read last, where an announcement may have begun.
     tail: Vec<u8>,
+    /// Bytes of an announced literal still to come (not read for announcements).
+    skip: u64,
 }
 
 impl<S> Guarded<S> {
     fn new(inner: S, limits: Limits) -> Self {
-        Self { inner, limits, read: 0, tail: Vec::new() }
+        Self { inner, limits, read: 0, tail: Vec::new(), skip: 0 }
     }
 
     fn into_inner(self) -> S {
@@ -388,23 +390,42 @@ impl<S> Guarded<S> {
     }
 
     /// The largest literal announced in `bytes` (with the previous read's tail before them).
+    /// An announcement is `{n}` (or `{n+}`) right before a line end; the `n` bytes that follow
+    /// it are the literal's own and are not read for announcements (a message may say
+    /// `{60000000}` in its text without being one).
     fn largest_literal(&mut self, bytes: &[u8]) -> u64 {
         let mut window = std::mem::take(&mut self.tail);
         window.extend_from_slice(bytes);
         let mut largest = 0;
-        for (at, _) in window.iter().enumerate().filter(|(_, b)| **b == b'{') {
-            let digits: Vec<u8> = window[at + 1..].iter().take_while(|b| b.is_ascii_digit()).copied().collect();
-            let rest = &window[at + 1 + digits.len()..];
-            if !digits.is_empty() && (rest.starts_with(b"}") || rest.starts_with(b"+}")) {
-                let n = std::str::from_utf8(&digits).ok().and_then(|d| d.parse::<u64>().ok()).unwrap_or(u64::MAX);
-                largest = largest.max(n);
+        let mut at = 0;
+        while at < window.len() {
+            if self.skip > 0 {
+                let n = self.skip.min((window.len() - at) as u64);
+                self.skip -= n;
+                at += n as usize;
+                continue;
             }
-        }
-        // Keep an announcement that may be cut off at the end (a `{` not yet closed), and
-        // nothing already seen whole.
-        if let Some(open) = window.iter().rposition(|b| *b == b'{') {
-            if !window[open..].contains(&b'}') && window.len() - open <= 24 {
-                self.tail = window[open..].to_vec();
+            if window[at] != b'{' {
+                at += 1;
+                continue;
+            }
+            let digits = window[at + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let rest = &window[at + 1 + digits..];
+            let closing: &[u8] = if rest.starts_with(b"+") { b"+}\r\n" } else { b"}\r\n" };
+            if digits > 0 && rest.starts_with(closing) {
+                let n = std::str::from_utf8(&window[at + 1..at + 1 + digits])
+                    .ok()
+                    .and_then(|d| d.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX);
+                largest = largest.max(n);
+                self.skip = n;
+                at += 1 + digits + closing.len();
+            } else if closing.starts_with(rest) && window.len() - at <= 24 {
+                // An announcement cut off at the end of this read: kept for the next.
+                self.tail = window[at..].to_vec();
+                break;
+            } else {
+                at += 1;
             }
         }
         largest
@@ -469,7 +490,20 @@ mod tests {
         assert_eq!(g.largest_literal(b"* OK ready\r\n"), 0);
         assert_eq!(g.largest_literal(b"* 1 FETCH (BODY[] {53600"), 0);
         assert_eq!(g.largest_literal(b"0000}\r\n"), 536_000_000);
+        let mut g = Guarded::new((), Limits::CHECK);
         assert_eq!(g.largest_literal(b"a {12+}\r\n"), 12);
+        assert_eq!(g.largest_literal(b"x {5}"), 0, "not before a line end: text");
+    }
+
+    #[test]
+    fn a_literals_own_bytes_announce_nothing() {
+        let mut g = Guarded::new((), Limits::CHECK);
+        let body = b"Subject: x\r\n\r\nsee {60000000}\r\nhere\r\n";
+        let head = format!("* 1 FETCH (UID 7 BODY[] {{{}}}\r\n", body.len());
+        assert_eq!(g.largest_literal(head.as_bytes()), body.len() as u64);
+        assert_eq!(g.largest_literal(&body[..20]), 0);
+        assert_eq!(g.largest_literal(&body[20..]), 0);
+        assert_eq!(g.largest_literal(b")\r\n* 2 FETCH (UID 8 BODY[] {3}\r\nabc)\r\n"), 3);
     }
 
     #[test]

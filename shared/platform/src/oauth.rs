@@ -172,6 +172,13 @@ pub enum OAuthError {
     /// The message is gone.
     #[error("not found")]
     NotFound,
+    /// The provider will not give this one message (a 4xx about it, or an answer that does not
+    /// decode): the message's fault, not the account's or the service's.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The message is larger than a fetch takes (bytes, as announced).
+    #[error("{0} bytes, more than a fetch takes")]
+    TooLarge(u64),
     #[error("{0}")]
     Unreachable(String),
 }
@@ -404,13 +411,30 @@ impl MailApi<'_> {
             .send()
             .await
             .map_err(|e| OAuthError::Unreachable(words(&e.to_string())))?;
-        match response.status().as_u16() {
+        let status = response.status().as_u16();
+        let provider = self.provider.as_str();
+        match status {
             200..=299 => Ok(response),
-            401 | 403 => Err(OAuthError::Refused(format!("{} answered {}", self.provider.as_str(), response.status()))),
+            401 => Err(OAuthError::Refused(format!("{provider} answered 401"))),
+            // Google says 403 for its rate limits too (`rateLimitExceeded`,
+            // `userRateLimitExceeded`, `quotaExceeded`): those pass; the rest is a refusal
+            // (a scope taken away).
+            403 => {
+                let body = response.text().await.unwrap_or_default();
+                if ["rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "ApplicationThrottled"]
+                    .iter()
+                    .any(|reason| body.contains(reason))
+                {
+                    Err(OAuthError::Unreachable(format!("{provider} is throttling (403)")))
+                } else {
+                    Err(OAuthError::Refused(format!("{provider} answered 403")))
+                }
+            }
             404 if self.provider == Provider::Google && url.contains("/history") => Err(OAuthError::Expired),
             410 => Err(OAuthError::Expired),
             404 => Err(OAuthError::NotFound),
-            status => Err(OAuthError::Unreachable(format!("{} answered {status}", self.provider.as_str()))),
+            408 | 429 | 500..=599 => Err(OAuthError::Unreachable(format!("{provider} answered {status}"))),
+            _ => Err(OAuthError::Unreadable(format!("{provider} answered {status}"))),
         }
     }
 
@@ -525,23 +549,33 @@ impl MailApi<'_> {
         })
     }
 
-    /// A message's raw MIME: Gmail's `format=raw` (base64url), Graph's `$value`.
-    pub async fn raw(&self, id: &str) -> Result<Vec<u8>, OAuthError> {
-        match self.provider {
+    /// A message's raw MIME: Gmail's `format=raw` (base64url in JSON), Graph's `$value`.
+    /// `TooLarge` when the answer announces more than `max_bytes` of message (Gmail's base64
+    /// counted as the bytes it decodes to), before it is read.
+    pub async fn raw(&self, id: &str, max_bytes: u64) -> Result<Vec<u8>, OAuthError> {
+        let (url, encoded) = match self.provider {
             Provider::Google => {
-                let url = format!("{}/gmail/v1/users/me/messages/{}?format=raw", self.base, urlencoding(id));
-                let answer = self.json(&url).await?;
-                let encoded = answer["raw"].as_str().ok_or(OAuthError::Unreachable("no raw in the answer".into()))?;
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(encoded.trim_end_matches('='))
-                    .map_err(|e| OAuthError::Unreachable(format!("raw message: {e}")))
+                (format!("{}/gmail/v1/users/me/messages/{}?format=raw", self.base, urlencoding(id)), true)
             }
-            Provider::Microsoft => {
-                let url = format!("{}/v1.0/me/messages/{}/$value", self.base, urlencoding(id));
-                let body = self.get(&url).await?.bytes().await;
-                body.map(|b| b.to_vec()).map_err(|e| OAuthError::Unreachable(words(&e.to_string())))
+            Provider::Microsoft => (format!("{}/v1.0/me/messages/{}/$value", self.base, urlencoding(id)), false),
+        };
+        let response = self.get(&url).await?;
+        if let Some(length) = response.content_length() {
+            let message = if encoded { length / 4 * 3 } else { length };
+            if message > max_bytes {
+                return Err(OAuthError::TooLarge(message));
             }
         }
+        let body = response.bytes().await.map_err(|e| OAuthError::Unreachable(words(&e.to_string())))?;
+        if !encoded {
+            return Ok(body.to_vec());
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| OAuthError::Unreadable(format!("the answer: {e}")))?;
+        let raw = answer["raw"].as_str().ok_or(OAuthError::Unreadable("no raw in the answer".into()))?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw.trim_end_matches('='))
+            .map_err(|e| OAuthError::Unreadable(format!("the raw message: {e}")))
     }
 }
 

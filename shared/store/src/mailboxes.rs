@@ -401,8 +401,8 @@ impl PgStore {
     }
 
     /// Mailboxes of every organisation that fetch mail (IMAP, Gmail, Microsoft 365), neither
-    /// paused nor refused by their server (they wait for new credentials), the least recently
-    /// synced first, at most `max`: the fetcher's schedule.
+    /// paused nor refused by their server (they wait for new credentials), those whose last
+    /// run ended longest ago first, at most `max`: the fetcher's schedule.
     pub async fn mailboxes_due_for_sync(&self, max: i32) -> Result<Vec<(OrgId, MailboxId)>> {
         let rows: Vec<(Uuid, Uuid)> =
             sqlx::query_as("SELECT organization_id, mailbox_id FROM mailboxes_due_for_sync($1)")

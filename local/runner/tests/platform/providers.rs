@@ -357,6 +357,22 @@ async fn consent(app: &TestApp, owner: &Member, provider: &str, body: Value) -> 
     (browser.get(&back).send().await.unwrap(), url)
 }
 
+/// The starter confirms the consent the callback kept: (status, answer).
+async fn confirm(app: &TestApp, member: &Member, connection: &str) -> (u16, Value) {
+    let answer =
+        app.post(Some(&member.token), &format!("/v1/mailboxes/oauth/connections/{connection}"), &json!({})).await;
+    (answer.status().as_u16(), answer.json().await.unwrap_or(Value::Null))
+}
+
+/// The whole consent without a dashboard path: the callback's connection, confirmed.
+async fn connect(app: &TestApp, owner: &Member, provider: &str, body: Value) -> (u16, Value, String) {
+    let (back, url) = consent(app, owner, provider, body).await;
+    assert_eq!(back.status(), 200);
+    let connection: Value = back.json().await.unwrap();
+    let (status, record) = confirm(app, owner, connection["connection"].as_str().unwrap()).await;
+    (status, record, url)
+}
+
 async fn sync(app: &TestApp, owner: &Member, mailbox: &str) -> Value {
     let body = json!({"type": "mailbox.sync_requested", "organization_id": owner.org, "mailbox_id": mailbox});
     let event = json!({"Records": [{"messageId": uuid::Uuid::new_v4().to_string(), "body": body.to_string()}]});
@@ -407,8 +423,15 @@ async fn gmail_connects_by_consent_with_pkce_and_reads_history_then_a_full_sync_
     }
     assert_eq!(back.status(), 303);
     let location = back.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.starts_with("http://dashboard.test/settings/mailboxes?mailbox="), "{location}");
-    let id = location.rsplit('=').next().unwrap().to_string();
+    assert!(location.starts_with("http://dashboard.test/settings/mailboxes?connection="), "{location}");
+    let connection = location.rsplit('=').next().unwrap().to_string();
+    // Only the member who started it confirms it: a colleague cannot, nor can it be used twice.
+    let colleague = app.invite(&owner, "admin").await;
+    assert_eq!(confirm(&app, &colleague, &connection).await.0, 404);
+    let (confirmed, record) = confirm(&app, &owner, &connection).await;
+    assert_eq!(confirmed, 201, "{record}");
+    assert_eq!(confirm(&app, &owner, &connection).await.0, 404, "used");
+    let id = record["id"].as_str().unwrap().to_string();
     let exchange = &providers.token_requests()[0];
     assert_eq!(exchange["grant_type"], "authorization_code");
     assert!(exchange["code_verifier"].len() >= 43, "a PKCE verifier was sent");
@@ -437,9 +460,8 @@ async fn gmail_connects_by_consent_with_pkce_and_reads_history_then_a_full_sync_
     providers.revoke();
     sync(&app, &owner, &id).await;
     assert_eq!(status(&app, &id).await, "auth_failed");
-    let (back, _) = consent(&app, &owner, "google", json!({})).await;
-    assert_eq!(back.status(), 201, "without return_to, the mailbox itself");
-    assert_eq!(back.json::<Value>().await.unwrap()["id"], json!(id), "the same mailbox, reconnected");
+    let (renewed, record, _) = connect(&app, &owner, "google", json!({})).await;
+    assert_eq!((renewed, &record["id"]), (200, &json!(id)), "the same mailbox, reconnected: {record}");
     assert_eq!(status(&app, &id).await, "ok");
 }
 
@@ -451,10 +473,9 @@ async fn microsoft_reads_by_delta_keeps_rotated_tokens_and_starts_a_new_round_af
     for n in 1..=3 {
         providers.deliver(n, 2);
     }
-    let (back, url) = consent(&app, &owner, "microsoft", json!({"name": "Contoso support"})).await;
+    let (created, record, url) = connect(&app, &owner, "microsoft", json!({"name": "Contoso support"})).await;
     assert!(url.contains("offline_access") && url.contains("Mail.Read"), "{url}");
-    assert_eq!(back.status(), 201);
-    let record: Value = back.json().await.unwrap();
+    assert_eq!(created, 201, "{record}");
     let id = record["id"].as_str().unwrap().to_string();
     assert_eq!((record["kind"].as_str(), record["name"].as_str()), (Some("microsoft"), Some("Contoso support")));
 
@@ -506,9 +527,15 @@ async fn a_consent_refused_replayed_or_for_an_unknown_provider_connects_nothing(
     assert_eq!(refused.status(), 303);
     assert!(refused.headers()["location"].to_str().unwrap().ends_with("/settings/mailboxes?error=refused"));
 
-    // A used, forged or missing state names no flow.
+    // A consent link sent to someone else connects nothing for the sender: the callback only
+    // keeps the consent, and another organisation's admin cannot confirm it.
     let (back, _) = consent(&app, &owner, "google", json!({})).await;
-    assert_eq!(back.status(), 201);
+    assert_eq!(back.status(), 200);
+    let connection = back.json::<Value>().await.unwrap()["connection"].as_str().unwrap().to_string();
+    let stranger = app.signup().await;
+    assert_eq!(confirm(&app, &stranger, &connection).await.0, 404);
+    assert_eq!(confirm(&app, &owner, &connection).await.0, 201);
+    // A used, forged or missing state names no flow.
     let again = browser
         .get(format!("{}/v1/mailboxes/oauth/google/callback?code=code-1&state={state}", app.base))
         .send()
