@@ -534,9 +534,6 @@ fn parse_imap(raw: RawImap, errors: &mut Vec<ValidationError>) -> Option<ImapSet
         || folders.iter().any(|f| f.is_empty() || f.len() > 255 || f.chars().any(char::is_control))
     {
         errors.push(ValidationError::new("imap.folders", "1 to 20 folder names, each 1 to 255 characters"));
-    } else if folders.iter().any(|f| !f.is_ascii()) {
-        // IMAP names folders in modified UTF-7 (RFC 3501 §5.1.3), which is not written yet.
-        errors.push(ValidationError::new("imap.folders", "folder names outside ASCII are not supported yet"));
     }
     let (start, _) = parse_start(raw.start.as_deref(), raw.import_days, "imap.", errors);
     (errors.len() == before).then(|| ImapSettings {

@@ -189,9 +189,11 @@ impl ImapSession {
         Ok(Self { inner })
     }
 
-    /// Opens `folder` read-only and reports its state.
+    /// Opens `folder` read-only and reports its state. The name is as people write it
+    /// (`Entwürfe`); the server is sent its modified UTF-7 form (RFC 3501 §5.1.3).
     pub async fn examine(&mut self, folder: &str) -> Result<FolderState, ImapFailure> {
-        let opened = self.inner.examine(folder).await.map_err(|e| command_failed(&format!("EXAMINE {folder}"), e))?;
+        let encoded = utf7_imap::encode_utf7_imap(folder.to_string());
+        let opened = self.inner.examine(&encoded).await.map_err(|e| command_failed(&format!("EXAMINE {folder}"), e))?;
         self.forget_unsolicited();
         Ok(FolderState {
             name: folder.to_string(),
@@ -504,6 +506,13 @@ mod tests {
         assert_eq!(g.largest_literal(&body[..20]), 0);
         assert_eq!(g.largest_literal(&body[20..]), 0);
         assert_eq!(g.largest_literal(b")\r\n* 2 FETCH (UID 8 BODY[] {3}\r\nabc)\r\n"), 3);
+    }
+
+    #[test]
+    fn folder_names_are_sent_in_modified_utf7() {
+        assert_eq!(utf7_imap::encode_utf7_imap("Entwürfe".into()), "Entw&APw-rfe");
+        assert_eq!(utf7_imap::encode_utf7_imap("Support & Sales".into()), "Support &- Sales");
+        assert_eq!(utf7_imap::encode_utf7_imap("INBOX".into()), "INBOX");
     }
 
     #[test]

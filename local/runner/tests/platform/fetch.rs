@@ -133,6 +133,28 @@ async fn a_mailbox_started_now_takes_only_new_mail_leaves_it_unread_and_skips_wh
 }
 
 #[tokio::test]
+async fn folders_are_named_as_people_write_them_and_each_is_read() {
+    let app = spawn_app().await;
+    let owner = app.signup().await;
+    let Some(account) = ImapAccount::new() else { return };
+    account.deliver(&mail(1, "In the inbox"));
+    // "Entwürfe" as Dovecot keeps it: modified UTF-7 (RFC 3501 §5.1.3) behind Maildir++'s dot.
+    account.deliver_to(".Entw&APw-rfe", &mail(2, "In the drafts"));
+    let body = serde_json::json!({
+        "name": "Two folders", "address": format!("{}@shop.example", account.user), "kind": "imap",
+        "imap": {"host": "127.0.0.1", "port": account.port, "security": "none", "username": account.user,
+                 "folders": ["INBOX", "Entwürfe"], "start": "import", "import_days": 30},
+        "secret": account.password,
+    });
+    let created = app.post(Some(&owner.token), "/v1/mailboxes", &body).await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    sync(&app, &owner, &id).await;
+    assert_eq!(subjects_when(&app, &owner, &id, 2).await, ["In the drafts", "In the inbox"]);
+    assert_eq!(mailbox_record(&app, &owner, &id).await["status"], "ok");
+}
+
+#[tokio::test]
 async fn an_import_reads_the_last_days_and_a_new_uidvalidity_reads_again_without_duplicates() {
     let app = spawn_app().await;
     let owner = app.signup().await;

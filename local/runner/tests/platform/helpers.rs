@@ -720,6 +720,20 @@ impl ImapAccount {
         name
     }
 
+    /// Delivers a raw message into another folder: `directory` is its Maildir++ directory as a
+    /// server names it on disk (`.Entw&APw-rfe` for "Entwürfe": modified UTF-7 behind a dot).
+    pub fn deliver_to(&self, directory: &str, raw: &str) {
+        let folder = self.maildir.join(directory);
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(folder.join(sub)).unwrap();
+        }
+        own_by_mail(&folder);
+        let name = format!("{}.{}.helpdesk-test", chrono::Utc::now().timestamp(), uuid::Uuid::new_v4().simple());
+        std::fs::write(folder.join("tmp").join(&name), raw).unwrap();
+        own_by_mail(&folder.join("tmp").join(&name));
+        std::fs::rename(folder.join("tmp").join(&name), folder.join("new").join(&name)).unwrap();
+    }
+
     /// The path of a delivered message, wherever Dovecot moved it (`new/` or `cur/`, with
     /// flags after a `:2,`).
     pub fn message_path(&self, name: &str) -> PathBuf {
