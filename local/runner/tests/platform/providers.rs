@@ -34,6 +34,8 @@ struct Fake {
     /// Graph's delta tokens that still work.
     delta_tokens: HashSet<String>,
     token_requests: Vec<BTreeMap<String, String>>,
+    /// Access tokens are handed out but never accepted.
+    deny: bool,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -101,7 +103,9 @@ async fn token(State(fake): State<Shared>, body: axum::body::Bytes) -> Response 
     };
     fake.issued += 1;
     let access = format!("access-{}", fake.issued);
-    fake.access_tokens.insert(access.clone());
+    if !fake.deny {
+        fake.access_tokens.insert(access.clone());
+    }
     let mut answer = json!({"access_token": access, "expires_in": 3599, "token_type": "Bearer", "scope": "mail"});
     if new_refresh {
         let refresh = format!("refresh-{}", fake.issued);
@@ -339,6 +343,19 @@ impl Providers {
         self.fake.lock().unwrap().refresh_tokens.clear();
     }
 
+    /// Every access token handed out so far expires (refreshing gives working ones).
+    pub fn expire_access(&self) {
+        self.fake.lock().unwrap().access_tokens.clear();
+    }
+
+    /// The API answers 401 to every token, fresh or not (the mailbox's API access was taken
+    /// away while its refresh token still works).
+    pub fn deny_api(&self) {
+        let mut fake = self.fake.lock().unwrap();
+        fake.deny = true;
+        fake.access_tokens.clear();
+    }
+
     fn token_requests(&self) -> Vec<BTreeMap<String, String>> {
         self.fake.lock().unwrap().token_requests.clone()
     }
@@ -497,6 +514,16 @@ async fn microsoft_reads_by_delta_keeps_rotated_tokens_and_starts_a_new_round_af
     sync(&app, &owner, &id).await;
     stored(&app, &id, 4).await;
     assert_eq!(status(&app, &id).await, "ok");
+
+    // Access tokens expire between runs: each run refreshes first.
+    providers.expire_access();
+    providers.deliver(8, 0);
+    sync(&app, &owner, &id).await;
+    stored(&app, &id, 5).await;
+    // A 401 with a fresh token: the API access is gone, the mailbox waits for a new consent.
+    providers.deny_api();
+    sync(&app, &owner, &id).await;
+    assert_eq!(status(&app, &id).await, "auth_failed");
 }
 
 #[tokio::test]
