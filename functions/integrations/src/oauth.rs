@@ -97,8 +97,10 @@ fn provider(name: &str) -> Result<Provider, ApiError> {
     Provider::parse(name).ok_or_else(|| ApiError::NotFound(format!("no OAuth provider {name:?} (google, microsoft)")))
 }
 
-fn flow_key(state: &IntegrationsState, flow_state: &str) -> String {
-    format!("{}:oauth-flow:{flow_state}", state.redis_prefix)
+/// A flow's key names its provider too: a callback for another provider finds nothing (and
+/// uses nothing up).
+fn flow_key(state: &IntegrationsState, provider: Provider, flow_state: &str) -> String {
+    format!("{}:oauth-flow:{}:{flow_state}", state.redis_prefix, provider.as_str())
 }
 
 fn connection_key(state: &IntegrationsState, id: &str) -> String {
@@ -107,7 +109,7 @@ fn connection_key(state: &IntegrationsState, id: &str) -> String {
 
 fn provider_error(e: OAuthError) -> ApiError {
     match e {
-        OAuthError::NotConfigured(_) => ApiError::Unavailable(e.to_string()),
+        OAuthError::NotConfigured(..) => ApiError::Unavailable(e.to_string()),
         OAuthError::Refused(_) => ApiError::BadRequest(e.to_string()),
         _ => ApiError::Unavailable(format!("the provider did not answer as expected: {e}")),
     }
@@ -148,7 +150,7 @@ pub async fn start(
     let mut redis = state.redis.connection().await.map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
     let _: () = redis
         .set_ex(
-            flow_key(&state, &consent.state),
+            flow_key(&state, provider, &consent.state),
             serde_json::to_string(&flow).map_err(ApiError::internal)?,
             FLOW_SECONDS,
         )
@@ -198,8 +200,10 @@ pub async fn callback(
         .filter(|s| !s.is_empty() && s.len() <= 128)
         .ok_or_else(|| ApiError::BadRequest("no state: start the connection again from the dashboard".into()))?;
     let mut redis = state.redis.connection().await.map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
-    let stored: Option<String> =
-        redis.get_del(flow_key(&state, flow_state)).await.map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
+    let stored: Option<String> = redis
+        .get_del(flow_key(&state, provider, flow_state))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("redis: {e}")))?;
     let flow: Flow =
         stored.and_then(|s| serde_json::from_str(&s).ok()).filter(|f: &Flow| f.provider == provider).ok_or_else(
             || ApiError::BadRequest("this consent expired or was used already: start the connection again".into()),

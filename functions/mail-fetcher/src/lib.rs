@@ -56,6 +56,22 @@ pub const MAX_MESSAGE_BYTES: u32 = 50 * 1024 * 1024;
 /// A batch: at most this many messages, or this many bytes (one larger message goes alone).
 pub const BATCH_MESSAGES: usize = 50;
 pub const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// How long one command before the rounds may take (opening a folder, a search).
+const COMMAND_TIME: Duration = Duration::from_secs(60);
+/// How long one round may take (up to 32 MB fetched and stored).
+const ROUND_TIME: Duration = Duration::from_secs(120);
+
+/// `work`, or the server's failure to answer within `limit`.
+async fn within<T, E: Into<SyncFailure>>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, SyncFailure> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(SyncFailure::Server(ImapFailure::Unreachable(format!("no answer within {} s", limit.as_secs())))),
+    }
+}
+
 /// Messages of a batch being put in the bucket at once.
 pub(crate) const PARALLEL_PUTS: usize = 8;
 
@@ -374,9 +390,12 @@ impl Fetcher {
         let secret = String::from_utf8(secret)
             .map_err(|_| SyncFailure::Infrastructure("the mailbox's secret is not UTF-8".into()))?;
         let deadline = Instant::now() + self.limits.run_time;
-        let limits = Limits { max_bytes: u64::MAX, max_literal: u64::from(self.limits.max_message_bytes) + 1024 };
+        let limits = Limits::fetch(u64::from(self.limits.max_message_bytes) + 1024);
         let work = async {
-            let mut session = ImapSession::open(imap, &secret, self.destinations, limits).await?;
+            // As long as a check may take: a server that does not answer is not waited for.
+            let mut session =
+                within(helpdesk_platform::imap::DEADLINE, ImapSession::open(imap, &secret, self.destinations, limits))
+                    .await?;
             let mut report = SyncReport::default();
             let mut pass = Pass { org, mailbox, imap, secret: &secret, deadline, rounds: 0 };
             for folder in &imap.folders {
@@ -408,7 +427,7 @@ impl Fetcher {
         report: &mut SyncReport,
     ) -> Result<(), SyncFailure> {
         let (org, mailbox, imap) = (pass.org, pass.mailbox, pass.imap);
-        let state = session.examine(folder).await?;
+        let state = within(COMMAND_TIME, session.examine(folder)).await?;
         let uid_validity = state.uid_validity.unwrap_or(0);
         let stored =
             self.cursors.cursor(org, mailbox.id, folder).await.map_err(infrastructure("reading the cursor"))?;
@@ -422,7 +441,7 @@ impl Fetcher {
         };
         let (mut cursor, pending) = match stored {
             Some(cursor) if cursor.uid_validity == uid_validity => {
-                let pending = session.uids_after(cursor.last_uid).await?;
+                let pending = within(COMMAND_TIME, session.uids_after(cursor.last_uid)).await?;
                 (cursor, pending)
             }
             Some(old) => {
@@ -436,21 +455,21 @@ impl Fetcher {
                     "UIDVALIDITY changed: reading the folder again from its last sync"
                 );
                 let since = (old.synced_at - chrono::Duration::days(1)).date_naive();
-                (fresh(), session.uids_since(since).await?)
+                (fresh(), within(COMMAND_TIME, session.uids_since(since)).await?)
             }
             None => match imap.start {
                 SyncStart::Now => {
                     // Only what arrives from now on: the cursor starts at the newest message.
                     let newest = match state.uid_next {
                         Some(_) => newest_uid(&state),
-                        None => session.uids_after(0).await?.last().copied().unwrap_or(0),
+                        None => within(COMMAND_TIME, session.uids_after(0)).await?.last().copied().unwrap_or(0),
                     };
                     (FolderCursor { last_uid: newest, ..fresh() }, Vec::new())
                 }
                 SyncStart::Import => {
                     let days = i64::from(imap.import_days.unwrap_or(1));
                     let since = (Utc::now() - chrono::Duration::days(days)).date_naive();
-                    (fresh(), session.uids_since(since).await?)
+                    (fresh(), within(COMMAND_TIME, session.uids_since(since)).await?)
                 }
             },
         };
@@ -481,7 +500,8 @@ impl Fetcher {
             }
             let before = cursor.clone();
             let round = Round { org, mailbox: mailbox.id, folder, next, retrying };
-            match self.round(session, &round, &mut cursor, &mut queue, report).await {
+            let taken = within(ROUND_TIME, self.round(session, &round, &mut cursor, &mut queue, report)).await;
+            match taken {
                 Ok(()) => {}
                 // Our own failure (storage, the queue) is not the message's: its attempt is
                 // undone.

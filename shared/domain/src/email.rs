@@ -203,7 +203,11 @@ impl OAuthStart {
         let (start, import_days) = parse_start(raw.start.as_deref(), raw.import_days, "", &mut errors);
         if let Some(path) = &raw.return_to {
             // A path of our own dashboard only: never an open redirect.
-            if !path.starts_with('/') || path.starts_with("//") || path.contains('\\') || path.len() > 512 {
+            if !path.starts_with('/')
+                || path.starts_with("//")
+                || path.len() > 512
+                || path.chars().any(|c| c == '\\' || c == '#' || c.is_control() || crate::text::is_hidden(c))
+            {
                 errors.push(ValidationError::new(
                     "return_to",
                     "must be a path of the dashboard, e.g. /settings/mailboxes",

@@ -253,10 +253,17 @@ fn clean(text: &str) -> String {
 }
 
 /// A file's name without any directory a sender put in front of it (`../../etc/x.pdf` is
-/// `x.pdf`), on one line; a name that is nothing but a path becomes `attachment`.
+/// `x.pdf`), on one line, without hidden characters (bidi overrides and kin); a name that is
+/// nothing but a path becomes `attachment`.
 fn file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let line: String = clean(last).chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    // Hidden characters go: a right-to-left override makes `evil\u{202E}fdp.exe` show as
+    // "evilexe.pdf".
+    let line: String = clean(last)
+        .chars()
+        .filter(|c| c.is_control() || !helpdesk_domain::text::is_hidden(*c))
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let line = line.trim().trim_start_matches('.').trim().to_string();
     if line.is_empty() {
         "attachment".into()
@@ -319,6 +326,7 @@ mod tests {
         assert_eq!(file_name("C:\\Users\\a\\scan.png"), "scan.png");
         assert_eq!(file_name("../.."), "attachment");
         assert_eq!(file_name(".htaccess"), "htaccess");
+        assert_eq!(file_name("evil\u{202E}fdp.exe"), "evilfdp.exe");
     }
 
     #[test]

@@ -92,16 +92,25 @@ fn words(text: &str) -> String {
     cut
 }
 
-/// How much one connection may read: in all, and in one literal (`{n}`).
+/// How much one connection may read: in all, in one literal (`{n}`), and in one line outside
+/// literals (async-imap parses a line again as it grows: a server that never ends one would
+/// cost CPU as the square of its length).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_bytes: u64,
     pub max_literal: u64,
+    pub max_line: u64,
 }
 
 impl Limits {
     /// A check reads greetings and short answers.
-    pub const CHECK: Limits = Limits { max_bytes: CHECK_MAX_BYTES, max_literal: CHECK_MAX_LITERAL };
+    pub const CHECK: Limits =
+        Limits { max_bytes: CHECK_MAX_BYTES, max_literal: CHECK_MAX_LITERAL, max_line: CHECK_MAX_LITERAL };
+    /// A fetch reads messages up to `max_message` bytes; its longest lines are `UID SEARCH`
+    /// answers (about 8 bytes a message: 8 MB is a million messages).
+    pub const fn fetch(max_message: u64) -> Limits {
+        Limits { max_bytes: 4 << 30, max_literal: max_message, max_line: 8 << 20 }
+    }
 }
 
 /// A connection's byte stream, whichever protection it has.
@@ -380,11 +389,13 @@ struct Guarded<S> {
     tail: Vec<u8>,
     /// Bytes of an announced literal still to come (not read for announcements).
     skip: u64,
+    /// Bytes since the last line end, outside literals.
+    line: u64,
 }
 
 impl<S> Guarded<S> {
     fn new(inner: S, limits: Limits) -> Self {
-        Self { inner, limits, read: 0, tail: Vec::new(), skip: 0 }
+        Self { inner, limits, read: 0, tail: Vec::new(), skip: 0, line: 0 }
     }
 
     fn into_inner(self) -> S {
@@ -408,6 +419,7 @@ impl<S> Guarded<S> {
                 continue;
             }
             if window[at] != b'{' {
+                self.line = if window[at] == b'\n' { 0 } else { self.line + 1 };
                 at += 1;
                 continue;
             }
@@ -421,12 +433,14 @@ impl<S> Guarded<S> {
                     .unwrap_or(u64::MAX);
                 largest = largest.max(n);
                 self.skip = n;
+                self.line = 0;
                 at += 1 + digits + closing.len();
             } else if closing.starts_with(rest) && window.len() - at <= 24 {
                 // An announcement cut off at the end of this read: kept for the next.
                 self.tail = window[at..].to_vec();
                 break;
             } else {
+                self.line += 1;
                 at += 1;
             }
         }
@@ -450,6 +464,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
                 return too_much(format!("the server sent more than {} bytes", self.limits.max_bytes));
             }
             let literal = self.largest_literal(&fresh);
+            if self.line > self.limits.max_line {
+                return too_much(format!("the server sent a line longer than {} bytes", self.limits.max_line));
+            }
             if literal > self.limits.max_literal {
                 return too_much(format!("the server announced a {literal}-byte literal"));
             }
@@ -495,6 +512,17 @@ mod tests {
         let mut g = Guarded::new((), Limits::CHECK);
         assert_eq!(g.largest_literal(b"a {12+}\r\n"), 12);
         assert_eq!(g.largest_literal(b"x {5}"), 0, "not before a line end: text");
+    }
+
+    #[test]
+    fn lines_are_counted_outside_literals() {
+        let mut g = Guarded::new((), Limits::CHECK);
+        g.largest_literal(b"* OK ");
+        g.largest_literal(&vec![b'A'; 1000]);
+        assert_eq!(g.line, 1005);
+        g.largest_literal(b"\r\n* 1 FETCH (BODY[] {5000}\r\n");
+        g.largest_literal(&vec![b'x'; 5000]);
+        assert_eq!(g.line, 0, "a literal's bytes are not a line");
     }
 
     #[test]

@@ -161,8 +161,8 @@ pub struct Tokens {
 /// Why talking to a provider failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OAuthError {
-    #[error("{0} mailboxes are not set up on this platform (no OAuth client id and secret)")]
-    NotConfigured(&'static str),
+    #[error("{0} mailboxes are not set up on this platform: {1} must be set (README, \"Configuration\")")]
+    NotConfigured(&'static str, &'static str),
     /// The provider refused the grant or the token: the account must consent again.
     #[error("the provider refused the authorization: {0}")]
     Refused(String),
@@ -310,7 +310,13 @@ impl OAuthApps {
             Provider::Google => self.google.as_ref(),
             Provider::Microsoft => self.microsoft.as_ref(),
         }
-        .ok_or(OAuthError::NotConfigured(provider.as_str()))
+        .ok_or(OAuthError::NotConfigured(
+            provider.as_str(),
+            match provider {
+                Provider::Google => "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET (or _ARN)",
+                Provider::Microsoft => "MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET (or _ARN)",
+            },
+        ))
     }
 
     /// The consent URL for a new flow (PKCE S256, a random `state`; Google also asked for
@@ -318,7 +324,7 @@ impl OAuthApps {
     pub fn consent(&self, provider: Provider) -> Result<Consent, OAuthError> {
         let app = self.app(provider)?;
         if app.client.redirect_uri().is_none() {
-            return Err(OAuthError::NotConfigured("the callback (OAUTH_REDIRECT_BASE_URL)"));
+            return Err(OAuthError::NotConfigured(provider.as_str(), "OAUTH_REDIRECT_BASE_URL"));
         }
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = app
