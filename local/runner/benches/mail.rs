@@ -3,7 +3,7 @@
 //!
 //!     local/dev deps && .local/venv/bin/python local/stack.py deps --imap && source .local/env
 //!     cargo build --release -p mail-ingest        # for the memory figure (skipped without it)
-//!     cargo bench -p local-runner --bench mail [-- --messages 5000] [--samples 200]
+//!     cargo bench -p local-runner --bench mail [-- --messages 5000] [--samples 200] [--ingested 1000]
 //!
 //! 1. Raw MIME accepted → classified: `--samples` messages posted one at a time to a forwarding
 //!    mailbox (`POST /v1/mailboxes/{id}/messages`), each timed from the request to its
@@ -124,22 +124,28 @@ async fn first_sync(app: &TestApp, owner: &Member, messages: usize) {
     let answer = fetcher.invoke("bench", event).await.expect("a sync");
     assert_eq!(answer["batchItemFailures"], serde_json::json!([]), "{answer}");
     let fetched = started.elapsed();
+    println!(
+        "IMAP first sync of {messages} messages: the fetcher's first run (it stops at its budget and queues the \
+         rest) ended after {:.1} s ({:.0} messages/s if it took them all)",
+        fetched.as_secs_f64(),
+        messages as f64 / fetched.as_secs_f64()
+    );
+    // The ingest from the queue, over the first `--ingested` messages (moto's SQS slows down as
+    // thousands wait on one queue, which AWS does not).
+    let goal = arg("--ingested", 1000).min(messages);
     loop {
         let stored = count(app, "SELECT count(*) FROM messages WHERE mailbox_id = $1::uuid", &id).await;
-        if stored as usize >= messages {
+        if stored as usize >= goal {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(1800), "{stored} of {messages} stored after 30 minutes");
+        assert!(started.elapsed() < Duration::from_secs(1800), "{stored} of {goal} stored after 30 minutes");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let ingested = started.elapsed();
     println!(
-        "IMAP first sync of {messages} messages: fetched into S3 and queued in {:.1} s ({:.0} messages/s); \
-         every one stored as a message after {:.1} s ({:.0} messages/s)",
-        fetched.as_secs_f64(),
-        messages as f64 / fetched.as_secs_f64(),
-        ingested.as_secs_f64(),
-        messages as f64 / ingested.as_secs_f64()
+        "  then the first {goal} stored as messages {:.1} s after the fetch began ({:.0} messages/s through one \
+         mail-ingest poller)",
+        started.elapsed().as_secs_f64(),
+        goal as f64 / started.elapsed().as_secs_f64()
     );
 }
 
@@ -156,14 +162,14 @@ async fn ingest_memory(app: &TestApp, owner: &Member) {
     let mailbox = app.mailbox(&owner.token, "forwarding").await;
     let mailbox_id: helpdesk_domain::MailboxId = mailbox["id"].as_str().expect("an id").parse().expect("a uuid");
     // 10 MB: a short text and a 7.4 MB attachment, base64 (as mail carries it).
-    let mut raw = message(20).replace("invoice-20.pdf", "scan.pdf");
+    let mut raw = message(19).replace("invoice-19.pdf", "scan.pdf");
     let big = {
         use base64::Engine;
         let encoded = base64::engine::general_purpose::STANDARD.encode(vec![0x5au8; 7_400_000]);
         encoded.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n")
     };
     let start = raw.find("Content-Transfer-Encoding: base64\r\n\r\n").expect("the attachment") + 37;
-    let end = raw[start..].find("\r\n--b20--").expect("its end") + start;
+    let end = raw[start..].find("\r\n--b19--").expect("its end") + start;
     raw.replace_range(start..end, &big);
     let raw_key = helpdesk_platform::raw_mail::raw_mail_key(owner.org, mailbox_id, raw.as_bytes());
     let sdk = helpers::sdk_config(&helpers::test_env().endpoint).await;
